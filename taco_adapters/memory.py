@@ -1,0 +1,157 @@
+"""An in-process ``StateStore``: a public fake for tests and throwaway servers.
+
+Every method runs without awaiting inside its critical section, so on one
+event loop each call is atomic without a lock. It passes the same contract
+suite as the durable adapters. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from taco_core import locks, retention
+from taco_core.errors import (
+    ConcurrentUpdate,
+    LockConflict,
+    UnitAlreadyExists,
+    UnitNotFound,
+    VersionNotFound,
+)
+from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
+from taco_core.unit_id import UnitId
+
+
+@attrs.define
+class _Record:
+    unit: Unit
+    next_number: int = 1
+    versions: dict[int, tuple[StateVersion, bytes]] = attrs.field(factory=dict)
+
+
+class MemoryStateStore:
+    """``StateStore`` over dictionaries."""
+
+    def __init__(self) -> None:
+        self._live: dict[UnitId, _Record] = {}
+        self._deleted: dict[UnitId, _Record] = {}
+
+    def _record(self, unit_id: UnitId) -> _Record:
+        try:
+            return self._live[unit_id]
+        except KeyError:
+            raise UnitNotFound(unit_id) from None
+
+    async def create_unit(self, unit: Unit) -> Unit:
+        if unit.id in self._live or unit.id in self._deleted:
+            raise UnitAlreadyExists(unit.id)
+        self._live[unit.id] = _Record(unit)
+        return unit
+
+    async def get_unit(self, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
+        if include_deleted and unit_id in self._deleted:
+            return self._deleted[unit_id].unit
+        return self._record(unit_id).unit
+
+    async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
+        pool = self._deleted if deleted else self._live
+        return [pool[k].unit for k in sorted(pool) if k.startswith(prefix)]
+
+    async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
+        record = self._record(unit_id)
+        if record.unit.lock is not None:
+            raise LockConflict(unit_id, record.unit.lock)
+        record.unit = attrs.evolve(record.unit, deleted_at=at)
+        self._deleted[unit_id] = self._live.pop(unit_id)
+
+    async def undelete_unit(self, unit_id: UnitId) -> Unit:
+        if unit_id not in self._deleted:
+            raise UnitNotFound(unit_id)
+        if unit_id in self._live:
+            raise UnitAlreadyExists(unit_id)
+        record = self._deleted.pop(unit_id)
+        record.unit = attrs.evolve(record.unit, deleted_at=None)
+        self._live[unit_id] = record
+        return record.unit
+
+    async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
+        doomed = [
+            k
+            for k, r in self._deleted.items()
+            if r.unit.deleted_at is not None and r.unit.deleted_at < deleted_before
+        ]
+        for k in doomed:
+            del self._deleted[k]
+        return sorted(doomed)
+
+    async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
+        record = self._record(unit_id)
+        held = locks.check_lock(unit_id, record.unit.lock, wanted)
+        record.unit = attrs.evolve(record.unit, lock=held)
+        return held
+
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+        record = self._record(unit_id)
+        locks.check_unlock(unit_id, record.unit.lock, lock_id)
+        record.unit = attrs.evolve(record.unit, lock=None)
+
+    async def head(self, unit_id: UnitId) -> StateVersion | None:
+        record = self._record(unit_id)
+        if record.unit.head is None:
+            return None
+        return record.versions[record.unit.head][0]
+
+    async def commit(
+        self,
+        unit_id: UnitId,
+        new: NewVersion,
+        *,
+        expected_head: int | None,
+        lock_id: str | None,
+        retention: RetentionPolicy,
+    ) -> StateVersion:
+        record = self._record(unit_id)
+        locks.check_write(unit_id, record.unit.lock, lock_id)
+        if not new.quarantined and record.unit.head != expected_head:
+            raise ConcurrentUpdate(unit_id)
+        version = StateVersion.from_new(unit_id, record.next_number, new)
+        record.versions[version.number] = (version, new.data)
+        record.next_number += 1
+        if not new.quarantined:
+            record.unit = attrs.evolve(
+                record.unit, head=version.number, size=version.size, updated=version.created
+            )
+        for number in _prunable(record, retention, new.created):
+            del record.versions[number]
+        return version
+
+    async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
+        record = self._record(unit_id)
+        if record.unit.head is None:
+            return None
+        return record.versions[record.unit.head]
+
+    async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
+        record = self._record(unit_id)
+        return [record.versions[n][0] for n in sorted(record.versions, reverse=True)]
+
+    async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
+        record = self._record(unit_id)
+        try:
+            return record.versions[number]
+        except KeyError:
+            raise VersionNotFound(unit_id, number) from None
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _prunable(record: _Record, policy: RetentionPolicy, now: datetime) -> list[int]:
+    return retention.prunable(
+        (v for v, _ in record.versions.values()), record.unit.head, policy, now
+    )

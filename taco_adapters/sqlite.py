@@ -1,0 +1,480 @@
+"""The embedded default ``StateStore``: one SQLite file, durable, multi-process safe.
+
+Why it holds across processes: every mutating method runs in one
+``BEGIN IMMEDIATE`` transaction, which SQLite grants to a single connection at
+a time across every process sharing the file; the lock and head checks run
+inside that transaction, so the database, not the Python process, decides who
+holds a lock. WAL with ``synchronous=FULL`` makes every acknowledged commit
+survive a crash of the process or the machine.
+
+Blocking SQLite calls run in worker threads (``anyio.to_thread``) on a small
+pool of connections, so the event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from taco_core import locks, retention
+from taco_core.errors import (
+    ConcurrentUpdate,
+    LockConflict,
+    StorageUnavailable,
+    UnitAlreadyExists,
+    UnitNotFound,
+    VersionNotFound,
+)
+from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
+from taco_core.unit_id import UnitId
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS units (
+    id          TEXT PRIMARY KEY,
+    created     TEXT NOT NULL,
+    updated     TEXT NOT NULL,
+    size        INTEGER NOT NULL DEFAULT 0,
+    labels      TEXT NOT NULL DEFAULT '{}',
+    head        INTEGER,
+    next_number INTEGER NOT NULL DEFAULT 1,
+    lock        TEXT,
+    deleted_at  TEXT
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    id   INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    unit_id       TEXT NOT NULL,
+    number        INTEGER NOT NULL,
+    serial        INTEGER,
+    lineage       TEXT,
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    md5           TEXT NOT NULL,
+    created       TEXT NOT NULL,
+    author        TEXT NOT NULL,
+    surface       TEXT NOT NULL,
+    quarantined   INTEGER NOT NULL,
+    note          TEXT NOT NULL,
+    restored_from INTEGER,
+    blob_id       INTEGER NOT NULL,
+    PRIMARY KEY (unit_id, number)
+);
+"""
+
+_UNIT_COLUMNS = "id, created, updated, size, labels, head, lock, deleted_at"
+_VERSION_COLUMNS = (
+    "unit_id, number, serial, lineage, size, sha256, md5, created, author, surface, "
+    "quarantined, note, restored_from"
+)
+
+
+@contextlib.contextmanager
+def _vendor_errors() -> Iterator[None]:
+    """Translate sqlite3 errors at the edge so no vendor type reaches the core."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"SQLite error: {exc}") from exc
+
+
+class SqliteStateStore:
+    """``StateStore`` in one SQLite database file."""
+
+    def __init__(self, path: str | Path, *, connections: int = 4, busy_timeout: float = 30.0):
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._size = connections
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._limiter = anyio.CapacityLimiter(connections)
+
+    @classmethod
+    async def open(cls, path: str | Path, **kwargs: Any) -> SqliteStateStore:
+        """Open (creating the file, its folder and the schema) and return the store."""
+        store = cls(path, **kwargs)
+        await anyio.to_thread.run_sync(store._open_sync)
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._all.append(conn)
+        return conn
+
+    def _open_sync(self) -> None:
+        with _vendor_errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+                if found > SCHEMA_VERSION:
+                    raise StorageUnavailable(
+                        f"database {self.path} has schema version {found}, newer than this "
+                        f"OpenTaco understands ({SCHEMA_VERSION}); upgrade OpenTaco"
+                    )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._pool.put(conn)
+            for _ in range(self._size - 1):
+                self._pool.put(self._connect())
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        def work() -> T:
+            conn = self._pool.get()
+            try:
+                with _vendor_errors():
+                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        result = fn(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    return result
+            finally:
+                self._pool.put(conn)
+
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    # -- units ---------------------------------------------------------------
+
+    async def create_unit(self, unit: Unit) -> Unit:
+        def op(conn: sqlite3.Connection) -> Unit:
+            if conn.execute("SELECT 1 FROM units WHERE id = ?", (unit.id,)).fetchone():
+                raise UnitAlreadyExists(unit.id)
+            conn.execute(
+                "INSERT INTO units (id, created, updated, labels) VALUES (?, ?, ?, ?)",
+                (unit.id, _ts(unit.created), _ts(unit.updated), json.dumps(dict(unit.labels))),
+            )
+            return unit
+
+        return await self._run(op, write=True)
+
+    async def get_unit(self, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
+        def op(conn: sqlite3.Connection) -> Unit:
+            return _fetch_unit(conn, unit_id, include_deleted=include_deleted)
+
+        return await self._run(op, write=False)
+
+    async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
+        where = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
+        params: tuple[str, ...] = ()
+        if prefix:
+            where += " AND id >= ? AND id < ?"
+            params = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+        def op(conn: sqlite3.Connection) -> list[Unit]:
+            rows = conn.execute(
+                f"SELECT {_UNIT_COLUMNS} FROM units WHERE {where} ORDER BY id", params
+            )
+            return [_unit_of(row) for row in rows]
+
+        return await self._run(op, write=False)
+
+    async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            unit = _fetch_unit(conn, unit_id)
+            if unit.lock is not None:
+                raise LockConflict(unit_id, unit.lock)
+            conn.execute("UPDATE units SET deleted_at = ? WHERE id = ?", (_ts(at), unit_id))
+
+        await self._run(op, write=True)
+
+    async def undelete_unit(self, unit_id: UnitId) -> Unit:
+        def op(conn: sqlite3.Connection) -> Unit:
+            unit = _fetch_unit(conn, unit_id, include_deleted=True)
+            if unit.deleted_at is None:
+                raise UnitNotFound(unit_id)
+            conn.execute("UPDATE units SET deleted_at = NULL WHERE id = ?", (unit_id,))
+            return _fetch_unit(conn, unit_id)
+
+        return await self._run(op, write=True)
+
+    async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
+        def op(conn: sqlite3.Connection) -> list[UnitId]:
+            doomed = [
+                UnitId(row[0])
+                for row in conn.execute(
+                    "SELECT id FROM units WHERE deleted_at IS NOT NULL AND deleted_at < ? "
+                    "ORDER BY id",
+                    (_ts(deleted_before),),
+                )
+            ]
+            for unit_id in doomed:
+                conn.execute(
+                    "DELETE FROM blobs WHERE id IN (SELECT blob_id FROM versions WHERE unit_id = ?)",
+                    (unit_id,),
+                )
+                conn.execute("DELETE FROM versions WHERE unit_id = ?", (unit_id,))
+                conn.execute("DELETE FROM units WHERE id = ?", (unit_id,))
+            return doomed
+
+        return await self._run(op, write=True)
+
+    # -- locks ---------------------------------------------------------------
+
+    async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
+        def op(conn: sqlite3.Connection) -> LockInfo:
+            unit = _fetch_unit(conn, unit_id)
+            held = locks.check_lock(unit_id, unit.lock, wanted)
+            if unit.lock is None:
+                conn.execute(
+                    "UPDATE units SET lock = ? WHERE id = ?", (_lock_json(held), unit_id)
+                )
+            return held
+
+        return await self._run(op, write=True)
+
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            unit = _fetch_unit(conn, unit_id)
+            locks.check_unlock(unit_id, unit.lock, lock_id)
+            if unit.lock is not None:
+                conn.execute("UPDATE units SET lock = NULL WHERE id = ?", (unit_id,))
+
+        await self._run(op, write=True)
+
+    # -- history -------------------------------------------------------------
+
+    async def head(self, unit_id: UnitId) -> StateVersion | None:
+        def op(conn: sqlite3.Connection) -> StateVersion | None:
+            unit = _fetch_unit(conn, unit_id)
+            if unit.head is None:
+                return None
+            return _fetch_version(conn, unit_id, unit.head)
+
+        return await self._run(op, write=False)
+
+    async def commit(
+        self,
+        unit_id: UnitId,
+        new: NewVersion,
+        *,
+        expected_head: int | None,
+        lock_id: str | None,
+        retention: RetentionPolicy,
+    ) -> StateVersion:
+        def op(conn: sqlite3.Connection) -> StateVersion:
+            unit = _fetch_unit(conn, unit_id)
+            locks.check_write(unit_id, unit.lock, lock_id)
+            if not new.quarantined and unit.head != expected_head:
+                raise ConcurrentUpdate(unit_id)
+            (number,) = conn.execute(
+                "SELECT next_number FROM units WHERE id = ?", (unit_id,)
+            ).fetchone()
+            version = StateVersion.from_new(unit_id, number, new)
+            blob_id = conn.execute("INSERT INTO blobs (data) VALUES (?)", (new.data,)).lastrowid
+            conn.execute(
+                f"INSERT INTO versions ({_VERSION_COLUMNS}, blob_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*_version_row(version), blob_id),
+            )
+            if new.quarantined:
+                conn.execute(
+                    "UPDATE units SET next_number = ? WHERE id = ?", (number + 1, unit_id)
+                )
+            else:
+                conn.execute(
+                    "UPDATE units SET next_number = ?, head = ?, size = ?, updated = ? "
+                    "WHERE id = ?",
+                    (number + 1, number, version.size, _ts(version.created), unit_id),
+                )
+            head = number if not new.quarantined else unit.head
+            _prune(conn, unit_id, head, retention, new.created)
+            return version
+
+        return await self._run(op, write=True)
+
+    async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
+        def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes] | None:
+            unit = _fetch_unit(conn, unit_id)
+            if unit.head is None:
+                return None
+            return _fetch_version_data(conn, unit_id, unit.head)
+
+        return await self._run(op, write=False)
+
+    async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
+        def op(conn: sqlite3.Connection) -> list[StateVersion]:
+            _fetch_unit(conn, unit_id)
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ? ORDER BY number DESC",
+                (unit_id,),
+            )
+            return [_version_of(row) for row in rows]
+
+        return await self._run(op, write=False)
+
+    async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
+        def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes]:
+            _fetch_unit(conn, unit_id)
+            return _fetch_version_data(conn, unit_id, number)
+
+        return await self._run(op, write=False)
+
+    async def ping(self) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("SELECT 1").fetchone()
+
+        await self._run(op, write=False)
+
+    async def aclose(self) -> None:
+        def close_all() -> None:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+        await anyio.to_thread.run_sync(close_all)
+
+
+# -- row mapping -------------------------------------------------------------
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _lock_json(lock: LockInfo) -> str:
+    return json.dumps(
+        {
+            "id": lock.id,
+            "operation": lock.operation,
+            "info": lock.info,
+            "who": lock.who,
+            "version": lock.version,
+            "created": lock.created,
+            "path": lock.path,
+        }
+    )
+
+
+def _unit_of(row: sqlite3.Row | tuple[Any, ...]) -> Unit:
+    unit_id, created, updated, size, labels, head, lock, deleted_at = row
+    return Unit(
+        id=UnitId(unit_id),
+        created=datetime.fromisoformat(created),
+        updated=datetime.fromisoformat(updated),
+        size=size,
+        labels=json.loads(labels),
+        head=head,
+        lock=LockInfo(**json.loads(lock)) if lock else None,
+        deleted_at=datetime.fromisoformat(deleted_at) if deleted_at else None,
+    )
+
+
+def _fetch_unit(conn: sqlite3.Connection, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
+    row = conn.execute(f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ?", (unit_id,)).fetchone()
+    if row is None or (row[-1] is not None and not include_deleted):
+        raise UnitNotFound(unit_id)
+    return _unit_of(row)
+
+
+def _version_row(v: StateVersion) -> tuple[Any, ...]:
+    return (
+        v.unit_id,
+        v.number,
+        v.serial,
+        v.lineage,
+        v.size,
+        v.sha256,
+        v.md5,
+        _ts(v.created),
+        v.author,
+        v.surface,
+        int(v.quarantined),
+        v.note,
+        v.restored_from,
+    )
+
+
+def _version_of(row: tuple[Any, ...]) -> StateVersion:
+    (unit_id, number, serial, lineage, size, sha256, md5, created, author, surface,
+     quarantined, note, restored_from) = row  # fmt: skip
+    return StateVersion(
+        unit_id=UnitId(unit_id),
+        number=number,
+        serial=serial,
+        lineage=lineage,
+        size=size,
+        sha256=sha256,
+        md5=md5,
+        created=datetime.fromisoformat(created),
+        author=author,
+        surface=surface,
+        quarantined=bool(quarantined),
+        note=note,
+        restored_from=restored_from,
+    )
+
+
+def _fetch_version(conn: sqlite3.Connection, unit_id: UnitId, number: int) -> StateVersion:
+    row = conn.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ? AND number = ?",
+        (unit_id, number),
+    ).fetchone()
+    if row is None:
+        raise VersionNotFound(unit_id, number)
+    return _version_of(row)
+
+
+def _fetch_version_data(
+    conn: sqlite3.Connection, unit_id: UnitId, number: int
+) -> tuple[StateVersion, bytes]:
+    version = _fetch_version(conn, unit_id, number)
+    (data,) = conn.execute(
+        "SELECT b.data FROM versions v JOIN blobs b ON b.id = v.blob_id "
+        "WHERE v.unit_id = ? AND v.number = ?",
+        (unit_id, number),
+    ).fetchone()
+    return version, bytes(data)
+
+
+def _prune(
+    conn: sqlite3.Connection,
+    unit_id: UnitId,
+    head: int | None,
+    policy: RetentionPolicy,
+    now: datetime,
+) -> None:
+    rows = conn.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ?", (unit_id,)
+    ).fetchall()
+    doomed = retention.prunable((_version_of(r) for r in rows), head, policy, now)
+    for number in doomed:
+        conn.execute(
+            "DELETE FROM blobs WHERE id = (SELECT blob_id FROM versions "
+            "WHERE unit_id = ? AND number = ?)",
+            (unit_id, number),
+        )
+        conn.execute("DELETE FROM versions WHERE unit_id = ? AND number = ?", (unit_id, number))

@@ -1,0 +1,148 @@
+"""Frozen value objects of the domain.
+
+They are plain data: no I/O, no serialisation format. Each edge (HTTP, CLI,
+storage) converts them to its own representation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from attrs import field, frozen
+
+from taco_core.unit_id import UnitId
+
+
+def _frozen_labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(value or {})
+
+
+@frozen
+class LockInfo:
+    """A lock on a unit, with every field Terraform's ``LockInfo`` has.
+
+    ``created`` is kept as the RFC 3339 text the locker sent (Terraform sends
+    nanoseconds, which ``datetime`` cannot hold), so it round-trips exactly.
+    """
+
+    id: str
+    operation: str = ""
+    info: str = ""
+    who: str = ""
+    version: str = ""
+    created: str = ""
+    path: str = ""
+
+
+@frozen
+class Unit:
+    """One Terraform state and its metadata.
+
+    ``head`` is the number of the current version (``None`` until the first
+    write); ``size`` and ``updated`` describe that version.
+    """
+
+    id: UnitId
+    created: datetime
+    updated: datetime
+    size: int = 0
+    lock: LockInfo | None = None
+    labels: Mapping[str, str] = field(factory=dict, converter=_frozen_labels)
+    head: int | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.lock is not None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Surface(StrEnum):
+    """Through which front door a version was written (kept in history)."""
+
+    BACKEND = "backend"
+    API = "api"
+    RESTORE = "restore"
+    S3 = "s3"
+    TFE = "tfe"
+    SYSTEM = "system"
+
+
+@frozen
+class StateFacts:
+    """What the core reads out of a state payload; the bytes stay opaque."""
+
+    serial: int | None
+    lineage: str | None
+    size: int
+    sha256: str
+    md5: str
+
+
+@frozen
+class NewVersion:
+    """A version about to be appended; the store assigns its number."""
+
+    facts: StateFacts
+    data: bytes
+    created: datetime
+    author: str = ""
+    surface: Surface = Surface.API
+    quarantined: bool = False
+    note: str = ""
+    restored_from: int | None = None
+
+
+@frozen
+class StateVersion:
+    """An immutable entry in a unit's history.
+
+    Quarantined versions hold writes the clobber guard refused: they are kept
+    so nothing is lost, but never become current unless restored.
+    """
+
+    unit_id: UnitId
+    number: int
+    serial: int | None
+    lineage: str | None
+    size: int
+    sha256: str
+    md5: str
+    created: datetime
+    author: str = ""
+    surface: str = ""
+    quarantined: bool = False
+    note: str = ""
+    restored_from: int | None = None
+
+    @classmethod
+    def from_new(cls, unit_id: UnitId, number: int, new: NewVersion) -> StateVersion:
+        """The metadata a store records when it appends ``new`` as ``number``."""
+        return cls(
+            unit_id=unit_id,
+            number=number,
+            serial=new.facts.serial,
+            lineage=new.facts.lineage,
+            size=new.facts.size,
+            sha256=new.facts.sha256,
+            md5=new.facts.md5,
+            created=new.created,
+            author=new.author,
+            surface=str(new.surface),
+            quarantined=new.quarantined,
+            note=new.note,
+            restored_from=new.restored_from,
+        )
+
+
+@frozen
+class RetentionPolicy:
+    """How much history a store keeps (see ``taco_core.retention``)."""
+
+    max_versions: int = 100
+    quarantine_grace_seconds: float = 7 * 24 * 3600.0

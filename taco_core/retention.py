@@ -1,0 +1,39 @@
+"""Which versions a store may prune.
+
+Pruning is the only way (besides purging a deleted unit) that history shrinks,
+so the rule is a pure function every adapter calls: never the current version,
+never a quarantined version younger than the grace period, otherwise keep the
+newest ``max_versions`` non-quarantined versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from taco_core.model import RetentionPolicy, StateVersion
+
+
+def prunable(
+    versions: Iterable[StateVersion],
+    head: int | None,
+    policy: RetentionPolicy,
+    now: datetime,
+) -> list[int]:
+    """Numbers of the versions to delete, given all versions of one unit."""
+    grace = timedelta(seconds=policy.quarantine_grace_seconds)
+    kept = 0
+    doomed: list[int] = []
+    for version in sorted(versions, key=lambda v: v.number, reverse=True):
+        if version.number == head:
+            kept += 1
+            continue
+        if version.quarantined:
+            if now - version.created > grace:
+                doomed.append(version.number)
+            continue
+        if kept < policy.max_versions:
+            kept += 1
+        else:
+            doomed.append(version.number)
+    return sorted(doomed)

@@ -1,0 +1,63 @@
+"""Reading the few facts the core needs out of a Terraform state payload.
+
+The payload stays opaque bytes: it is parsed once to check that it is a JSON
+object and to read ``serial`` and ``lineage``, and is never re-serialised.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from taco_core.errors import InvalidState
+from taco_core.model import StateFacts
+
+
+def fingerprint(data: bytes) -> tuple[str, str]:
+    """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE check)."""
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def md5_base64(md5_hex: str) -> str:
+    """The ``Content-MD5`` header form of a hex MD5."""
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
+
+
+def load_object(data: bytes) -> dict[str, Any]:
+    """Parse ``data`` as a JSON object or raise ``InvalidState`` saying why."""
+    if not data.strip():
+        raise InvalidState("state is empty: expected a JSON object")
+    try:
+        doc = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise InvalidState(f"state is not UTF-8 text: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidState(
+            f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise InvalidState(f"state must be a JSON object, got a JSON {type(doc).__name__}")
+    return doc
+
+
+def facts_of(doc: dict[str, Any], data: bytes) -> StateFacts:
+    """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
+    serial = doc.get("serial")
+    if serial is not None and (
+        isinstance(serial, bool) or not isinstance(serial, int) or serial < 0
+    ):
+        raise InvalidState(f"state field 'serial' must be a non-negative integer, got {serial!r}")
+    lineage = doc.get("lineage")
+    if lineage is not None and not isinstance(lineage, str):
+        raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
+    sha256, md5 = fingerprint(data)
+    return StateFacts(
+        serial=serial, lineage=lineage or None, size=len(data), sha256=sha256, md5=md5
+    )
+
+
+def read_facts(data: bytes) -> StateFacts:
+    """Validate ``data`` as a state and return its facts."""
+    return facts_of(load_object(data), data)

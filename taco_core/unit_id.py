@@ -1,0 +1,87 @@
+"""Unit-ID rules, and decoding of the IDs that arrive in URL paths.
+
+An ID is one or more segments joined by single ``/``. A segment is
+``[A-Za-z0-9._-]+`` and is neither ``.`` nor ``..``. The whole ID is at most 255
+characters. ``__`` may appear only as the platform's reserved prefix
+``__opentaco_`` at the very start (``__opentaco_system`` holds the dependency
+graph). Because ``__`` appears nowhere else, the reference tools' path encoding
+(``/`` sent as ``__``) can be decoded without ambiguity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NewType
+
+from taco_core.errors import InvalidUnitId, ReservedUnitId
+
+UnitId = NewType("UnitId", str)
+
+RESERVED_PREFIX = "__opentaco_"
+SYSTEM_UNIT = UnitId("__opentaco_system")
+MAX_LENGTH = 255
+
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def parse_unit_id(raw: str) -> UnitId:
+    """Validate ``raw`` as a unit ID; raise ``InvalidUnitId`` naming the broken rule."""
+    if not raw:
+        raise InvalidUnitId("unit ID must not be empty")
+    if len(raw) > MAX_LENGTH:
+        raise InvalidUnitId(f"unit ID must be at most {MAX_LENGTH} characters (got {len(raw)})")
+    for segment in raw.split("/"):
+        if not segment:
+            raise InvalidUnitId(
+                f"unit ID {raw!r} has an empty segment: segments are joined by single '/'"
+            )
+        if segment in (".", ".."):
+            raise InvalidUnitId(f"unit ID {raw!r} must not contain a '.' or '..' segment")
+        if not _SEGMENT.fullmatch(segment):
+            raise InvalidUnitId(
+                f"unit ID {raw!r}: segment {segment!r} may contain only letters, digits, "
+                "'.', '_' and '-'"
+            )
+    body = raw[len(RESERVED_PREFIX) :] if raw.startswith(RESERVED_PREFIX) else raw
+    if "__" in body:
+        raise InvalidUnitId(
+            f"unit ID {raw!r} must not contain '__' (reserved for the prefix {RESERVED_PREFIX!r})"
+        )
+    return UnitId(raw)
+
+
+def is_reserved(unit_id: str) -> bool:
+    """True for platform-owned units (``__opentaco_*``)."""
+    return unit_id.startswith(RESERVED_PREFIX)
+
+
+def parse_user_unit_id(raw: str) -> UnitId:
+    """Validate an ID a user asks to create: reserved IDs are refused."""
+    unit_id = parse_unit_id(raw)
+    if is_reserved(unit_id):
+        raise ReservedUnitId(
+            f"unit ID {raw!r} uses the reserved prefix {RESERVED_PREFIX!r}; "
+            "those units belong to the platform"
+        )
+    return unit_id
+
+
+def decode_path_id(raw: str) -> UnitId:
+    """Decode an ID taken from a ``/v1/units/{id}`` path, then validate it.
+
+    ``/`` may arrive raw, percent-encoded (already decoded by the caller) or as
+    ``__``. A leading ``__opentaco_`` is the reserved prefix, not an encoded
+    slash, and is kept as it is.
+    """
+    if raw.startswith(RESERVED_PREFIX):
+        decoded = RESERVED_PREFIX + raw[len(RESERVED_PREFIX) :].replace("__", "/")
+    else:
+        decoded = raw.replace("__", "/")
+    return parse_unit_id(decoded)
+
+
+def encode_path_id(unit_id: str) -> str:
+    """The reference tools' encoding of an ID for a single path segment."""
+    if unit_id.startswith(RESERVED_PREFIX):
+        return RESERVED_PREFIX + unit_id[len(RESERVED_PREFIX) :].replace("/", "__")
+    return unit_id.replace("/", "__")
