@@ -249,9 +249,7 @@ class SqliteStateStore:
             unit = _fetch_unit(conn, unit_id)
             held = locks.check_lock(unit_id, unit.lock, wanted)
             if unit.lock is None:
-                conn.execute(
-                    "UPDATE units SET lock = ? WHERE id = ?", (_lock_json(held), unit_id)
-                )
+                conn.execute("UPDATE units SET lock = ? WHERE id = ?", (_lock_json(held), unit_id))
             return held
 
         return await self._run(op, write=True)
@@ -301,9 +299,7 @@ class SqliteStateStore:
                 (*_version_row(version), blob_id),
             )
             if new.quarantined:
-                conn.execute(
-                    "UPDATE units SET next_number = ? WHERE id = ?", (number + 1, unit_id)
-                )
+                conn.execute("UPDATE units SET next_number = ? WHERE id = ?", (number + 1, unit_id))
             else:
                 conn.execute(
                     "UPDATE units SET next_number = ?, head = ?, size = ?, updated = ? "
@@ -393,7 +389,9 @@ def _unit_of(row: sqlite3.Row | tuple[Any, ...]) -> Unit:
     )
 
 
-def _fetch_unit(conn: sqlite3.Connection, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
+def _fetch_unit(
+    conn: sqlite3.Connection, unit_id: UnitId, *, include_deleted: bool = False
+) -> Unit:
     row = conn.execute(f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ?", (unit_id,)).fetchone()
     if row is None or (row[-1] is not None and not include_deleted):
         raise UnitNotFound(unit_id)

@@ -6,6 +6,7 @@ these and nothing else, so rules hold the same way for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -85,10 +86,8 @@ class StateService:
     async def ensure_unit(self, unit_id: UnitId) -> None:
         """Create the unit if it does not exist (Terraform's backend writes and
         locks create units on first use)."""
-        try:
+        with contextlib.suppress(UnitAlreadyExists):
             await self._create(unit_id)
-        except UnitAlreadyExists:
-            pass
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         return await self.store.get_unit(unit_id)
@@ -110,13 +109,17 @@ class StateService:
 
     # -- locks -------------------------------------------------------------
 
-    async def lock(self, unit_id: UnitId, wanted: LockInfo, *, create_missing: bool = False) -> LockInfo:
+    async def lock(
+        self, unit_id: UnitId, wanted: LockInfo, *, create_missing: bool = False
+    ) -> LockInfo:
         """Acquire the unit's lock. A blank ID gets a fresh one; a blank
         ``created`` gets the server's time."""
         if not wanted.id:
             wanted = attrs.evolve(wanted, id=str(uuid.uuid4()))
         if not wanted.created:
-            wanted = attrs.evolve(wanted, created=self.clock.now().isoformat())
+            wanted = attrs.evolve(
+                wanted, created=self.clock.now().isoformat().replace("+00:00", "Z")
+            )
         if create_missing:
             await self.ensure_unit(unit_id)
         return await self.store.lock(unit_id, wanted)

@@ -144,8 +144,11 @@ async def test_commit_moves_head_and_reads_back(store: StateStore) -> None:
     await store.create_unit(unit())
     data = state(1)
     v1 = await store.commit(
-        U, new(data, author="me", surface=Surface.BACKEND), expected_head=None,
-        lock_id=None, retention=KEEP_ALL,
+        U,
+        new(data, author="me", surface=Surface.BACKEND),
+        expected_head=None,
+        lock_id=None,
+        retention=KEEP_ALL,
     )
     assert v1.number == 1
     assert v1.serial == 1
@@ -178,7 +181,9 @@ async def test_commit_honours_the_lock(store: StateStore) -> None:
                 U, new(state(1)), expected_head=None, lock_id=wrong, retention=KEEP_ALL
             )
     assert await store.list_versions(U) == []
-    v = await store.commit(U, new(state(1)), expected_head=None, lock_id="holder", retention=KEEP_ALL)
+    v = await store.commit(
+        U, new(state(1)), expected_head=None, lock_id="holder", retention=KEEP_ALL
+    )
     assert v.number == 1
 
 
@@ -188,7 +193,10 @@ async def test_quarantined_commit_keeps_head(store: StateStore) -> None:
     v1 = await store.commit(U, new(state(5)), expected_head=None, lock_id=None, retention=KEEP_ALL)
     bad = state(1, lineage="OTHER")
     q = await store.commit(
-        U, new(bad, quarantined=True, note="lineage"), expected_head=1, lock_id=None,
+        U,
+        new(bad, quarantined=True, note="lineage"),
+        expected_head=1,
+        lock_id=None,
         retention=KEEP_ALL,
     )
     assert q.quarantined

@@ -1,0 +1,62 @@
+"""The Starlette app factory: the service's composition root.
+
+``create_app`` wires settings, the storage adapter and the core service into
+one ASGI app. The store is opened inside the event loop that serves requests
+(in the lifespan) unless the caller hands one in already opened, as
+``opentacosvc`` does to report start-up failures cleanly, and tests do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from taco_adapters.clock import SystemClock
+from taco_core.ports import StateStore
+from taco_core.service import StateService
+from taco_http import backend, health, units
+from taco_http.errors import EXCEPTION_HANDLERS
+from taco_http.settings import Settings
+from taco_http.stores import open_store
+
+log = logging.getLogger("opentaco")
+
+BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
+
+
+def create_app(settings: Settings | None = None, store: StateStore | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = store if store is not None else await open_store(settings)
+        app.state.service = StateService(opened, SystemClock(), settings.policy())
+        try:
+            yield
+        finally:
+            await opened.aclose()
+
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/v1/info", health.info, methods=["GET"]),
+        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route("/v1/units", units.list_units, methods=["GET"]),
+        Route("/v1/units", units.create_unit, methods=["POST"]),
+        Route(
+            "/v1/units/{rest:path}",
+            units.unit_route,
+            methods=["GET", "POST", "PUT", "DELETE"],
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,99 @@
+"""Terraform's HTTP backend at ``/v1/backend/{unit-id}``.
+
+What real Terraform sends (1.0.3 through 1.15) decides the details: LOCK and
+UNLOCK succeed only on exactly 200; a conflict answers 423 with the holder's
+LockInfo, which Terraform prints; ``terraform force-unlock`` sends UNLOCK with
+an empty body and never the ID, so an empty UNLOCK is a forced unlock; the
+write's lock ID comes as ``?ID=``. Writes and locks create the unit on first
+use, as Terraform users expect of a backend.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from taco_core.errors import UnitNotFound
+from taco_core.model import Surface
+from taco_core.state_doc import md5_base64
+from taco_core.unit_id import UnitId, parse_unit_id
+from taco_http.body import read_body
+from taco_http.context import service_of
+from taco_http.shapes import lock_from_json, lock_terraform, parse_json_object
+
+# LockInfo bodies are tiny; this only bounds what a confused client can send.
+_LOCK_BODY_LIMIT = 64 * 1024
+
+
+def _unit_id(request: Request) -> UnitId:
+    return parse_unit_id(request.path_params["unit_id"])
+
+
+def _lock_id_of(request: Request) -> str | None:
+    return (
+        request.headers.get("x-terraform-lock-id")
+        or request.query_params.get("ID")
+        or request.query_params.get("id")
+        or None
+    )
+
+
+async def backend(request: Request) -> Response:
+    unit_id = _unit_id(request)
+    method = request.method
+    if method == "GET":
+        return await _get(request, unit_id)
+    if method in ("POST", "PUT"):
+        return await _put(request, unit_id)
+    if method == "LOCK":
+        return await _lock(request, unit_id)
+    if method == "UNLOCK":
+        return await _unlock(request, unit_id)
+    # DELETE (route methods restrict the rest)
+    await service_of(request).delete_unit(unit_id)
+    return Response(status_code=200)
+
+
+async def _get(request: Request, unit_id: UnitId) -> Response:
+    try:
+        found = await service_of(request).download(unit_id)
+    except UnitNotFound:
+        found = None
+    if found is None:
+        # Terraform reads 404 as "no state yet"; the body must stay empty.
+        return Response(status_code=404)
+    version, data = found
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-MD5": md5_base64(version.md5)},
+    )
+
+
+async def _put(request: Request, unit_id: UnitId) -> Response:
+    service = service_of(request)
+    data = await read_body(request, service.policy.max_state_bytes)
+    await service.upload(
+        unit_id,
+        data,
+        lock_id=_lock_id_of(request),
+        surface=Surface.BACKEND,
+        create_missing=True,
+    )
+    return Response(status_code=200)
+
+
+async def _lock(request: Request, unit_id: UnitId) -> Response:
+    body = await read_body(request, _LOCK_BODY_LIMIT)
+    wanted = lock_from_json(parse_json_object(body, "LockInfo"))
+    held = await service_of(request).lock(unit_id, wanted, create_missing=True)
+    return JSONResponse(lock_terraform(held), status_code=200)
+
+
+async def _unlock(request: Request, unit_id: UnitId) -> Response:
+    body = await read_body(request, _LOCK_BODY_LIMIT)
+    doc = parse_json_object(body, "LockInfo")
+    lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
+    # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
+    await service_of(request).unlock(unit_id, lock_id or None)
+    return Response(status_code=200)

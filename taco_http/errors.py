@@ -1,0 +1,89 @@
+"""The one mapping from core errors to HTTP statuses and bodies.
+
+Registered once on ``TacoError`` (Starlette resolves handlers along the MRO),
+so a new error subclass gets the right status by inheriting from the right
+base. Bodies are ``{"error": "..."}`` except where Terraform needs more: a lock
+conflict on the backend answers with the holder's LockInfo, which Terraform
+parses and prints.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from taco_core.errors import (
+    Conflict,
+    InvalidInput,
+    LockConflict,
+    NotFound,
+    StateRejected,
+    StateTooLarge,
+    StorageUnavailable,
+    TacoError,
+)
+from taco_http.shapes import lock_management, lock_terraform
+
+log = logging.getLogger("opentaco.http")
+
+# Most specific first.
+STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
+    (StateTooLarge, 413),
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (LockConflict, 423),
+    (Conflict, 409),
+    (StorageUnavailable, 503),
+)
+
+
+def status_for(exc: TacoError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def is_backend(request: Request) -> bool:
+    return request.url.path.startswith("/v1/backend/")
+
+
+async def taco_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TacoError)
+    status = status_for(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    if isinstance(exc, LockConflict):
+        if is_backend(request):
+            return JSONResponse(lock_terraform(exc.holder), status_code=status)
+        return JSONResponse(
+            {"error": exc.message, "lock": lock_management(exc.holder)}, status_code=status
+        )
+    body: dict[str, object] = {"error": exc.message}
+    if isinstance(exc, StateRejected):
+        body["quarantined_version"] = exc.quarantined
+        body["reason"] = exc.reason
+    return JSONResponse(body, status_code=status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=headers)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    TacoError: taco_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,35 @@
+"""Liveness and readiness probes (never authenticated)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from taco_core.errors import StorageUnavailable
+from taco_http.context import service_of
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up and serving HTTP."""
+    return JSONResponse({"status": "ok", "service": "opentaco"})
+
+
+async def readyz(request: Request) -> Response:
+    """The store answers a round trip: a load balancer may send traffic."""
+    try:
+        await service_of(request).store.ping()
+    except StorageUnavailable as exc:
+        return JSONResponse(
+            {"status": "unavailable", "service": "opentaco", "error": exc.message},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "service": "opentaco"})
+
+
+async def info(request: Request) -> Response:
+    """Which storage this server uses (the reference's ``/v1/info``)."""
+    settings = request.app.state.settings
+    storage: dict[str, str] = {"type": settings.storage}
+    if settings.storage == "s3":
+        storage.update(bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    return JSONResponse({"storage": storage})

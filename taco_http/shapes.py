@@ -1,0 +1,137 @@
+"""JSON shapes of the HTTP API: domain objects in, domain objects out.
+
+Two lock shapes exist on purpose: Terraform's own capitalised ``LockInfo`` on
+the backend (Terraform parses it to print the holder) and the reference's
+lowercase shape on the management API. Both parse case-insensitively.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import cattrs
+from attrs import field, frozen
+
+from taco_core.errors import InvalidInput
+from taco_core.model import LockInfo, StateVersion, Unit
+
+_LOCK_FIELDS = ("id", "operation", "info", "who", "version", "created", "path")
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC RFC 3339 with microseconds and a ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object (``{}`` when empty)."""
+    if not body.strip():
+        return {}
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return doc
+
+
+def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
+    """A LockInfo from Terraform's or the reference's JSON (keys in any case)."""
+    lowered = {str(k).lower(): v for k, v in doc.items()}
+    values: dict[str, str] = {}
+    for name in _LOCK_FIELDS:
+        value = lowered.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(f"lock field {name!r} must be a string, got {value!r}")
+        values[name] = value
+    return LockInfo(**values)
+
+
+def lock_terraform(lock: LockInfo) -> dict[str, str]:
+    """Terraform's own capitalised LockInfo JSON."""
+    return {
+        "ID": lock.id,
+        "Operation": lock.operation,
+        "Info": lock.info,
+        "Who": lock.who,
+        "Version": lock.version,
+        "Created": lock.created,
+        "Path": lock.path,
+    }
+
+
+def lock_management(lock: LockInfo) -> dict[str, str]:
+    """The reference's lowercase lock JSON, with Terraform's extra fields."""
+    return {name: getattr(lock, name) for name in _LOCK_FIELDS}
+
+
+def unit_json(unit: Unit) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": unit.id,
+        "size": unit.size,
+        "created": rfc3339(unit.created),
+        "updated": rfc3339(unit.updated),
+        "locked": unit.locked,
+        "lock": lock_management(unit.lock) if unit.lock else None,
+        "labels": dict(unit.labels),
+        "version": unit.head,
+    }
+    if unit.deleted_at is not None:
+        doc["deleted_at"] = rfc3339(unit.deleted_at)
+    return doc
+
+
+def version_json(v: StateVersion) -> dict[str, Any]:
+    """A history entry: the reference's ``timestamp``/``hash``/``size`` plus ours."""
+    return {
+        "number": v.number,
+        "timestamp": rfc3339(v.created),
+        "hash": v.sha256[:8],
+        "size": v.size,
+        "serial": v.serial,
+        "lineage": v.lineage,
+        "sha256": v.sha256,
+        "md5": v.md5,
+        "created": rfc3339(v.created),
+        "author": v.author,
+        "surface": v.surface,
+        "quarantined": v.quarantined,
+        "note": v.note,
+        "restored_from": v.restored_from,
+    }
+
+
+# -- request bodies (structured with cattrs at the edge) ------------------------
+
+_converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+@frozen
+class CreateUnitRequest:
+    id: str
+    labels: dict[str, str] = field(factory=dict)
+
+
+@frozen
+class RestoreRequest:
+    version: int | None = None
+    timestamp: str | None = None
+    lock_id: str | None = None
+
+
+def structure(doc: Mapping[str, Any], cls: type[Any], what: str) -> Any:
+    """Structure a request body, turning cattrs' errors into a readable 400."""
+    try:
+        return _converter.structure(doc, cls)
+    except Exception as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            detail = "; ".join(cattrs.transform_error(exc))
+        else:
+            detail = str(exc)
+        raise InvalidInput(f"invalid {what}: {detail}") from None

@@ -1,0 +1,237 @@
+"""The management API under ``/v1/units``.
+
+Unit IDs contain ``/``, so an ID in a path may arrive raw
+(``/v1/units/myapp/prod/lock``), percent-encoded (``myapp%2Fprod``) or in the
+reference tools' ``__`` encoding (``myapp__prod``). The path is split on its
+*raw* slashes, so ``%2F`` stays inside the ID; a trailing action word
+(``download``, ``lock``, ...) is the action. A unit whose last segment is an
+action word is addressed with ``%2F`` or ``__`` instead of a raw slash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from urllib.parse import unquote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from taco_core.errors import InvalidInput, NotFound
+from taco_core.model import Surface
+from taco_core.unit_id import UnitId, decode_path_id
+from taco_http.body import read_body
+from taco_http.context import service_of
+from taco_http.shapes import (
+    CreateUnitRequest,
+    RestoreRequest,
+    lock_from_json,
+    lock_management,
+    parse_json_object,
+    rfc3339,
+    structure,
+    unit_json,
+    version_json,
+)
+
+_SMALL_BODY = 64 * 1024
+
+Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "").lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InvalidInput(f"query parameter {name!r} must be true or false, got {value!r}")
+
+
+async def create_unit(request: Request) -> Response:
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), "request body")
+    req: CreateUnitRequest = structure(doc, CreateUnitRequest, "unit")
+    unit = await service_of(request).create_unit(req.id, req.labels)
+    return JSONResponse({"id": unit.id, "created": rfc3339(unit.created)}, status_code=201)
+
+
+async def list_units(request: Request) -> Response:
+    prefix = request.query_params.get("prefix", "")
+    units = await service_of(request).list_units(prefix, deleted=_flag(request, "deleted"))
+    return JSONResponse({"units": [unit_json(u) for u in units], "count": len(units)})
+
+
+async def unit_route(request: Request) -> Response:
+    """Dispatch ``/v1/units/<id>[/<action>[/<arg>]]`` on the raw path."""
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    raw = raw_path.decode("latin-1").split("?", 1)[0]
+    rest = raw[len("/v1/units/") :].rstrip("/")
+    parts = [unquote(p) for p in rest.split("/")]
+    action: str | None = None
+    arg: str | None = None
+    if len(parts) >= 3 and parts[-2] == "versions" and parts[-1].isdigit():
+        action, arg, parts = "version", parts[-1], parts[:-2]
+    elif len(parts) >= 2 and parts[-1] in _ACTIONS:
+        action, parts = parts[-1], parts[:-1]
+    unit_id = decode_path_id("/".join(parts))
+    if action is None:
+        handlers = _UNIT_METHODS
+    elif action == "version":
+        handlers = _ACTION_VERSION
+    else:
+        handlers = _ACTIONS[action]
+    handler = handlers.get(request.method)
+    if handler is None:
+        raise HTTPException(405, f"method {request.method} not allowed here")
+    return await handler(request, unit_id, arg)
+
+
+async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    return JSONResponse(unit_json(await service_of(request).get_unit(unit_id)))
+
+
+async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    await service_of(request).delete_unit(unit_id)
+    return Response(status_code=204)
+
+
+async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    found = await service_of(request).download(unit_id)
+    if found is None:
+        return Response(b"", media_type="application/json")
+    version, data = found
+    return Response(
+        data, media_type="application/json", headers={"X-OpenTaco-Version": str(version.number)}
+    )
+
+
+async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    service = service_of(request)
+    data = await read_body(request, service.policy.max_state_bytes)
+    force = _flag(request, "force")
+    result = await service.upload(
+        unit_id,
+        data,
+        lock_id=request.query_params.get("if_locked_by") or None,
+        force=force,
+        surface=Surface.API,
+    )
+    message = "Unit uploaded successfully"
+    if force and result.changed:
+        message += " (forced past the clobber guard)"
+    elif not result.changed:
+        message = "State unchanged: identical to the current version"
+    return JSONResponse(
+        {
+            "message": message,
+            "version": result.version.number,
+            "changed": result.changed,
+            "forced": force,
+        }
+    )
+
+
+async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), "lock request")
+    held = await service_of(request).lock(unit_id, lock_from_json(doc))
+    return JSONResponse(lock_management(held))
+
+
+async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), "unlock request")
+    lock_id = lock_from_json(doc).id if doc else None
+    if not lock_id and not _flag(request, "force"):
+        raise InvalidInput('lock ID required: send {"id": "<lock id>"} or use ?force=true')
+    await service_of(request).unlock(unit_id, lock_id or None)
+    return JSONResponse({"message": "Unit unlocked successfully"})
+
+
+async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    limit = _int_param(request, "limit", 100)
+    offset = _int_param(request, "offset", 0)
+    versions = await service_of(request).list_versions(unit_id)
+    page = versions[offset : offset + limit]
+    return JSONResponse(
+        {
+            "unit_id": unit_id,
+            "versions": [version_json(v) for v in page],
+            "count": len(page),
+            "total": len(versions),
+            "offset": offset,
+            "limit": limit,
+        }
+    )
+
+
+async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
+    assert arg is not None
+    version, data = await service_of(request).read_version(unit_id, int(arg))
+    return Response(
+        data,
+        media_type="application/json",
+        headers={
+            "X-OpenTaco-Version": str(version.number),
+            "X-OpenTaco-Quarantined": str(version.quarantined).lower(),
+        },
+    )
+
+
+async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    service = service_of(request)
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), "restore request")
+    req: RestoreRequest = structure(doc, RestoreRequest, "restore request")
+    number = req.version
+    if number is None and req.timestamp:
+        number = await _number_at(request, unit_id, req.timestamp)
+    if number is None:
+        raise InvalidInput('restore needs {"version": N} or {"timestamp": "<RFC 3339>"}')
+    lock_id = req.lock_id or request.query_params.get("if_locked_by") or None
+    version = await service.restore(unit_id, number, lock_id=lock_id)
+    return JSONResponse(
+        {
+            "unit_id": unit_id,
+            "restored_version": number,
+            "restored_timestamp": rfc3339(version.created),
+            "version": version_json(version),
+            "message": "Version restored",
+        }
+    )
+
+
+async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
+    try:
+        wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
+    for v in await service_of(request).list_versions(unit_id):
+        if abs((v.created - wanted).total_seconds()) < 1e-6:
+            return v.number
+    raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
+
+
+async def _undelete(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    unit = await service_of(request).undelete_unit(unit_id)
+    return JSONResponse(unit_json(unit))
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidInput(f"query parameter {name!r} must be a non-negative integer")
+    return int(raw)
+
+
+_UNIT_METHODS: dict[str, Handler] = {"GET": _get_unit, "DELETE": _delete_unit}
+_ACTION_VERSION: dict[str, Handler] = {"GET": _version}
+_ACTIONS: dict[str, dict[str, Handler]] = {
+    "download": {"GET": _download},
+    "upload": {"POST": _upload, "PUT": _upload},
+    "lock": {"POST": _lock},
+    "unlock": {"DELETE": _unlock, "POST": _unlock},
+    "versions": {"GET": _versions},
+    "restore": {"POST": _restore},
+    "undelete": {"POST": _undelete},
+}
