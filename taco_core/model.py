@@ -146,3 +146,12 @@ class RetentionPolicy:
 
     max_versions: int = 100
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+
+
+@frozen
+class WriteResult:
+    """The version that is current after a write; ``changed`` is False for an
+    idempotent repeat of the current bytes."""
+
+    version: StateVersion
+    changed: bool

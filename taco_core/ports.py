@@ -7,11 +7,19 @@ and the remote HTTP client. Every adapter passes the same contract suite in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
+from taco_core.model import (
+    LockInfo,
+    NewVersion,
+    RetentionPolicy,
+    StateVersion,
+    Surface,
+    Unit,
+    WriteResult,
+)
 from taco_core.unit_id import UnitId
 
 
@@ -112,4 +120,77 @@ class StateStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and clients."""
+        ...
+
+
+class StateControl(Protocol):
+    """What a front end (CLI, provider, custom tooling) can do with units.
+
+    Two implementations share it, so every front end runs unchanged against a
+    server or embedded: ``taco_core.service.StateService`` (in process, over a
+    ``StateStore``) and ``taco_adapters.remote.RemoteStateControl`` (HTTP
+    client of a running ``opentacosvc``). Errors are the core's ``TacoError``
+    classes in both.
+    """
+
+    async def create_unit(self, raw_id: str, labels: Mapping[str, str] | None = None) -> Unit:
+        """Create a unit; ``UnitAlreadyExists``, ``InvalidUnitId``, ``ReservedUnitId``."""
+        ...
+
+    async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
+        """Units whose ID starts with ``prefix``, sorted by ID."""
+        ...
+
+    async def get_unit(self, unit_id: UnitId) -> Unit:
+        """One unit with its lock; ``UnitNotFound``."""
+        ...
+
+    async def delete_unit(self, unit_id: UnitId) -> None:
+        """Soft-delete; ``UnitNotFound``, ``LockConflict`` when locked."""
+        ...
+
+    async def undelete_unit(self, unit_id: UnitId) -> Unit:
+        """Bring back a soft-deleted unit."""
+        ...
+
+    async def download(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
+        """The current state, ``None`` when the unit has none yet."""
+        ...
+
+    async def upload(
+        self,
+        unit_id: UnitId,
+        data: bytes,
+        *,
+        lock_id: str | None = None,
+        force: bool = False,
+        surface: Surface = Surface.API,
+        author: str = "",
+        create_missing: bool = False,
+    ) -> WriteResult:
+        """Store a new current state (lock, validation and clobber guard apply)."""
+        ...
+
+    async def lock(
+        self, unit_id: UnitId, wanted: LockInfo, *, create_missing: bool = False
+    ) -> LockInfo:
+        """Acquire the lock; ``LockConflict`` carries the holder."""
+        ...
+
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+        """Release the lock; ``None`` forces it."""
+        ...
+
+    async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
+        """History, newest first, quarantined versions included."""
+        ...
+
+    async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
+        """One version's metadata and bytes; ``VersionNotFound``."""
+        ...
+
+    async def restore(
+        self, unit_id: UnitId, number: int, *, lock_id: str | None = None, author: str = ""
+    ) -> StateVersion:
+        """Make an old version current again as a new version with a higher serial."""
         ...

@@ -31,6 +31,7 @@ from taco_core.model import (
     StateVersion,
     Surface,
     Unit,
+    WriteResult,
 )
 from taco_core.ports import Clock, StateStore
 from taco_core.state_doc import facts_of, load_object, read_facts
@@ -51,15 +52,6 @@ class Policy:
     max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
     retention: RetentionPolicy = RetentionPolicy()
     delete_grace_seconds: float = 7 * 24 * 3600.0
-
-
-@frozen
-class WriteResult:
-    """The version that is current after a write; ``changed`` is False for an
-    idempotent repeat of the current bytes."""
-
-    version: StateVersion
-    changed: bool
 
 
 class StateService:
