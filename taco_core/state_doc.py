@@ -30,9 +30,11 @@ def load_object(data: bytes) -> dict[str, Any]:
     if not data.strip():
         raise InvalidState("state is empty: expected a JSON object")
     try:
-        doc = json.loads(data)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidState(f"state is not UTF-8 text: {exc.reason}") from None
+        raise InvalidState(f"state is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidState(
             f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -112,6 +112,23 @@ def version_json(v: StateVersion) -> dict[str, Any]:
 _converter = cattrs.Converter(forbid_extra_keys=False)
 
 
+def _strict_str(value: object, _: type) -> str:
+    # cattrs would turn 5 into "5"; an ID or label that is not a string is a mistake.
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _strict_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+_converter.register_structure_hook(str, _strict_str)
+_converter.register_structure_hook(int, _strict_int)
+
+
 @frozen
 class CreateUnitRequest:
     id: str
