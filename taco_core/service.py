@@ -17,6 +17,7 @@ import attrs
 from attrs import frozen
 
 from taco_core import guard, locks
+from taco_core.diff import StateDiff, diff_states
 from taco_core.errors import (
     ConcurrentUpdate,
     InvalidInput,
@@ -248,6 +249,31 @@ class StateService:
             except ConcurrentUpdate:
                 continue
         raise ConcurrentUpdate(unit_id)
+
+    async def diff(
+        self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
+    ) -> StateDiff:
+        """What changed between two versions.
+
+        ``to_version`` defaults to the current version; ``from_version`` to the
+        newest non-quarantined version before it (or nothing, for the first).
+        """
+        if to_version is None:
+            to_version = (await self.store.get_unit(unit_id)).head
+            if to_version is None:
+                raise InvalidInput(f"unit {unit_id!r} has no state yet; nothing to compare")
+        if from_version is None:
+            earlier = [
+                v.number
+                for v in await self.store.list_versions(unit_id)
+                if v.number < to_version and not v.quarantined
+            ]
+            from_version = max(earlier, default=None)
+        after = load_object((await self.store.read_version(unit_id, to_version))[1])
+        before: dict[str, object] = {}
+        if from_version is not None:
+            before = load_object((await self.store.read_version(unit_id, from_version))[1])
+        return diff_states(before, after, from_version=from_version, to_version=to_version)
 
 
 _SERIAL = re.compile(rb'"serial"\s*:\s*\d+')

@@ -15,6 +15,7 @@ from typing import Any
 import cattrs
 from attrs import field, frozen
 
+from taco_core.diff import OutputChange, StateDiff
 from taco_core.errors import InvalidInput
 from taco_core.model import LockInfo, StateVersion, Unit
 
@@ -152,3 +153,29 @@ def structure(doc: Mapping[str, Any], cls: type[Any], what: str) -> Any:
         else:
             detail = str(exc)
         raise InvalidInput(f"invalid {what}: {detail}") from None
+
+
+def diff_json(d: StateDiff) -> dict[str, Any]:
+    def output(o: OutputChange) -> dict[str, Any]:
+        return {"name": o.name, "before": o.before, "after": o.after, "sensitive": o.sensitive}
+
+    return {
+        "from_version": d.from_version,
+        "to_version": d.to_version,
+        "from_serial": d.from_serial,
+        "to_serial": d.to_serial,
+        "resources": {
+            "added": list(d.resources_added),
+            "removed": list(d.resources_removed),
+            "changed": [
+                {"address": c.address, "changed_attributes": list(c.changed_attributes)}
+                for c in d.resources_changed
+            ],
+        },
+        "outputs": {
+            "added": [output(o) for o in d.outputs_added],
+            "removed": [output(o) for o in d.outputs_removed],
+            "changed": [output(o) for o in d.outputs_changed],
+        },
+        "empty": d.empty,
+    }

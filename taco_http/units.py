@@ -26,6 +26,7 @@ from taco_http.context import service_of
 from taco_http.shapes import (
     CreateUnitRequest,
     RestoreRequest,
+    diff_json,
     lock_from_json,
     lock_management,
     parse_json_object,
@@ -210,6 +211,20 @@ async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
     raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
 
 
+async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    diff = await service_of(request).diff(
+        unit_id, _opt_int(request, "from"), _opt_int(request, "to")
+    )
+    return JSONResponse({"unit_id": unit_id, **diff_json(diff)})
+
+
+def _opt_int(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    return _int_param(request, name, 0)
+
+
 async def _undelete(request: Request, unit_id: UnitId, _: str | None) -> Response:
     unit = await service_of(request).undelete_unit(unit_id)
     return JSONResponse(unit_json(unit))
@@ -234,4 +249,5 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "versions": {"GET": _versions},
     "restore": {"POST": _restore},
     "undelete": {"POST": _undelete},
+    "diff": {"GET": _diff},
 }

@@ -208,3 +208,19 @@ def test_health_ready_info(memory_client: TestClient) -> None:
     assert memory_client.get("/healthz").json()["status"] == "ok"
     assert memory_client.get("/readyz").json()["status"] == "ready"
     assert memory_client.get("/v1/info").json() == {"storage": {"type": "memory"}}
+
+
+def test_diff_endpoint_defaults_to_last_change(client: TestClient) -> None:
+    """GET diff with no range compares the current version with the one before."""
+    client.post("/v1/units", json={"id": "u"})
+    client.post("/v1/units/u/upload", content=tfstate(1, greeting="one"))
+    client.post("/v1/units/u/upload", content=tfstate(2, greeting="two"))
+    d = client.get("/v1/units/u/diff").json()
+    assert (d["from_version"], d["to_version"]) == (1, 2)
+    assert d["outputs"]["changed"] == [
+        {"name": "greeting", "before": "one", "after": "two", "sensitive": False}
+    ]
+    d = client.get("/v1/units/u/diff?from=2&to=1").json()
+    assert d["outputs"]["changed"][0]["after"] == "one"
+    assert client.get("/v1/units/u/diff?from=9").status_code == 404
+    assert client.get("/v1/units/u/diff?from=x").status_code == 400
