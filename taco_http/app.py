@@ -12,10 +12,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from taco_adapters.clock import SystemClock
+from taco_core.errors import TacoError
 from taco_core.ports import StateStore
 from taco_core.service import StateService
 from taco_http import backend, health, units
@@ -28,15 +30,39 @@ log = logging.getLogger("opentaco")
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
 
 
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+async def _purge_forever(service: StateService) -> None:
+    """Remove units whose delete grace period is over, now and every few minutes.
+
+    Idempotent, so every replica may run it; a failure is logged and retried
+    at the next tick rather than taking the service down.
+    """
+    while True:
+        try:
+            purged = await service.purge_expired()
+        except TacoError as exc:
+            log.warning("purge of deleted units failed: %s", exc.message)
+        else:
+            for unit_id in purged:
+                log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
+        await anyio.sleep(PURGE_INTERVAL_SECONDS)
+
+
 def create_app(settings: Settings | None = None, store: StateStore | None = None) -> Starlette:
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)
-        app.state.service = StateService(opened, SystemClock(), settings.policy())
+        service = StateService(opened, SystemClock(), settings.policy())
+        app.state.service = service
         try:
-            yield
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_purge_forever, service)
+                yield
+                tg.cancel_scope.cancel()
         finally:
             await opened.aclose()
 

@@ -224,3 +224,18 @@ def test_diff_endpoint_defaults_to_last_change(client: TestClient) -> None:
     assert d["outputs"]["changed"][0]["after"] == "one"
     assert client.get("/v1/units/u/diff?from=9").status_code == 404
     assert client.get("/v1/units/u/diff?from=x").status_code == 400
+
+
+def test_deleted_units_are_purged_after_grace_on_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The service purges units whose delete grace is over (here: at the next start)."""
+    from taco_http.app import create_app
+    from taco_http.settings import Settings
+
+    settings = Settings(sqlite_db_path=tmp_path / "t.db", delete_grace_seconds=0.0)
+    with TestClient(create_app(settings)) as c:
+        c.post("/v1/units", json={"id": "u"})
+        c.delete("/v1/units/u")
+        assert c.get("/v1/units?deleted=true").json()["count"] == 1
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/v1/units?deleted=true").json()["count"] == 0
+        assert c.post("/v1/units", json={"id": "u"}).status_code == 201
