@@ -40,14 +40,18 @@ async def _purge_forever(service: StateService) -> None:
     at the next tick rather than taking the service down.
     """
     while True:
-        try:
-            purged = await service.purge_expired()
-        except TacoError as exc:
-            log.warning("purge of deleted units failed: %s", exc.message)
-        else:
-            for unit_id in purged:
-                log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
         await anyio.sleep(PURGE_INTERVAL_SECONDS)
+        await _purge_once(service)
+
+
+async def _purge_once(service: StateService) -> None:
+    try:
+        purged = await service.purge_expired()
+    except TacoError as exc:
+        log.warning("purge of deleted units failed: %s", exc.message)
+        return
+    for unit_id in purged:
+        log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
 
 
 def create_app(settings: Settings | None = None, store: StateStore | None = None) -> Starlette:
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None, store: StateStore | None = None
         opened = store if store is not None else await open_store(settings)
         service = StateService(opened, SystemClock(), settings.policy())
         app.state.service = service
+        await _purge_once(service)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_purge_forever, service)
