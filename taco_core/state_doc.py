@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from taco_core.errors import InvalidState
@@ -25,8 +26,7 @@ def md5_base64(md5_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 
-def load_object(data: bytes) -> dict[str, Any]:
-    """Parse ``data`` as a JSON object or raise ``InvalidState`` saying why."""
+def _parse(data: bytes, hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     if not data.strip():
         raise InvalidState("state is empty: expected a JSON object")
     try:
@@ -34,17 +34,48 @@ def load_object(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidState(f"state is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     try:
-        doc = json.loads(text)
+        return json.loads(text, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
         raise InvalidState(
             f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+
+
+def _not_an_object(doc: Any) -> InvalidState:
+    kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(doc), "number"
+    )
+    return InvalidState(f"state must be a JSON object, got a JSON {kind}")
+
+
+def load_object(data: bytes) -> dict[str, Any]:
+    """Parse ``data`` as a JSON object or raise ``InvalidState`` saying why."""
+    doc = _parse(data)
     if not isinstance(doc, dict):
-        raise InvalidState(f"state must be a JSON object, got a JSON {type(doc).__name__}")
+        raise _not_an_object(doc)
     return doc
 
 
-def facts_of(doc: dict[str, Any], data: bytes) -> StateFacts:
+class _OuterFields:
+    """An ``object_pairs_hook`` that keeps only the outermost object's fields.
+
+    Every nested object is replaced by a marker as soon as it is parsed, so
+    validating a state costs about the size of its text instead of its whole
+    object tree (several times larger). The outermost object is parsed last,
+    so the last pairs seen are its fields.
+    """
+
+    MARK = object()
+
+    def __init__(self) -> None:
+        self.fields: list[tuple[str, Any]] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> object:
+        self.fields = pairs
+        return self.MARK
+
+
+def facts_of(doc: Mapping[str, Any], data: bytes) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
     serial = doc.get("serial")
     if serial is not None and (
@@ -61,5 +92,10 @@ def facts_of(doc: dict[str, Any], data: bytes) -> StateFacts:
 
 
 def read_facts(data: bytes) -> StateFacts:
-    """Validate ``data`` as a state and return its facts."""
-    return facts_of(load_object(data), data)
+    """Validate ``data`` as a state (a JSON object) and return its facts,
+    without building the state's object tree."""
+    outer = _OuterFields()
+    doc = _parse(data, outer)
+    if doc is not _OuterFields.MARK:
+        raise _not_an_object(doc)
+    return facts_of(dict(outer.fields), data)
