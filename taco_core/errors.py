@@ -114,5 +114,13 @@ class ConcurrentUpdate(Conflict):
         self.unit_id = unit_id
 
 
+class Unauthenticated(TacoError):
+    """The request carries no valid credentials (missing, expired, revoked, forged)."""
+
+
+class Forbidden(TacoError):
+    """The caller is known but may not do this."""
+
+
 class StorageUnavailable(TacoError):
     """The storage backend could not be reached or failed; nothing was changed."""

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from taco_core.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     LockConflict,
     NotFound,
@@ -24,6 +25,7 @@ from taco_core.errors import (
     StateTooLarge,
     StorageUnavailable,
     TacoError,
+    Unauthenticated,
 )
 from taco_http.shapes import lock_management, lock_terraform
 
@@ -36,6 +38,8 @@ STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
     (NotFound, 404),
     (LockConflict, 423),
     (Conflict, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (StorageUnavailable, 503),
 )
 
