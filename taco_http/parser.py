@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long deleted units stay recoverable, e.g. 7d "
         "(env OPENTACO_DELETE_GRACE, default 7d)",
     )
+    add(
+        "--quarantine-grace",
+        type=_typed(s.parse_duration),
+        dest="quarantine_grace_seconds",
+        help="how long writes refused by the clobber guard are kept before pruning may drop "
+        "them (env OPENTACO_QUARANTINE_GRACE, default 7d)",
+    )
     add("--s3-bucket", "-s3-bucket", dest="s3_bucket", help="S3 bucket (env OPENTACO_S3_BUCKET)")
     add(
         "--s3-prefix",

@@ -1,0 +1,95 @@
+"""Configuration from environment variables and flags."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taco_http.parser import build_parser
+from taco_http.settings import SettingsError, from_env
+
+
+def settings_for(argv: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return from_env(env or {}, vars(build_parser().parse_args(argv)))
+
+
+def test_defaults() -> None:
+    """With nothing set: SQLite at data/taco.db on 127.0.0.1:8080, 100 versions."""
+    s = settings_for([])
+    assert (s.host, s.port, s.storage) == ("127.0.0.1", 8080, "sqlite")
+    assert s.sqlite_db_path == Path("data/taco.db")
+    assert s.max_versions == 100
+    assert s.max_state_bytes == 512 * 1024 * 1024
+
+
+def test_env_then_flags_win() -> None:
+    """Environment variables configure; flags override them."""
+    env = {"OPENTACO_PORT": "9000", "OPENTACO_STORAGE": "memory", "OPENTACO_MAX_VERSIONS": "7"}
+    s = settings_for([], env)
+    assert (s.port, s.storage, s.max_versions) == (9000, "memory", 7)
+    s = settings_for(["--port", "9100", "--storage", "sqlite"], env)
+    assert (s.port, s.storage) == (9100, "sqlite")
+
+
+def test_go_style_single_dash_flags() -> None:
+    """The reference's -storage memory -auth-disable -port N spellings work."""
+    s = settings_for(["-storage", "memory", "-auth-disable", "-port", "9200"])
+    assert (s.storage, s.auth_disable, s.port) == ("memory", True, 9200)
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("OPENTACO_MAX_VERSIONS", "abc"),
+        ("OPENTACO_MAX_VERSIONS", "0"),
+        ("OPENTACO_PORT", "70000"),
+        ("OPENTACO_STORAGE", "postgres"),
+        ("OPENTACO_AUTH_DISABLE", "maybe"),
+        ("OPENTACO_MAX_STATE_BYTES", "lots"),
+        ("OPENTACO_DELETE_GRACE", "soon"),
+    ],
+)
+def test_invalid_env_values_are_refused_naming_the_variable(var: str, value: str) -> None:
+    """A bad value stops start-up with a message naming the variable (no silent default)."""
+    with pytest.raises(SettingsError, match=var):
+        from_env({var: value})
+
+
+def test_units_in_sizes_and_durations() -> None:
+    """Sizes take binary units; durations take s/m/h/d/w."""
+    s = from_env({"OPENTACO_MAX_STATE_BYTES": "2MiB", "OPENTACO_DELETE_GRACE": "2d"})
+    assert s.max_state_bytes == 2 * 1024 * 1024
+    assert s.delete_grace_seconds == 2 * 86400
+
+
+def test_s3_needs_a_bucket() -> None:
+    """Choosing S3 without a bucket is refused at start-up."""
+    with pytest.raises(SettingsError, match="bucket"):
+        from_env({"OPENTACO_STORAGE": "s3"})
+
+
+def test_cli_reports_bad_settings_without_traceback(tmp_path: Path) -> None:
+    """opentacosvc exits 2 with one clear line for a bad setting."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "taco_http.main"],
+        env={"OPENTACO_MAX_VERSIONS": "abc", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "OPENTACO_MAX_VERSIONS" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_documents_every_variable() -> None:
+    """--help names every OPENTACO_* variable the service reads."""
+    from taco_http.settings import ENV_VARS
+
+    text = build_parser().format_help()
+    for var in ENV_VARS:
+        assert var in text
