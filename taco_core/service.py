@@ -10,7 +10,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 
 import attrs
@@ -35,7 +35,7 @@ from taco_core.model import (
     WriteResult,
 )
 from taco_core.ports import Clock, StateStore
-from taco_core.state_doc import facts_of, load_object, read_facts
+from taco_core.state_doc import load_object, read_facts
 from taco_core.unit_id import UnitId, parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
@@ -158,10 +158,8 @@ class StateService:
         facts = read_facts(data)
         if create_missing:
             await self.ensure_unit(unit_id)
-        for _ in range(_MAX_ATTEMPTS):
-            unit = await self.store.get_unit(unit_id)
-            locks.check_write(unit_id, unit.lock, lock_id)
-            current = await self.store.head(unit_id)
+
+        async def attempt(current: StateVersion | None) -> WriteResult:
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
@@ -174,26 +172,46 @@ class StateService:
                 note="forced over the clobber guard" if force else "",
             )
             if verdict.outcome is guard.Outcome.REFUSE:
-                kept = await self.store.commit(
-                    unit_id,
-                    attrs.evolve(new, quarantined=True, note=verdict.reason),
-                    expected_head=current.number if current else None,
-                    lock_id=lock_id,
-                    retention=self.policy.retention,
-                )
+                quarantined = attrs.evolve(new, quarantined=True, note=verdict.reason)
+                kept = await self._commit(unit_id, quarantined, current, lock_id)
                 raise StateRejected(unit_id, verdict.reason, kept.number)
+            return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
+
+        return await self._optimistic(unit_id, lock_id, attempt)
+
+    async def _optimistic(
+        self,
+        unit_id: UnitId,
+        lock_id: str | None,
+        attempt: Callable[[StateVersion | None], Awaitable[WriteResult]],
+    ) -> WriteResult:
+        """Run ``attempt`` against the current head until its commit lands.
+
+        The lock is checked up front so a refused writer fails before any
+        work; the store checks it again atomically with the commit. When
+        another writer moves the head in between, the commit raises
+        ``ConcurrentUpdate`` and the attempt is re-run on the new head.
+        """
+        for _ in range(_MAX_ATTEMPTS):
+            unit = await self.store.get_unit(unit_id)
+            locks.check_write(unit_id, unit.lock, lock_id)
+            current = await self.store.head(unit_id)
             try:
-                version = await self.store.commit(
-                    unit_id,
-                    new,
-                    expected_head=current.number if current else None,
-                    lock_id=lock_id,
-                    retention=self.policy.retention,
-                )
+                return await attempt(current)
             except ConcurrentUpdate:
                 continue
-            return WriteResult(version, changed=True)
         raise ConcurrentUpdate(unit_id)
+
+    async def _commit(
+        self, unit_id: UnitId, new: NewVersion, current: StateVersion | None, lock_id: str | None
+    ) -> StateVersion:
+        return await self.store.commit(
+            unit_id,
+            new,
+            expected_head=current.number if current else None,
+            lock_id=lock_id,
+            retention=self.policy.retention,
+        )
 
     # -- history -----------------------------------------------------------
 
@@ -219,18 +237,13 @@ class StateService:
         """
         old, data = await self.store.read_version(unit_id, number)
         doc = load_object(data)
-        for _ in range(_MAX_ATTEMPTS):
-            unit = await self.store.get_unit(unit_id)
-            locks.check_write(unit_id, unit.lock, lock_id)
-            current = await self.store.head(unit_id)
-            top = max(
-                (v.serial for v in await self.store.list_versions(unit_id) if v.serial is not None),
-                default=-1,
-            )
-            serial = max(top, old.serial if old.serial is not None else -1) + 1
-            restored = with_serial(data, doc, serial)
+
+        async def attempt(current: StateVersion | None) -> WriteResult:
+            seen = [v.serial for v in await self.store.list_versions(unit_id)]
+            top = max((x for x in [*seen, old.serial] if x is not None), default=-1)
+            restored = with_serial(data, doc, top + 1)
             new = NewVersion(
-                facts=facts_of(json.loads(restored), restored),
+                facts=read_facts(restored),
                 data=restored,
                 created=self.clock.now(),
                 author=author,
@@ -238,17 +251,9 @@ class StateService:
                 note=f"restored from version {number}",
                 restored_from=number,
             )
-            try:
-                return await self.store.commit(
-                    unit_id,
-                    new,
-                    expected_head=current.number if current else None,
-                    lock_id=lock_id,
-                    retention=self.policy.retention,
-                )
-            except ConcurrentUpdate:
-                continue
-        raise ConcurrentUpdate(unit_id)
+            return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
+
+        return (await self._optimistic(unit_id, lock_id, attempt)).version
 
     async def diff(
         self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
