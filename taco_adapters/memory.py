@@ -36,7 +36,9 @@ class MemoryStateStore:
 
     def __init__(self) -> None:
         self._live: dict[UnitId, _Record] = {}
-        self._deleted: dict[UnitId, _Record] = {}
+        # Deleted incarnations, oldest first: an ID is free again as soon as it
+        # is deleted, and several deleted incarnations of one ID may wait here.
+        self._deleted: list[_Record] = []
 
     def _record(self, unit_id: UnitId) -> _Record:
         try:
@@ -45,45 +47,45 @@ class MemoryStateStore:
             raise UnitNotFound(unit_id) from None
 
     async def create_unit(self, unit: Unit) -> Unit:
-        if unit.id in self._live or unit.id in self._deleted:
+        if unit.id in self._live:
             raise UnitAlreadyExists(unit.id)
         self._live[unit.id] = _Record(unit)
         return unit
 
-    async def get_unit(self, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
-        if include_deleted and unit_id in self._deleted:
-            return self._deleted[unit_id].unit
+    async def get_unit(self, unit_id: UnitId) -> Unit:
         return self._record(unit_id).unit
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
-        pool = self._deleted if deleted else self._live
-        return [pool[k].unit for k in sorted(pool) if k.startswith(prefix)]
+        if deleted:
+            units = [r.unit for r in self._deleted if r.unit.id.startswith(prefix)]
+            return sorted(units, key=lambda u: (u.id, -(u.deleted_at or u.created).timestamp()))
+        return [self._live[k].unit for k in sorted(self._live) if k.startswith(prefix)]
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
         record = self._record(unit_id)
         if record.unit.lock is not None:
             raise LockConflict(unit_id, record.unit.lock)
         record.unit = attrs.evolve(record.unit, deleted_at=at)
-        self._deleted[unit_id] = self._live.pop(unit_id)
+        self._deleted.append(self._live.pop(unit_id))
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
-        if unit_id not in self._deleted:
+        candidates = [r for r in self._deleted if r.unit.id == unit_id]
+        if not candidates:
             raise UnitNotFound(unit_id)
         if unit_id in self._live:
             raise UnitAlreadyExists(unit_id)
-        record = self._deleted.pop(unit_id)
+        record = candidates[-1]
+        self._deleted.remove(record)
         record.unit = attrs.evolve(record.unit, deleted_at=None)
         self._live[unit_id] = record
         return record.unit
 
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
-        doomed = [
-            k
-            for k, r in self._deleted.items()
-            if r.unit.deleted_at is not None and r.unit.deleted_at < deleted_before
-        ]
-        for k in doomed:
-            del self._deleted[k]
+        def expired(r: _Record) -> bool:
+            return r.unit.deleted_at is not None and r.unit.deleted_at < deleted_before
+
+        doomed = [r.unit.id for r in self._deleted if expired(r)]
+        self._deleted = [r for r in self._deleted if not expired(r)]
         return sorted(doomed)
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:

@@ -41,9 +41,13 @@ T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
+# A unit row is one incarnation of an ID: deleting hides the row (deleted_at)
+# and frees the ID at once, so the same ID can be created again while the
+# deleted incarnation and its versions wait, recoverable, for the purge.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
-    id          TEXT PRIMARY KEY,
+    key         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL,
     created     TEXT NOT NULL,
     updated     TEXT NOT NULL,
     size        INTEGER NOT NULL DEFAULT 0,
@@ -53,12 +57,14 @@ CREATE TABLE IF NOT EXISTS units (
     lock        TEXT,
     deleted_at  TEXT
 );
+CREATE UNIQUE INDEX IF NOT EXISTS units_live_id ON units (id) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS units_deleted ON units (deleted_at) WHERE deleted_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS blobs (
     id   INTEGER PRIMARY KEY,
     data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS versions (
-    unit_id       TEXT NOT NULL,
+    unit_key      INTEGER NOT NULL,
     number        INTEGER NOT NULL,
     serial        INTEGER,
     lineage       TEXT,
@@ -72,13 +78,13 @@ CREATE TABLE IF NOT EXISTS versions (
     note          TEXT NOT NULL,
     restored_from INTEGER,
     blob_id       INTEGER NOT NULL,
-    PRIMARY KEY (unit_id, number)
+    PRIMARY KEY (unit_key, number)
 );
 """
 
-_UNIT_COLUMNS = "id, created, updated, size, labels, head, lock, deleted_at"
+_UNIT_COLUMNS = "key, id, created, updated, size, labels, head, lock, deleted_at"
 _VERSION_COLUMNS = (
-    "unit_id, number, serial, lineage, size, sha256, md5, created, author, surface, "
+    "number, serial, lineage, size, sha256, md5, created, author, surface, "
     "quarantined, note, restored_from"
 )
 
@@ -171,7 +177,10 @@ class SqliteStateStore:
 
     async def create_unit(self, unit: Unit) -> Unit:
         def op(conn: sqlite3.Connection) -> Unit:
-            if conn.execute("SELECT 1 FROM units WHERE id = ?", (unit.id,)).fetchone():
+            found = conn.execute(
+                "SELECT 1 FROM units WHERE id = ? AND deleted_at IS NULL", (unit.id,)
+            ).fetchone()
+            if found:
                 raise UnitAlreadyExists(unit.id)
             conn.execute(
                 "INSERT INTO units (id, created, updated, labels) VALUES (?, ?, ?, ?)",
@@ -181,9 +190,9 @@ class SqliteStateStore:
 
         return await self._run(op, write=True)
 
-    async def get_unit(self, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
+    async def get_unit(self, unit_id: UnitId) -> Unit:
         def op(conn: sqlite3.Connection) -> Unit:
-            return _fetch_unit(conn, unit_id, include_deleted=include_deleted)
+            return _live(conn, unit_id)[1]
 
         return await self._run(op, write=False)
 
@@ -196,49 +205,56 @@ class SqliteStateStore:
 
         def op(conn: sqlite3.Connection) -> list[Unit]:
             rows = conn.execute(
-                f"SELECT {_UNIT_COLUMNS} FROM units WHERE {where} ORDER BY id", params
+                f"SELECT {_UNIT_COLUMNS} FROM units WHERE {where} ORDER BY id, deleted_at DESC",
+                params,
             )
-            return [_unit_of(row) for row in rows]
+            return [_unit_of(row)[1] for row in rows]
 
         return await self._run(op, write=False)
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             if unit.lock is not None:
                 raise LockConflict(unit_id, unit.lock)
-            conn.execute("UPDATE units SET deleted_at = ? WHERE id = ?", (_ts(at), unit_id))
+            conn.execute("UPDATE units SET deleted_at = ? WHERE key = ?", (_ts(at), key))
 
         await self._run(op, write=True)
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
         def op(conn: sqlite3.Connection) -> Unit:
-            unit = _fetch_unit(conn, unit_id, include_deleted=True)
-            if unit.deleted_at is None:
+            row = conn.execute(
+                "SELECT key FROM units WHERE id = ? AND deleted_at IS NOT NULL "
+                "ORDER BY deleted_at DESC LIMIT 1",
+                (unit_id,),
+            ).fetchone()
+            if row is None:
                 raise UnitNotFound(unit_id)
-            conn.execute("UPDATE units SET deleted_at = NULL WHERE id = ?", (unit_id,))
-            return _fetch_unit(conn, unit_id)
+            if conn.execute(
+                "SELECT 1 FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
+            ).fetchone():
+                raise UnitAlreadyExists(unit_id)
+            conn.execute("UPDATE units SET deleted_at = NULL WHERE key = ?", (row[0],))
+            return _live(conn, unit_id)[1]
 
         return await self._run(op, write=True)
 
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
         def op(conn: sqlite3.Connection) -> list[UnitId]:
-            doomed = [
-                UnitId(row[0])
-                for row in conn.execute(
-                    "SELECT id FROM units WHERE deleted_at IS NOT NULL AND deleted_at < ? "
-                    "ORDER BY id",
-                    (_ts(deleted_before),),
-                )
-            ]
-            for unit_id in doomed:
+            doomed = conn.execute(
+                "SELECT key, id FROM units WHERE deleted_at IS NOT NULL AND deleted_at < ? "
+                "ORDER BY id",
+                (_ts(deleted_before),),
+            ).fetchall()
+            for key, _ in doomed:
                 conn.execute(
-                    "DELETE FROM blobs WHERE id IN (SELECT blob_id FROM versions WHERE unit_id = ?)",
-                    (unit_id,),
+                    "DELETE FROM blobs WHERE id IN "
+                    "(SELECT blob_id FROM versions WHERE unit_key = ?)",
+                    (key,),
                 )
-                conn.execute("DELETE FROM versions WHERE unit_id = ?", (unit_id,))
-                conn.execute("DELETE FROM units WHERE id = ?", (unit_id,))
-            return doomed
+                conn.execute("DELETE FROM versions WHERE unit_key = ?", (key,))
+                conn.execute("DELETE FROM units WHERE key = ?", (key,))
+            return [UnitId(unit_id) for _, unit_id in doomed]
 
         return await self._run(op, write=True)
 
@@ -246,20 +262,20 @@ class SqliteStateStore:
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
         def op(conn: sqlite3.Connection) -> LockInfo:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             held = locks.check_lock(unit_id, unit.lock, wanted)
             if unit.lock is None:
-                conn.execute("UPDATE units SET lock = ? WHERE id = ?", (_lock_json(held), unit_id))
+                conn.execute("UPDATE units SET lock = ? WHERE key = ?", (_lock_json(held), key))
             return held
 
         return await self._run(op, write=True)
 
     async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             locks.check_unlock(unit_id, unit.lock, lock_id)
             if unit.lock is not None:
-                conn.execute("UPDATE units SET lock = NULL WHERE id = ?", (unit_id,))
+                conn.execute("UPDATE units SET lock = NULL WHERE key = ?", (key,))
 
         await self._run(op, write=True)
 
@@ -267,10 +283,10 @@ class SqliteStateStore:
 
     async def head(self, unit_id: UnitId) -> StateVersion | None:
         def op(conn: sqlite3.Connection) -> StateVersion | None:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             if unit.head is None:
                 return None
-            return _fetch_version(conn, unit_id, unit.head)
+            return _fetch_version(conn, key, unit_id, unit.head)
 
         return await self._run(op, write=False)
 
@@ -284,58 +300,58 @@ class SqliteStateStore:
         retention: RetentionPolicy,
     ) -> StateVersion:
         def op(conn: sqlite3.Connection) -> StateVersion:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             locks.check_write(unit_id, unit.lock, lock_id)
             if not new.quarantined and unit.head != expected_head:
                 raise ConcurrentUpdate(unit_id)
             (number,) = conn.execute(
-                "SELECT next_number FROM units WHERE id = ?", (unit_id,)
+                "SELECT next_number FROM units WHERE key = ?", (key,)
             ).fetchone()
             version = StateVersion.from_new(unit_id, number, new)
             blob_id = conn.execute("INSERT INTO blobs (data) VALUES (?)", (new.data,)).lastrowid
             conn.execute(
-                f"INSERT INTO versions ({_VERSION_COLUMNS}, blob_id) "
+                f"INSERT INTO versions (unit_key, {_VERSION_COLUMNS}, blob_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*_version_row(version), blob_id),
+                (key, *_version_row(version), blob_id),
             )
             if new.quarantined:
-                conn.execute("UPDATE units SET next_number = ? WHERE id = ?", (number + 1, unit_id))
+                conn.execute("UPDATE units SET next_number = ? WHERE key = ?", (number + 1, key))
             else:
                 conn.execute(
                     "UPDATE units SET next_number = ?, head = ?, size = ?, updated = ? "
-                    "WHERE id = ?",
-                    (number + 1, number, version.size, _ts(version.created), unit_id),
+                    "WHERE key = ?",
+                    (number + 1, number, version.size, _ts(version.created), key),
                 )
-            head = number if not new.quarantined else unit.head
-            _prune(conn, unit_id, head, retention, new.created)
+            head = unit.head if new.quarantined else number
+            _prune(conn, key, unit_id, head, retention, new.created)
             return version
 
         return await self._run(op, write=True)
 
     async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes] | None:
-            unit = _fetch_unit(conn, unit_id)
+            key, unit = _live(conn, unit_id)
             if unit.head is None:
                 return None
-            return _fetch_version_data(conn, unit_id, unit.head)
+            return _fetch_version_data(conn, key, unit_id, unit.head)
 
         return await self._run(op, write=False)
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         def op(conn: sqlite3.Connection) -> list[StateVersion]:
-            _fetch_unit(conn, unit_id)
+            key, _ = _live(conn, unit_id)
             rows = conn.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ? ORDER BY number DESC",
-                (unit_id,),
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ? ORDER BY number DESC",
+                (key,),
             )
-            return [_version_of(row) for row in rows]
+            return [_version_of(unit_id, row) for row in rows]
 
         return await self._run(op, write=False)
 
     async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
         def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes]:
-            _fetch_unit(conn, unit_id)
-            return _fetch_version_data(conn, unit_id, number)
+            key, _ = _live(conn, unit_id)
+            return _fetch_version_data(conn, key, unit_id, number)
 
         return await self._run(op, write=False)
 
@@ -375,9 +391,9 @@ def _lock_json(lock: LockInfo) -> str:
     )
 
 
-def _unit_of(row: sqlite3.Row | tuple[Any, ...]) -> Unit:
-    unit_id, created, updated, size, labels, head, lock, deleted_at = row
-    return Unit(
+def _unit_of(row: tuple[Any, ...]) -> tuple[int, Unit]:
+    key, unit_id, created, updated, size, labels, head, lock, deleted_at = row
+    return key, Unit(
         id=UnitId(unit_id),
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
@@ -389,18 +405,18 @@ def _unit_of(row: sqlite3.Row | tuple[Any, ...]) -> Unit:
     )
 
 
-def _fetch_unit(
-    conn: sqlite3.Connection, unit_id: UnitId, *, include_deleted: bool = False
-) -> Unit:
-    row = conn.execute(f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ?", (unit_id,)).fetchone()
-    if row is None or (row[-1] is not None and not include_deleted):
+def _live(conn: sqlite3.Connection, unit_id: UnitId) -> tuple[int, Unit]:
+    """The live incarnation of ``unit_id`` and its row key; ``UnitNotFound``."""
+    row = conn.execute(
+        f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
+    ).fetchone()
+    if row is None:
         raise UnitNotFound(unit_id)
     return _unit_of(row)
 
 
 def _version_row(v: StateVersion) -> tuple[Any, ...]:
     return (
-        v.unit_id,
         v.number,
         v.serial,
         v.lineage,
@@ -416,11 +432,11 @@ def _version_row(v: StateVersion) -> tuple[Any, ...]:
     )
 
 
-def _version_of(row: tuple[Any, ...]) -> StateVersion:
-    (unit_id, number, serial, lineage, size, sha256, md5, created, author, surface,
+def _version_of(unit_id: UnitId, row: tuple[Any, ...]) -> StateVersion:
+    (number, serial, lineage, size, sha256, md5, created, author, surface,
      quarantined, note, restored_from) = row  # fmt: skip
     return StateVersion(
-        unit_id=UnitId(unit_id),
+        unit_id=unit_id,
         number=number,
         serial=serial,
         lineage=lineage,
@@ -436,43 +452,46 @@ def _version_of(row: tuple[Any, ...]) -> StateVersion:
     )
 
 
-def _fetch_version(conn: sqlite3.Connection, unit_id: UnitId, number: int) -> StateVersion:
+def _fetch_version(
+    conn: sqlite3.Connection, key: int, unit_id: UnitId, number: int
+) -> StateVersion:
     row = conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ? AND number = ?",
-        (unit_id, number),
+        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ? AND number = ?",
+        (key, number),
     ).fetchone()
     if row is None:
         raise VersionNotFound(unit_id, number)
-    return _version_of(row)
+    return _version_of(unit_id, row)
 
 
 def _fetch_version_data(
-    conn: sqlite3.Connection, unit_id: UnitId, number: int
+    conn: sqlite3.Connection, key: int, unit_id: UnitId, number: int
 ) -> tuple[StateVersion, bytes]:
-    version = _fetch_version(conn, unit_id, number)
+    version = _fetch_version(conn, key, unit_id, number)
     (data,) = conn.execute(
         "SELECT b.data FROM versions v JOIN blobs b ON b.id = v.blob_id "
-        "WHERE v.unit_id = ? AND v.number = ?",
-        (unit_id, number),
+        "WHERE v.unit_key = ? AND v.number = ?",
+        (key, number),
     ).fetchone()
     return version, bytes(data)
 
 
 def _prune(
     conn: sqlite3.Connection,
+    key: int,
     unit_id: UnitId,
     head: int | None,
     policy: RetentionPolicy,
     now: datetime,
 ) -> None:
     rows = conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_id = ?", (unit_id,)
+        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ?", (key,)
     ).fetchall()
-    doomed = retention.prunable((_version_of(r) for r in rows), head, policy, now)
+    doomed = retention.prunable((_version_of(unit_id, r) for r in rows), head, policy, now)
     for number in doomed:
         conn.execute(
             "DELETE FROM blobs WHERE id = (SELECT blob_id FROM versions "
-            "WHERE unit_id = ? AND number = ?)",
-            (unit_id, number),
+            "WHERE unit_key = ? AND number = ?)",
+            (key, number),
         )
-        conn.execute("DELETE FROM versions WHERE unit_id = ? AND number = ?", (unit_id, number))
+        conn.execute("DELETE FROM versions WHERE unit_key = ? AND number = ?", (key, number))

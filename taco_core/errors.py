@@ -122,5 +122,20 @@ class Forbidden(TacoError):
     """The caller is known but may not do this."""
 
 
+class TokenNotFound(NotFound):
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"API token {token_id!r} not found")
+        self.token_id = token_id
+
+
+class NotConfigured(TacoError):
+    """The request needs something this server was not set up for (e.g. OIDC
+    login without ``OPENTACO_AUTH_ISSUER``); the message names the setting."""
+
+
+class IdentityProviderUnavailable(TacoError):
+    """The OIDC provider could not be reached or answered nonsense; retry later."""
+
+
 class StorageUnavailable(TacoError):
     """The storage backend could not be reached or failed; nothing was changed."""

@@ -8,9 +8,10 @@ and the remote HTTP client. Every adapter passes the same contract suite in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -39,32 +40,35 @@ class StateStore(Protocol):
     """
 
     async def create_unit(self, unit: Unit) -> Unit:
-        """Store a new unit. ``UnitAlreadyExists`` if a live unit has the ID,
-        also when a soft-deleted one does (undelete or purge it first)."""
+        """Store a new unit. ``UnitAlreadyExists`` if a live unit has the ID.
+        A soft-deleted unit does not hold its ID: creating the ID again starts
+        a new, empty incarnation beside the deleted one."""
         ...
 
-    async def get_unit(self, unit_id: UnitId, *, include_deleted: bool = False) -> Unit:
-        """The unit with its current lock. ``UnitNotFound`` if absent."""
+    async def get_unit(self, unit_id: UnitId) -> Unit:
+        """The live unit with its current lock. ``UnitNotFound`` if absent."""
         ...
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
-        """Units whose ID starts with ``prefix`` (plain string prefix), sorted by
-        ID. ``deleted=True`` lists only soft-deleted units instead."""
+        """Live units whose ID starts with ``prefix`` (plain string prefix),
+        sorted by ID. ``deleted=True`` lists the soft-deleted incarnations
+        instead (an ID may appear more than once; newest deletion first)."""
         ...
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
-        """Soft-delete: hide the unit and keep its history until purged.
-        ``UnitNotFound`` if absent; ``LockConflict`` if it is locked."""
+        """Soft-delete: hide the unit, free its ID, keep its history until
+        purged. ``UnitNotFound`` if absent; ``LockConflict`` if it is locked."""
         ...
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
-        """Bring back a soft-deleted unit. ``UnitNotFound`` if there is no
-        deleted unit with the ID; ``UnitAlreadyExists`` if a live one took it."""
+        """Bring back the most recently deleted incarnation of the ID.
+        ``UnitNotFound`` if there is none; ``UnitAlreadyExists`` while a live
+        unit has the ID (delete or rename that one first)."""
         ...
 
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
-        """Remove for good the units deleted before the given time, with all
-        their versions. Returns their IDs."""
+        """Remove for good the incarnations deleted before the given time,
+        with all their versions. Returns their IDs."""
         ...
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
@@ -193,4 +197,118 @@ class StateControl(Protocol):
         self, unit_id: UnitId, number: int, *, lock_id: str | None = None, author: str = ""
     ) -> StateVersion:
         """Make an old version current again as a new version with a higher serial."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens and refresh tokens, stored by the SHA-256 of their secret.
+
+    A store never sees a secret, only ``secret_hash``. Every method is atomic
+    on its own across every process sharing the storage. Records are never
+    edited except to set ``revoked`` or ``used``, so a reader may cache nothing
+    and still be cheap. Vendor errors surface as ``StorageUnavailable``.
+    """
+
+    async def add_api_token(self, token: ApiToken) -> None:
+        """Store a new API token (its ``id`` and ``secret_hash`` are fresh)."""
+        ...
+
+    async def add_first_api_token(self, token: ApiToken) -> bool:
+        """Store ``token`` only if no API token was ever stored (revoked ones
+        count), deciding atomically so that of many processes starting at once
+        exactly one bootstraps. True when it was stored."""
+        ...
+
+    async def find_api_token(self, secret_hash: str) -> ApiToken | None:
+        """The token with this secret hash, revoked or expired ones included."""
+        ...
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        """The token with this ID, or ``None``."""
+        ...
+
+    async def list_api_tokens(self) -> Sequence[ApiToken]:
+        """Every API token, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_api_token(self, token_id: str, at: datetime) -> ApiToken | None:
+        """Mark the token revoked (idempotent: an earlier revocation time is
+        kept) and return it; ``None`` if there is no such token."""
+        ...
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        """Store the first refresh token of a new family (a login)."""
+        ...
+
+    async def find_refresh_token(self, secret_hash: str) -> RefreshToken | None:
+        """The refresh token with this secret hash, used or revoked ones included."""
+        ...
+
+    async def rotate_refresh_token(self, old_id: str, new: RefreshToken, at: datetime) -> bool:
+        """Replace ``old_id`` by ``new`` in one atomic step: if ``old_id`` is
+        still neither used nor revoked, mark it used at ``at`` and store
+        ``new``; otherwise change nothing and return False (a concurrent use
+        won, which the caller treats as reuse)."""
+        ...
+
+    async def revoke_refresh_family(self, family: str, at: datetime) -> None:
+        """Revoke every refresh token of the family (idempotent)."""
+        ...
+
+    async def purge_refresh_tokens(self, expired_before: datetime) -> int:
+        """Delete refresh tokens that expired before the given time; they can
+        never be accepted again, so reuse detection loses nothing. Returns how
+        many were deleted."""
+        ...
+
+
+class SigningKeyStore(Protocol):
+    """The private keys that sign our access tokens, shared by every replica.
+
+    Atomic like ``TokenStore``. At most one key is active (not retired).
+    """
+
+    async def list_signing_keys(self) -> Sequence[SigningKey]:
+        """Every stored key, active and retired, newest first."""
+        ...
+
+    async def activate_signing_key(self, key: SigningKey, *, replacing: str | None) -> SigningKey:
+        """Make ``key`` the active key if there is no active key or the active
+        key is still ``replacing``; the replaced key is retired at
+        ``key.created``. Decided atomically: when another replica got there
+        first (the active key is not ``replacing``), nothing changes and the
+        key that is active is returned. Returns the active key."""
+        ...
+
+    async def delete_signing_keys(self, kids: Sequence[str]) -> None:
+        """Forget retired keys (unknown IDs are ignored)."""
+        ...
+
+
+class IdTokenVerifier(Protocol):
+    """Checks ID tokens from the configured OpenID Connect provider."""
+
+    async def verify(self, id_token: str, *, now: datetime) -> Mapping[str, object]:
+        """The claims of a genuine ID token: signature from the provider's
+        keys, ``iss``, ``aud`` (our client ID), ``exp`` and ``iat`` checked.
+        ``Unauthenticated`` otherwise; ``IdentityProviderUnavailable`` when the
+        provider's keys cannot be fetched."""
+        ...
+
+
+class AccessTokenCodec(Protocol):
+    """Issues and checks the short-lived access tokens this service signs."""
+
+    async def issue(self, principal: Principal, *, now: datetime, ttl: timedelta) -> str:
+        """A signed token asserting ``principal`` from ``now`` for ``ttl``."""
+        ...
+
+    async def verify(self, token: str, *, now: datetime) -> Principal:
+        """The principal a token we issued asserts. ``Unauthenticated`` for
+        anything else: a bad signature, a foreign or disallowed algorithm, a
+        wrong ``iss`` or ``aud``, before ``nbf`` or after ``exp``."""
+        ...
+
+    async def public_keys(self) -> Mapping[str, object]:
+        """The JWKS document of every key whose tokens may still be valid."""
         ...

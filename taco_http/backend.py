@@ -10,6 +10,8 @@ use, as Terraform users expect of a backend.
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -17,6 +19,7 @@ from taco_core.errors import UnitNotFound
 from taco_core.model import Surface
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import UnitId, parse_unit_id
+from taco_http.auth import principal_of
 from taco_http.body import read_body
 from taco_http.context import service_of
 from taco_http.shapes import lock_from_json, lock_terraform, parse_json_object
@@ -78,6 +81,7 @@ async def _put(request: Request, unit_id: UnitId) -> Response:
         data,
         lock_id=_lock_id_of(request),
         surface=Surface.BACKEND,
+        author=principal_of(request).author,
         create_missing=True,
     )
     return Response(status_code=200)
@@ -95,5 +99,7 @@ async def _unlock(request: Request, unit_id: UnitId) -> Response:
     doc = parse_json_object(body, "LockInfo")
     lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
     # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
-    await service_of(request).unlock(unit_id, lock_id or None)
+    # A unit that does not exist holds no lock, so the caller's goal already holds.
+    with contextlib.suppress(UnitNotFound):
+        await service_of(request).unlock(unit_id, lock_id or None)
     return Response(status_code=200)

@@ -18,8 +18,10 @@ from starlette.responses import JSONResponse, Response
 from taco_core.errors import (
     Conflict,
     Forbidden,
+    IdentityProviderUnavailable,
     InvalidInput,
     LockConflict,
+    NotConfigured,
     NotFound,
     StateRejected,
     StateTooLarge,
@@ -31,6 +33,8 @@ from taco_http.shapes import lock_management, lock_terraform
 
 log = logging.getLogger("opentaco.http")
 
+AUTH_CHALLENGES = ('Bearer realm="opentaco"', 'Basic realm="opentaco", charset="UTF-8"')
+
 # Most specific first.
 STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
     (StateTooLarge, 413),
@@ -41,6 +45,8 @@ STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (StorageUnavailable, 503),
+    (NotConfigured, 501),
+    (IdentityProviderUnavailable, 502),
 )
 
 
@@ -70,7 +76,12 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, StateRejected):
         body["quarantined_version"] = exc.quarantined
         body["reason"] = exc.reason
-    return JSONResponse(body, status_code=status)
+    response = JSONResponse(body, status_code=status)
+    if isinstance(exc, Unauthenticated):
+        # RFC 9110: a 401 names the schemes that would work. Both do here.
+        for challenge in AUTH_CHALLENGES:
+            response.headers.append("WWW-Authenticate", challenge)
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

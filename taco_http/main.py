@@ -1,8 +1,9 @@
 """``opentacosvc``: the service's entry point.
 
-The store is opened before the server starts, in the same event loop, so a
-storage that cannot be reached stops the service with one clear line instead
-of a traceback, and never with a silent fallback to another storage.
+The stores are opened before the server starts, in the same event loop, so a
+storage that cannot be reached (or a signing key file that cannot be used)
+stops the service with one clear line instead of a traceback, and never with
+a silent fallback to another storage.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 
 import uvicorn
 
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
+from taco_http.auth_setup import configured_key, open_auth_store
 from taco_http.parser import build_parser
 from taco_http.settings import Settings, SettingsError, from_env
 from taco_http.stores import open_store
@@ -32,19 +35,21 @@ def _configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
+    configured_key(settings, datetime.now(UTC))
     store = await open_store(settings)
+    try:
+        auth_store = await open_auth_store(settings)
+    except BaseException:
+        await store.aclose()
+        raise
     if settings.storage == "sqlite":
         log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
     elif settings.storage == "memory":
         log.warning("storage: memory; every state is lost when the process stops")
     else:
         log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
-    log.warning(
-        "requests are NOT authenticated: anyone who can reach %s:%d can read and write every state",
-        settings.host,
-        settings.port,
-    )
-    app = create_app(settings, store=store)
+    _log_auth(settings)
+    app = create_app(settings, store=store, auth_store=auth_store)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -58,6 +63,24 @@ async def serve(settings: Settings) -> None:
     await uvicorn.Server(config).serve()
 
 
+def _log_auth(settings: Settings) -> None:
+    if settings.auth_disable:
+        log.warning(
+            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE): anyone who "
+            "can reach %s:%d can read and write every state",
+            settings.host,
+            settings.port,
+        )
+    elif settings.auth_issuer:
+        log.info(
+            "authentication: OIDC login via %s (client %s) and API tokens",
+            settings.auth_issuer,
+            settings.auth_client_id,
+        )
+    else:
+        log.info("authentication: API tokens (no OIDC provider configured)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -68,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     try:
         asyncio.run(serve(settings))
+    except SettingsError as exc:
+        print(f"opentacosvc: {exc}", file=sys.stderr)
+        return 2
     except StorageUnavailable as exc:
         print(
             f"opentacosvc: cannot open {settings.storage} storage: {exc.message}", file=sys.stderr

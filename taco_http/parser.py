@@ -17,6 +17,7 @@ EPILOG = """\
 examples:
   opentacosvc                              SQLite at ./data/taco.db on 127.0.0.1:8080
   opentacosvc --storage memory --auth-disable --port 9000
+  opentacosvc --auth-issuer https://example.okta.com --auth-client-id 0oa1b2c3
   OPENTACO_SQLITE_DB_PATH=/var/lib/opentaco/taco.db opentacosvc --host 0.0.0.0
 
 Terraform then uses  backend "http" { address = "http://127.0.0.1:8080/v1/backend/myapp/prod" ... }
@@ -71,7 +72,90 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const=True,
         dest="auth_disable",
-        help="serve without authentication (env OPENTACO_AUTH_DISABLE)",
+        help="serve without authentication: anyone who can reach the port reads and writes "
+        "every state (env OPENTACO_AUTH_DISABLE)",
+    )
+    add(
+        "--auth-issuer",
+        "-auth-issuer",
+        type=_typed(s.parse_url),
+        dest="auth_issuer",
+        help="OIDC provider for `taco login`, e.g. https://example.okta.com "
+        "(env OPENTACO_AUTH_ISSUER)",
+    )
+    add(
+        "--auth-client-id",
+        "-auth-client-id",
+        dest="auth_client_id",
+        help="OIDC client ID of the CLI; ID tokens must name it as audience "
+        "(env OPENTACO_AUTH_CLIENT_ID)",
+    )
+    add(
+        "--auth-auth-url",
+        type=_typed(s.parse_url),
+        dest="auth_auth_url",
+        help="authorization endpoint, when not in the provider's discovery document "
+        "(env OPENTACO_AUTH_AUTH_URL)",
+    )
+    add(
+        "--auth-token-url",
+        type=_typed(s.parse_url),
+        dest="auth_token_url",
+        help="token endpoint, when not in the provider's discovery document "
+        "(env OPENTACO_AUTH_TOKEN_URL)",
+    )
+    add(
+        "--auth-jwks-url",
+        type=_typed(s.parse_url),
+        dest="auth_jwks_url",
+        help="the provider's signing keys, when not in its discovery document "
+        "(env OPENTACO_AUTH_JWKS_URL)",
+    )
+    add(
+        "--public-base-url",
+        type=_typed(s.parse_url),
+        dest="public_base_url",
+        help="this service's public URL, the issuer of its tokens; the same on every replica "
+        "(env OPENTACO_PUBLIC_BASE_URL, default http://HOST:PORT)",
+    )
+    add(
+        "--tokens-access-ttl",
+        type=_typed(s.parse_positive_duration),
+        dest="tokens_access_ttl_seconds",
+        help="lifetime of access tokens (env OPENTACO_TOKENS_ACCESS_TTL, default 1h)",
+    )
+    add(
+        "--tokens-refresh-ttl",
+        type=_typed(s.parse_positive_duration),
+        dest="tokens_refresh_ttl_seconds",
+        help="how long a login session lasts without use "
+        "(env OPENTACO_TOKENS_REFRESH_TTL, default 720h)",
+    )
+    add(
+        "--tokens-key-rotation",
+        type=_typed(s.parse_duration),
+        dest="tokens_key_rotation_seconds",
+        help="age at which the token signing key is replaced, 0 for never "
+        "(env OPENTACO_TOKENS_KEY_ROTATION, default 30d)",
+    )
+    add(
+        "--tokens-private-key-pem-path",
+        type=Path,
+        dest="tokens_private_key_pem_path",
+        help="EC P-256 private key (PEM) that signs access tokens, instead of keys kept in "
+        "the storage (env OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH)",
+    )
+    add(
+        "--tokens-kid",
+        dest="tokens_kid",
+        help="key ID of that key (env OPENTACO_TOKENS_KID, default its RFC 7638 thumbprint)",
+    )
+    add(
+        "--admin-token-path",
+        type=Path,
+        dest="admin_token_path",
+        help="file that receives the bootstrap admin token on first start "
+        "(env OPENTACO_ADMIN_TOKEN_PATH, default admin-token beside the SQLite database)",
     )
     add(
         "--max-state-bytes",

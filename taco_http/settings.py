@@ -39,6 +39,18 @@ class Settings:
     s3_region: str = ""
     s3_endpoint: str = ""
     log_level: str = "info"
+    auth_issuer: str = ""
+    auth_client_id: str = ""
+    auth_auth_url: str = ""
+    auth_token_url: str = ""
+    auth_jwks_url: str = ""
+    public_base_url: str = ""
+    tokens_access_ttl_seconds: float = 3600.0
+    tokens_refresh_ttl_seconds: float = 30 * 24 * 3600.0
+    tokens_key_rotation_seconds: float = 30 * 24 * 3600.0
+    tokens_private_key_pem_path: Path | None = None
+    tokens_kid: str = ""
+    admin_token_path: Path | None = None
 
     def policy(self) -> Policy:
         return Policy(
@@ -49,6 +61,20 @@ class Settings:
             ),
             delete_grace_seconds=self.delete_grace_seconds,
         )
+
+    def token_issuer(self) -> str:
+        """The ``iss`` of our access tokens: the public base URL, or where
+        this server listens. Every replica must agree on it."""
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    def admin_token_file(self) -> Path | None:
+        """Where the bootstrap admin token is written: as configured, else
+        beside the SQLite database; ``None`` (print only) for other storages."""
+        if self.admin_token_path is not None:
+            return self.admin_token_path
+        if self.storage == "sqlite":
+            return self.sqlite_db_path.parent / "admin-token"
+        return None
 
 
 # env var -> (field, parser)
@@ -106,6 +132,20 @@ def parse_duration(name: str, raw: str) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+def parse_positive_duration(name: str, raw: str) -> float:
+    value = parse_duration(name, raw)
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive duration such as 1h or 30d, got {raw!r}")
+    return value
+
+
+def parse_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+    return value
+
+
 def parse_storage(name: str, raw: str) -> str:
     value = raw.strip().lower()
     if value not in STORAGE_KINDS:
@@ -138,6 +178,18 @@ ENV_VARS = {
     "OPENTACO_S3_REGION": ("s3_region", _text),
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
     "OPENTACO_LOG_LEVEL": ("log_level", _text),
+    "OPENTACO_AUTH_ISSUER": ("auth_issuer", parse_url),
+    "OPENTACO_AUTH_CLIENT_ID": ("auth_client_id", _text),
+    "OPENTACO_AUTH_AUTH_URL": ("auth_auth_url", parse_url),
+    "OPENTACO_AUTH_TOKEN_URL": ("auth_token_url", parse_url),
+    "OPENTACO_AUTH_JWKS_URL": ("auth_jwks_url", parse_url),
+    "OPENTACO_PUBLIC_BASE_URL": ("public_base_url", parse_url),
+    "OPENTACO_TOKENS_ACCESS_TTL": ("tokens_access_ttl_seconds", parse_positive_duration),
+    "OPENTACO_TOKENS_REFRESH_TTL": ("tokens_refresh_ttl_seconds", parse_positive_duration),
+    "OPENTACO_TOKENS_KEY_ROTATION": ("tokens_key_rotation_seconds", parse_duration),
+    "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
+    "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
+    "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
 }
 
 
@@ -153,4 +205,9 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.storage == "s3" and not settings.s3_bucket:
         raise SettingsError("storage s3 needs a bucket: set OPENTACO_S3_BUCKET or --s3-bucket")
+    if bool(settings.auth_issuer) != bool(settings.auth_client_id):
+        raise SettingsError(
+            "OIDC login needs both OPENTACO_AUTH_ISSUER and OPENTACO_AUTH_CLIENT_ID "
+            "(--auth-issuer, --auth-client-id)"
+        )
     return settings

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from taco_core.errors import InvalidInput, NotFound
 from taco_core.model import Surface
 from taco_core.unit_id import UnitId, decode_path_id
+from taco_http.auth import principal_of
 from taco_http.body import read_body
 from taco_http.context import service_of
 from taco_http.shapes import (
@@ -117,6 +118,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
         surface=Surface.API,
+        author=principal_of(request).author,
     )
     message = "Unit uploaded successfully"
     if force and result.changed:
@@ -188,7 +190,9 @@ async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response
     if number is None:
         raise InvalidInput('restore needs {"version": N} or {"timestamp": "<RFC 3339>"}')
     lock_id = req.lock_id or request.query_params.get("if_locked_by") or None
-    version = await service.restore(unit_id, number, lock_id=lock_id)
+    version = await service.restore(
+        unit_id, number, lock_id=lock_id, author=principal_of(request).author
+    )
     return JSONResponse(
         {
             "unit_id": unit_id,

@@ -265,11 +265,34 @@ async def test_soft_delete_hides_then_undelete_restores(store: StateStore) -> No
         await store.get_unit(U)
     assert await store.list_units() == []
     assert [u.id for u in await store.list_units(deleted=True)] == [U]
-    with pytest.raises(UnitAlreadyExists):
-        await store.create_unit(unit())
     back = await store.undelete_unit(U)
     assert back.deleted_at is None
     assert (await store.read_state(U))[1] == data  # type: ignore[index]
+
+
+async def test_deleted_id_is_free_and_undelete_waits_for_it(store: StateStore) -> None:
+    """After a delete the ID can be created afresh; undelete refuses while it is taken
+    and afterwards brings back the newest deleted incarnation with its history."""
+    await store.create_unit(unit())
+    old = state(1)
+    await store.commit(U, new(old), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    await store.delete_unit(U, T0)
+    await store.create_unit(unit())
+    assert await store.read_state(U) is None
+    assert await store.list_versions(U) == []
+    with pytest.raises(UnitAlreadyExists):
+        await store.undelete_unit(U)
+    await store.commit(U, new(state(1, "NEW")), expected_head=None, lock_id=None,
+                       retention=KEEP_ALL)  # fmt: skip
+    await store.delete_unit(U, T0 + timedelta(seconds=5))
+    assert [u.id for u in await store.list_units(deleted=True)] == [U, U]
+    back = await store.undelete_unit(U)
+    assert back.deleted_at is None
+    assert (await store.read_state(U))[1] == state(1, "NEW")  # type: ignore[index]
+    purged = await store.purge_deleted(T0 + timedelta(seconds=1))
+    assert list(purged) == [U]
+    assert await store.list_units(deleted=True) == []
+    assert (await store.read_state(U))[1] == state(1, "NEW")  # type: ignore[index]
 
 
 async def test_delete_of_locked_unit_is_refused(store: StateStore) -> None:

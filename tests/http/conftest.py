@@ -15,7 +15,12 @@ from taco_http.settings import Settings
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(storage="sqlite", sqlite_db_path=tmp_path / "taco.db", max_state_bytes=64_000)
+    return Settings(
+        storage="sqlite",
+        sqlite_db_path=tmp_path / "taco.db",
+        max_state_bytes=64_000,
+        auth_disable=True,
+    )
 
 
 @pytest.fixture
@@ -26,5 +31,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def memory_client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(storage="memory"), store=MemoryStateStore())) as c:
+    settings = Settings(storage="memory", auth_disable=True)
+    with TestClient(create_app(settings, store=MemoryStateStore())) as c:
         yield c

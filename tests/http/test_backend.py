@@ -169,3 +169,18 @@ def test_system_unit_is_writable_through_backend(client: TestClient) -> None:
     """The reserved __opentaco_system unit is addressable by the backend (graph lives there)."""
     assert client.post("/v1/backend/__opentaco_system", content=tfstate(0)).status_code == 200
     assert client.get("/v1/units/__opentaco_system").json()["id"] == "__opentaco_system"
+
+
+def test_address_is_reusable_after_backend_delete(client: TestClient) -> None:
+    """After DELETE the same address takes LOCK and writes again (a fresh unit)."""
+    client.post(B, content=tfstate(5))
+    assert client.delete(B).status_code == 200
+    assert client.request("LOCK", B, json=lock_body("L9")).status_code == 200
+    assert client.post(f"{B}?ID=L9", content=tfstate(0, lineage="NEW")).status_code == 200
+    assert client.get(B).content == tfstate(0, lineage="NEW")
+    assert client.request("UNLOCK", B, json=lock_body("L9")).status_code == 200
+
+
+def test_unlock_of_missing_unit_is_200(client: TestClient) -> None:
+    """force-unlock of an address that never existed succeeds: nothing is locked."""
+    assert client.request("UNLOCK", "/v1/backend/never/was").status_code == 200

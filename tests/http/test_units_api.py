@@ -231,7 +231,9 @@ def test_deleted_units_are_purged_after_grace_on_start(tmp_path) -> None:  # typ
     from taco_http.app import create_app
     from taco_http.settings import Settings
 
-    settings = Settings(sqlite_db_path=tmp_path / "t.db", delete_grace_seconds=0.0)
+    settings = Settings(
+        sqlite_db_path=tmp_path / "t.db", delete_grace_seconds=0.0, auth_disable=True
+    )
     with TestClient(create_app(settings)) as c:
         c.post("/v1/units", json={"id": "u"})
         c.delete("/v1/units/u")

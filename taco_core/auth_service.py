@@ -1,0 +1,265 @@
+"""The authentication use cases: login, refresh, API tokens, and who is calling.
+
+Front ends call these and nothing else, so the rules (what a credential may
+do, rotation and reuse detection, who manages which token) hold the same way
+whether the request came over HTTP or from an embedded tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from attrs import frozen
+
+from taco_core.auth import (
+    ADMIN_GROUP,
+    API_TOKEN_PREFIX,
+    BOOTSTRAP_SUBJECT,
+    BOOTSTRAP_TOKEN_NAME,
+    REFRESH_TOKEN_PREFIX,
+    ApiToken,
+    IssuedTokens,
+    NewApiToken,
+    Principal,
+    PrincipalKind,
+    RefreshToken,
+    check_token_name,
+    hash_secret,
+    looks_like_jwt,
+    may_manage,
+    new_id,
+    new_secret,
+    principal_from_id_claims,
+)
+from taco_core.errors import (
+    Forbidden,
+    InvalidInput,
+    NotConfigured,
+    TokenNotFound,
+    Unauthenticated,
+)
+from taco_core.ports import AccessTokenCodec, Clock, IdTokenVerifier, TokenStore
+
+_REUSED = (
+    "refresh token already used: its whole session was revoked in case it was stolen; log in again"
+)
+
+
+@frozen
+class AuthPolicy:
+    """Token lifetimes. A refresh extends the session by ``refresh_ttl``, so a
+    session ends after that long without use."""
+
+    access_ttl: timedelta = timedelta(hours=1)
+    refresh_ttl: timedelta = timedelta(days=30)
+
+
+class AuthService:
+    """Use cases over a ``TokenStore``, our ``AccessTokenCodec`` and, when
+    OIDC login is configured, the provider's ``IdTokenVerifier``."""
+
+    def __init__(
+        self,
+        tokens: TokenStore,
+        codec: AccessTokenCodec,
+        clock: Clock,
+        *,
+        id_tokens: IdTokenVerifier | None = None,
+        policy: AuthPolicy | None = None,
+    ) -> None:
+        self.tokens = tokens
+        self.codec = codec
+        self.clock = clock
+        self.id_tokens = id_tokens
+        self.policy = policy or AuthPolicy()
+
+    # -- requests ------------------------------------------------------------
+
+    async def authenticate(self, credential: str) -> Principal:
+        """The principal behind an access token or an API token.
+
+        ``Unauthenticated`` for anything else, refresh tokens included: they
+        only buy new access tokens, so a leaked one cannot call the API.
+        """
+        credential = credential.strip()
+        now = self.clock.now()
+        if credential.startswith(API_TOKEN_PREFIX):
+            token = await self.tokens.find_api_token(hash_secret(credential))
+            if token is None or not token.is_active(now):
+                raise Unauthenticated("API token unknown, revoked or expired")
+            return token.principal()
+        if credential.startswith(REFRESH_TOKEN_PREFIX):
+            raise Unauthenticated(
+                "a refresh token does not authenticate requests; "
+                "exchange it for an access token at POST /v1/auth/token"
+            )
+        if looks_like_jwt(credential):
+            return await self.codec.verify(credential, now=now)
+        raise Unauthenticated("credential not recognised: send an access token or an API token")
+
+    # -- login sessions --------------------------------------------------------
+
+    async def exchange(self, id_token: str, *, nonce: str | None = None) -> IssuedTokens:
+        """Trade an ID token from the configured OIDC provider for our tokens.
+
+        ``nonce``, when the client sends the one it put in its authorization
+        request, must be the token's: a token captured from another login
+        then fails.
+        """
+        if self.id_tokens is None:
+            raise NotConfigured(
+                "OIDC login is not configured on this server: set OPENTACO_AUTH_ISSUER and "
+                "OPENTACO_AUTH_CLIENT_ID, or use an API token"
+            )
+        now = self.clock.now()
+        claims = await self.id_tokens.verify(id_token, now=now)
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise Unauthenticated("the ID token's nonce is not the one of this login")
+        principal = principal_from_id_claims(claims)
+        if not principal.subject:
+            raise Unauthenticated("the ID token names no subject ('sub')")
+        secret = new_secret(REFRESH_TOKEN_PREFIX)
+        first = self._refresh_record(principal, secret, family=new_id(), now=now)
+        await self.tokens.add_refresh_token(first)
+        return await self._issue(principal, secret, now)
+
+    async def refresh(self, refresh_token: str) -> IssuedTokens:
+        """New access and refresh tokens for a refresh token, which is used up.
+
+        A refresh token presented a second time revokes its whole family: one
+        of the two holders is not who they claim to be.
+        """
+        now = self.clock.now()
+        old = None
+        if refresh_token.startswith(REFRESH_TOKEN_PREFIX):
+            old = await self.tokens.find_refresh_token(hash_secret(refresh_token))
+        if old is None:
+            raise Unauthenticated("refresh token unknown; log in again")
+        if old.revoked is not None:
+            raise Unauthenticated("refresh token revoked; log in again")
+        if old.used is not None:
+            await self.tokens.revoke_refresh_family(old.family, now)
+            raise Unauthenticated(_REUSED)
+        if now >= old.expires:
+            raise Unauthenticated("refresh token expired; log in again")
+        principal = old.principal()
+        secret = new_secret(REFRESH_TOKEN_PREFIX)
+        successor = self._refresh_record(principal, secret, family=old.family, now=now)
+        if not await self.tokens.rotate_refresh_token(old.id, successor, now):
+            await self.tokens.revoke_refresh_family(old.family, now)
+            raise Unauthenticated(_REUSED)
+        return await self._issue(principal, secret, now)
+
+    async def logout(self, refresh_token: str) -> bool:
+        """End the login session a refresh token belongs to. False when the
+        token is unknown (nothing to do; callers need not care)."""
+        if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
+            return False
+        found = await self.tokens.find_refresh_token(hash_secret(refresh_token))
+        if found is None:
+            return False
+        await self.tokens.revoke_refresh_family(found.family, self.clock.now())
+        return True
+
+    def _refresh_record(
+        self, principal: Principal, secret: str, *, family: str, now: datetime
+    ) -> RefreshToken:
+        return RefreshToken(
+            id=new_id(),
+            family=family,
+            secret_hash=hash_secret(secret),
+            subject=principal.subject,
+            email=principal.email,
+            groups=principal.groups,
+            created=now,
+            expires=now + self.policy.refresh_ttl,
+        )
+
+    async def _issue(self, principal: Principal, refresh: str, now: datetime) -> IssuedTokens:
+        access = await self.codec.issue(principal, now=now, ttl=self.policy.access_ttl)
+        return IssuedTokens(
+            access_token=access,
+            expires_in=int(self.policy.access_ttl.total_seconds()),
+            refresh_token=refresh,
+            refresh_expires_in=int(self.policy.refresh_ttl.total_seconds()),
+        )
+
+    # -- API tokens ------------------------------------------------------------
+
+    async def create_api_token(
+        self, principal: Principal, name: str, *, expires_in: timedelta | None = None
+    ) -> NewApiToken:
+        """A new API token acting as ``principal``; its secret is returned once."""
+        if principal.kind is PrincipalKind.ANONYMOUS:
+            raise Forbidden(
+                "API tokens act as their creator, and this caller is anonymous "
+                "(authentication is disabled on this server)"
+            )
+        problem = check_token_name(name)
+        if problem:
+            raise InvalidInput(problem)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidInput("an API token's lifetime must be positive")
+        now = self.clock.now()
+        secret = new_secret(API_TOKEN_PREFIX)
+        token = ApiToken(
+            id=new_id(),
+            name=name.strip(),
+            secret_hash=hash_secret(secret),
+            subject=principal.subject,
+            email=principal.email,
+            groups=principal.groups,
+            created=now,
+            created_by=_describe(principal),
+            expires=now + expires_in if expires_in is not None else None,
+        )
+        await self.tokens.add_api_token(token)
+        return NewApiToken(token, secret)
+
+    async def list_api_tokens(self, principal: Principal) -> Sequence[ApiToken]:
+        """The tokens ``principal`` may manage (all of them for admins)."""
+        return [t for t in await self.tokens.list_api_tokens() if may_manage(principal, t)]
+
+    async def revoke_api_token(self, principal: Principal, token_id: str) -> ApiToken:
+        """Revoke a token at once (idempotent). Someone else's token is
+        ``TokenNotFound``, so IDs do not reveal which tokens exist."""
+        token = await self.tokens.get_api_token(token_id)
+        if token is None or not may_manage(principal, token):
+            raise TokenNotFound(token_id)
+        revoked = await self.tokens.revoke_api_token(token_id, self.clock.now())
+        if revoked is None:
+            raise TokenNotFound(token_id)
+        return revoked
+
+    async def bootstrap_admin_token(self) -> NewApiToken | None:
+        """On a fresh install, the one admin token that makes it usable.
+
+        Created only if no API token was ever stored, decided atomically by
+        the store, so it happens once per installation even when several
+        replicas start together. ``None`` when there is nothing to do.
+        """
+        now = self.clock.now()
+        secret = new_secret(API_TOKEN_PREFIX)
+        token = ApiToken(
+            id=new_id(),
+            name=BOOTSTRAP_TOKEN_NAME,
+            secret_hash=hash_secret(secret),
+            subject=BOOTSTRAP_SUBJECT,
+            groups=(ADMIN_GROUP,),
+            created=now,
+            created_by="opentacosvc first start",
+        )
+        if await self.tokens.add_first_api_token(token):
+            return NewApiToken(token, secret)
+        return None
+
+    async def purge_expired(self) -> int:
+        """Forget refresh tokens that can never be accepted again."""
+        return await self.tokens.purge_refresh_tokens(self.clock.now())
+
+
+def _describe(principal: Principal) -> str:
+    if principal.kind is PrincipalKind.API_TOKEN:
+        return f"{principal.subject} (API token {principal.token_id})"
+    return principal.subject

@@ -1,0 +1,101 @@
+"""Authentication of every request, as a pure ASGI middleware.
+
+Every route needs a credential except the probes and the endpoints that hand
+credentials out (they could not be reached otherwise). A credential comes as
+``Authorization: Bearer <token>`` or as HTTP Basic with the token as the
+password and any user name: Terraform's ``backend "http"`` (and
+``terraform_remote_state``) can only send Basic, and sends it only when a
+``username`` is configured; a token given as the user name with an empty
+password is taken too.
+
+The resolved ``Principal`` is put on the request scope (``principal_of``) so
+handlers pass it to the core; it is the anonymous principal only when the
+operator disabled authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taco_core.auth import ANONYMOUS, Principal
+from taco_core.auth_service import AuthService
+from taco_core.errors import TacoError, Unauthenticated
+from taco_http.errors import taco_error
+
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/v1/auth/config",
+        "/v1/auth/exchange",
+        "/v1/auth/token",
+        "/v1/auth/logout",
+        "/v1/auth/jwks",
+    }
+)
+
+_MISSING = (
+    "authentication required: send 'Authorization: Bearer <token>', or Basic auth with an "
+    'API token as the password (Terraform: username = "opentaco", password = "<API token>")'
+)
+
+
+def principal_of(request: Request) -> Principal:
+    """The authenticated caller of ``request`` (set by ``AuthMiddleware``)."""
+    principal: Principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
+    return principal
+
+
+def credential_of(authorization: str) -> str:
+    """The token in an ``Authorization`` header value; ``Unauthenticated`` when
+    there is none or the header is malformed."""
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return value
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed Basic credentials") from None
+        username, _, password = decoded.partition(":")
+        token = password or username
+        if token:
+            return token
+    if not scheme:
+        raise Unauthenticated(_MISSING)
+    raise Unauthenticated(
+        "unsupported Authorization header: use 'Bearer <token>' or Basic with the token "
+        "as the password"
+    )
+
+
+class AuthMiddleware:
+    """Resolve the caller of every HTTP request, or answer 401 for the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        principal = ANONYMOUS
+        if not state.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+            request = Request(scope)
+            try:
+                credential = credential_of(request.headers.get("authorization", ""))
+                service: AuthService = state.auth
+                principal = await service.authenticate(credential)
+            except TacoError as exc:
+                response = await taco_error(request, exc)
+                await response(scope, receive, send)
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

@@ -1,0 +1,172 @@
+"""The auth API under ``/v1/auth``: what ``taco login/logout/whoami/token`` call.
+
+- ``GET /v1/auth/config``: what a login client needs (issuer, client ID,
+  endpoints, redirect URI, scopes) and whether auth is on at all.
+- ``POST /v1/auth/exchange`` ``{"id_token", "nonce"?}`` and ``POST
+  /v1/auth/token`` ``{"refresh_token"}``: both answer ``{"access_token",
+  "refresh_token", "expires_in", "refresh_expires_in", "token_type"}``; the
+  refresh token is single-use.
+- ``POST /v1/auth/logout`` ``{"refresh_token"}``: ends that login session
+  (always 200, like RFC 7009 revocation, so it reveals nothing).
+- ``GET /v1/auth/me``: the caller. ``GET /v1/auth/jwks``: our public keys.
+- ``POST /v1/auth/tokens`` ``{"name", "expires_in"?}`` (seconds or ``"90d"``)
+  answers 201 with the token's secret, the only time it is shown;
+  ``GET /v1/auth/tokens`` lists, ``DELETE /v1/auth/tokens/{id}`` revokes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from attrs import frozen
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from taco_core.auth import ApiToken, IssuedTokens, PrincipalKind
+from taco_core.auth_service import AuthService
+from taco_core.errors import InvalidInput
+from taco_http.auth import principal_of
+from taco_http.body import read_body
+from taco_http.settings import Settings, SettingsError, parse_duration
+from taco_http.shapes import parse_json_object, rfc3339, structure
+
+# Where `taco login` listens for the provider's redirect; register it with the
+# provider as an allowed callback of the CLI's client.
+REDIRECT_URIS = ("http://127.0.0.1:8585/callback",)
+SCOPES = ("openid", "profile", "email")
+
+_SMALL_BODY = 64 * 1024
+
+
+@frozen
+class ExchangeRequest:
+    id_token: str
+    nonce: str | None = None
+
+
+@frozen
+class RefreshRequest:
+    refresh_token: str
+
+
+def _auth(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth
+    return service
+
+
+async def _body(request: Request, cls: type[Any], what: str) -> Any:
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), what)
+    return structure(doc, cls, what)
+
+
+def _tokens_json(issued: IssuedTokens) -> dict[str, Any]:
+    return {
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+        "expires_in": issued.expires_in,
+        "refresh_expires_in": issued.refresh_expires_in,
+        "token_type": "Bearer",
+    }
+
+
+def api_token_json(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "subject": token.subject,
+        "email": token.email,
+        "groups": list(token.groups),
+        "created": rfc3339(token.created),
+        "created_by": token.created_by,
+        "expires": rfc3339(token.expires) if token.expires else None,
+        "revoked": rfc3339(token.revoked) if token.revoked else None,
+    }
+
+
+async def config(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    doc: dict[str, Any] = {
+        "auth_enabled": not settings.auth_disable,
+        "oidc_enabled": bool(settings.auth_issuer),
+        "issuer": settings.auth_issuer,
+        "client_id": settings.auth_client_id,
+        "redirect_uris": list(REDIRECT_URIS),
+        "scopes": list(SCOPES),
+    }
+    oidc = request.app.state.oidc
+    if oidc is not None:
+        doc.update(await oidc.endpoints())
+    return JSONResponse(doc)
+
+
+async def exchange(request: Request) -> Response:
+    req: ExchangeRequest = await _body(request, ExchangeRequest, "exchange request")
+    issued = await _auth(request).exchange(req.id_token, nonce=req.nonce)
+    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+
+
+async def refresh(request: Request) -> Response:
+    req: RefreshRequest = await _body(request, RefreshRequest, "refresh request")
+    issued = await _auth(request).refresh(req.refresh_token)
+    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+
+
+async def logout(request: Request) -> Response:
+    req: RefreshRequest = await _body(request, RefreshRequest, "logout request")
+    await _auth(request).logout(req.refresh_token)
+    return JSONResponse({"message": "Logged out"})
+
+
+async def me(request: Request) -> Response:
+    principal = principal_of(request)
+    doc: dict[str, Any] = {
+        "subject": principal.subject,
+        "email": principal.email,
+        "groups": list(principal.groups),
+        "kind": str(principal.kind),
+    }
+    if principal.kind is PrincipalKind.API_TOKEN:
+        doc["token_id"] = principal.token_id
+    return JSONResponse(doc)
+
+
+async def jwks(request: Request) -> Response:
+    keys = await _auth(request).codec.public_keys()
+    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+
+
+def _lifetime(doc: dict[str, Any]) -> timedelta | None:
+    raw = doc.get("expires_in")
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return timedelta(seconds=raw)
+    if isinstance(raw, str):
+        try:
+            return timedelta(seconds=parse_duration("expires_in", raw))
+        except SettingsError as exc:
+            raise InvalidInput(str(exc)) from None
+    raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+
+
+async def create_token(request: Request) -> Response:
+    doc = parse_json_object(await read_body(request, _SMALL_BODY), "token request")
+    name = doc.get("name")
+    if not isinstance(name, str):
+        raise InvalidInput('a token request needs a "name" string, e.g. {"name": "ci"}')
+    created = await _auth(request).create_api_token(
+        principal_of(request), name, expires_in=_lifetime(doc)
+    )
+    body = {**api_token_json(created.token), "token": created.secret}
+    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def list_tokens(request: Request) -> Response:
+    tokens = await _auth(request).list_api_tokens(principal_of(request))
+    return JSONResponse({"tokens": [api_token_json(t) for t in tokens], "count": len(tokens)})
+
+
+async def revoke_token(request: Request) -> Response:
+    await _auth(request).revoke_api_token(principal_of(request), request.path_params["token_id"])
+    return Response(status_code=204)
