@@ -8,15 +8,17 @@ server (S3) start it in their own session-scoped fixture.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from taco_adapters.memory import MemoryStateStore
+from taco_adapters.s3 import S3StateStore
 from taco_adapters.sqlite import SqliteStateStore
 from taco_core.ports import StateStore
+from tests.contract.s3_server import S3Server, run_weed
 
 
 @contextlib.asynccontextmanager
@@ -33,9 +35,35 @@ async def sqlite_store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncI
         await store.aclose()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS server for the whole session (it takes about a second to
+    start); tests isolate themselves with a bucket each."""
+    with run_weed(tmp_path_factory.mktemp("weed")) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def s3_store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    """A store on a fresh bucket with no key prefix: the layout of a plain
+    Terragrunt bucket, the one with the least room for our own objects."""
+    server: S3Server = request.getfixturevalue("s3_server")
+    store = await S3StateStore.open(
+        server.new_bucket(),
+        region=server.region,
+        endpoint_url=server.endpoint_url,
+        session=server.session(),
+    )
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
 STORE_FACTORIES: dict[str, Callable[..., Any]] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
+    "s3": s3_store,
 }
 
 
