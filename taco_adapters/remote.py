@@ -44,6 +44,7 @@ import anyio
 import attrs
 from multidict import CIMultiDictProxy
 
+from taco_core.diff import OutputChange, ResourceChange, StateDiff
 from taco_core.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -298,6 +299,23 @@ class RemoteStateControl:
         )
         return _version(reply.json()["version"], unit_id)
 
+    async def diff(
+        self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
+    ) -> StateDiff:
+        """The server's diff between two versions, as the core's ``StateDiff``."""
+        params = {
+            k: str(v) for k, v in (("from", from_version), ("to", to_version)) if v is not None
+        }
+        reply = await self._call(
+            "GET",
+            _path(unit_id, "diff"),
+            unit_id=unit_id,
+            number=to_version if from_version is None else from_version,
+            params=params,
+            safe=True,
+        )
+        return _diff(reply.json())
+
     # -- plumbing ------------------------------------------------------------
 
     async def _ensure_unit(self, unit_id: UnitId) -> None:
@@ -538,4 +556,28 @@ def _version(doc: Mapping[str, Any], unit_id: UnitId) -> StateVersion:
         quarantined=bool(doc.get("quarantined", False)),
         note=str(doc.get("note") or ""),
         restored_from=doc.get("restored_from"),
+    )
+
+
+def _diff(doc: dict[str, Any]) -> StateDiff:
+    """The core's ``StateDiff`` from the server's diff JSON."""
+    resources, outputs = doc["resources"], doc["outputs"]
+
+    def output(o: dict[str, Any]) -> OutputChange:
+        return OutputChange(o["name"], o["before"], o["after"], bool(o["sensitive"]))
+
+    return StateDiff(
+        from_version=doc["from_version"],
+        to_version=doc["to_version"],
+        from_serial=doc["from_serial"],
+        to_serial=doc["to_serial"],
+        resources_added=tuple(resources["added"]),
+        resources_removed=tuple(resources["removed"]),
+        resources_changed=tuple(
+            ResourceChange(c["address"], tuple(c["changed_attributes"]))
+            for c in resources["changed"]
+        ),
+        outputs_added=tuple(output(o) for o in outputs["added"]),
+        outputs_removed=tuple(output(o) for o in outputs["removed"]),
+        outputs_changed=tuple(output(o) for o in outputs["changed"]),
     )

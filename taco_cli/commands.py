@@ -23,6 +23,8 @@ from taco_cli.errors import LocalFileError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import (
     Output,
+    diff_doc,
+    diff_lines,
     human_size,
     lock_doc,
     unit_doc,
@@ -307,6 +309,12 @@ async def restore(ctx: Context, args: argparse.Namespace) -> None:
     )
 
 
+async def diff(ctx: Context, args: argparse.Namespace) -> None:
+    unit_id: UnitId = args.unit_id
+    result = await ctx.control.diff(unit_id, args.from_version, args.to_version)
+    ctx.out.result({"unit_id": unit_id, **diff_doc(result)}, diff_lines(result))
+
+
 HANDLERS: dict[str, Handler] = {
     "unit.create": create,
     "unit.ls": list_units,
@@ -321,4 +329,5 @@ HANDLERS: dict[str, Handler] = {
     "unit.release": release,
     "unit.versions": versions,
     "unit.restore": restore,
+    "unit.diff": diff,
 }

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from taco_core.diff import OutputChange, StateDiff
 from taco_core.model import LockInfo, StateVersion, Unit
 
 
@@ -170,6 +171,53 @@ def versions_lines(versions: Sequence[StateVersion], head: int | None) -> list[s
     lines = table(["", "VERSION", "CREATED (UTC)", "SIZE", "SERIAL", "WRITTEN BY", "NOTE"], rows)
     noun = "version" if len(versions) == 1 else "versions"
     return [*lines, "", f"Total: {len(versions)} {noun} (* current, Q quarantined)"]
+
+
+def diff_doc(d: StateDiff) -> dict[str, Any]:
+    def output(o: OutputChange) -> dict[str, Any]:
+        return {"name": o.name, "before": o.before, "after": o.after, "sensitive": o.sensitive}
+
+    return {
+        "from_version": d.from_version,
+        "to_version": d.to_version,
+        "from_serial": d.from_serial,
+        "to_serial": d.to_serial,
+        "resources": {
+            "added": list(d.resources_added),
+            "removed": list(d.resources_removed),
+            "changed": [
+                {"address": c.address, "changed_attributes": list(c.changed_attributes)}
+                for c in d.resources_changed
+            ],
+        },
+        "outputs": {
+            "added": [output(o) for o in d.outputs_added],
+            "removed": [output(o) for o in d.outputs_removed],
+            "changed": [output(o) for o in d.outputs_changed],
+        },
+        "empty": d.empty,
+    }
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def diff_lines(d: StateDiff) -> list[str]:
+    """Terraform-plan-like lines: + added, - removed, ~ changed."""
+    older = "nothing" if d.from_version is None else f"version {d.from_version}"
+    lines = [f"Changes from {older} to version {d.to_version}:"]
+    if d.empty:
+        return [*lines, "  no changes"]
+    lines += [f"  + {a}" for a in d.resources_added]
+    lines += [f"  - {a}" for a in d.resources_removed]
+    lines += [f"  ~ {c.address} ({', '.join(c.changed_attributes)})" for c in d.resources_changed]
+    lines += [f"  + output.{o.name} = {_value(o.after)}" for o in d.outputs_added]
+    lines += [f"  - output.{o.name}" for o in d.outputs_removed]
+    lines += [
+        f"  ~ output.{o.name}: {_value(o.before)} -> {_value(o.after)}" for o in d.outputs_changed
+    ]
+    return lines
 
 
 class Output:

@@ -33,6 +33,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco unit release myapp/prod state.json", "upload the edited state, then unlock"),
     ("taco unit versions myapp/prod", "the unit's history"),
     ("taco unit restore myapp/prod 3", "make version 3 current again"),
+    ("taco unit diff myapp/prod --from 2 --to 3", "what changed between versions 2 and 3"),
     ("taco --json unit ls | jq -r '.units[].id'", "machine-readable output"),
     ("taco --embedded ./taco.db unit ls", "work on a local SQLite file, no server"),
 )
@@ -93,8 +94,9 @@ def label_arg(raw: str) -> tuple[str, str]:
 
 
 def version_number_arg(raw: str) -> int:
-    if not raw.isdigit() or int(raw) < 1:
-        raise argparse.ArgumentTypeError(f"version must be a positive integer, got {raw!r}")
+    # 0 is valid: a state adopted from a bucket written by plain Terraform is version 0.
+    if not raw.isdigit():
+        raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw!r}")
     return int(raw)
 
 
@@ -319,6 +321,30 @@ def _add_unit_commands(unit: argparse.ArgumentParser) -> None:
     )
     unit_id(p)
     p.add_argument("number", metavar="N", type=version_number_arg, help="version number")
+
+    p = command(
+        "diff",
+        "show what changed between two versions",
+        "Show resources added, removed and changed (by address, with the names of "
+        "changed attributes) and outputs added, removed and changed between two "
+        "versions. Sensitive output values are masked. Default: the current version "
+        "against the one before it.",
+    )
+    unit_id(p)
+    p.add_argument(
+        "--from",
+        dest="from_version",
+        metavar="N",
+        type=version_number_arg,
+        help="older version (default: the one before --to)",
+    )
+    p.add_argument(
+        "--to",
+        dest="to_version",
+        metavar="M",
+        type=version_number_arg,
+        help="newer version (default: the current version)",
+    )
 
     p = command(
         "undelete",

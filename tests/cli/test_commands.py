@@ -363,3 +363,28 @@ def test_usage_errors_exit_2(taco: Taco) -> None:
     assert result.code == 2 and "http:// or https://" in result.err, result
     result = taco("--server", "http://x", "--embedded", "t.db", "unit", "ls")
     assert result.code == 2 and "exclude each other" in result.err, result
+
+
+def test_diff_shows_changed_outputs_masks_sensitive_and_json(taco: Taco, unit_id: str) -> None:
+    """`taco unit diff` prints the last change with sensitive values masked; --json too."""
+
+    def doc(serial: int, value: str) -> bytes:
+        return json.dumps(
+            {"version": 4, "serial": serial, "lineage": "L", "resources": [],
+             "outputs": {"g": {"value": value, "type": "string"},
+                         "pw": {"value": value + "-secret", "sensitive": True}}}
+        ).encode()  # fmt: skip
+
+    taco.ok("unit", "create", unit_id)
+    taco.ok("unit", "push", unit_id, "-", stdin=doc(1, "one"))
+    taco.ok("unit", "push", unit_id, "-", stdin=doc(2, "two"))
+    out = taco.ok("unit", "diff", unit_id).out
+    assert "Changes from version 1 to version 2:" in out
+    assert "~ output.g: one -> two" in out
+    assert "~ output.pw: (sensitive) -> (sensitive)" in out
+    assert "secret" not in out
+    back = taco.ok("unit", "diff", unit_id, "--from", "2", "--to", "1", "--json").json()
+    assert back["outputs"]["changed"][0] == {
+        "name": "g", "before": "two", "after": "one", "sensitive": False,
+    }  # fmt: skip
+    assert taco("unit", "diff", unit_id, "--from", "9").code == 4
