@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
+from taco_core.diff import StateDiff
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -199,6 +200,12 @@ class StateControl(Protocol):
         """Make an old version current again as a new version with a higher serial."""
         ...
 
+    async def diff(
+        self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
+    ) -> StateDiff:
+        """What changed between two versions (default: the last change)."""
+        ...
+
 
 class TokenStore(Protocol):
     """API tokens and refresh tokens, stored by the SHA-256 of their secret.
@@ -281,7 +288,7 @@ class SigningKeyStore(Protocol):
         ...
 
     async def delete_signing_keys(self, kids: Sequence[str]) -> None:
-        """Forget retired keys (unknown IDs are ignored)."""
+        """Forget retired keys (unknown IDs and the active key are left alone)."""
         ...
 
 

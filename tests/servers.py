@@ -79,16 +79,17 @@ def start_server(
     args: list[str] | None = None,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    auth_disable: bool = True,
 ) -> Server:
     """Start ``opentacosvc`` in ``workdir`` (its default ``data/taco.db`` lands
-    there) and wait until ``/readyz`` answers."""
+    there) and wait until ``/readyz`` answers. Authentication is disabled
+    unless ``auth_disable=False`` (the service's own default is on)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"opentacosvc-{port}.log"
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")
-    }
-    full_env.update({"OPENTACO_AUTH_DISABLE": "true"})
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
+    if auth_disable:
+        full_env["OPENTACO_AUTH_DISABLE"] = "true"
     full_env.update(env or {})
     cmd = [*opentacosvc_command(), "--port", str(port), *(args or [])]
     with log.open("ab") as sink:

@@ -1,0 +1,370 @@
+"""``TokenStore`` and ``SigningKeyStore`` in the SQLite file that holds the states.
+
+One file keeps a backup of the data and its credentials together. The tables
+are our own (``auth_*``), created if missing, so the state store's schema and
+its version number are untouched. Concurrency works as in
+``taco_adapters.sqlite``: every mutation is one ``BEGIN IMMEDIATE``
+transaction, which SQLite grants to one connection at a time across all
+processes, so check-then-write rules (rotate a refresh token once, bootstrap
+one admin token, one active signing key) hold between replicas too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from taco_core.auth import ApiToken, RefreshToken, SigningKey
+from taco_core.errors import StorageUnavailable
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS auth_api_tokens (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    groups_json TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    expires     TEXT,
+    revoked     TEXT
+);
+CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    family      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    groups_json TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    expires     TEXT NOT NULL,
+    used        TEXT,
+    revoked     TEXT
+);
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family);
+CREATE TABLE IF NOT EXISTS auth_signing_keys (
+    kid         TEXT PRIMARY KEY,
+    algorithm   TEXT NOT NULL,
+    private_pem TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    retired     TEXT
+);
+"""
+
+_API = "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked"
+_REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expires, used, revoked"
+_KEYS = "kid, algorithm, private_pem, created, retired"
+
+
+@contextlib.contextmanager
+def _vendor_errors() -> Iterator[None]:
+    """Translate sqlite3 errors at the edge so no vendor type reaches the core."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"SQLite error: {exc}") from exc
+
+
+class SqliteAuthStore:
+    """Both auth ports in the service's SQLite database file."""
+
+    def __init__(self, path: str | Path, *, connections: int = 2, busy_timeout: float = 30.0):
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._size = connections
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._limiter = anyio.CapacityLimiter(connections)
+
+    @classmethod
+    async def open(cls, path: str | Path, **kwargs: Any) -> SqliteAuthStore:
+        """Open the file (creating it, its folder and our tables if missing)."""
+        store = cls(path, **kwargs)
+        await anyio.to_thread.run_sync(store._open_sync)
+        return store
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous=FULL")
+        self._all.append(conn)
+        return conn
+
+    def _open_sync(self) -> None:
+        with _vendor_errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._pool.put(conn)
+            for _ in range(self._size - 1):
+                self._pool.put(self._connect())
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+        self._transaction(create, write=True)
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        conn = self._pool.get()
+        try:
+            with _vendor_errors():
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+        finally:
+            self._pool.put(conn)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        return await anyio.to_thread.run_sync(
+            lambda: self._transaction(fn, write=write), limiter=self._limiter
+        )
+
+    async def aclose(self) -> None:
+        def close_all() -> None:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+        await anyio.to_thread.run_sync(close_all)
+
+    # -- API tokens ------------------------------------------------------------
+
+    async def add_api_token(self, token: ApiToken) -> None:
+        await self._run(lambda c: _insert_api(c, token), write=True)
+
+    async def add_first_api_token(self, token: ApiToken) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM auth_api_tokens LIMIT 1").fetchone():
+                return False
+            _insert_api(conn, token)
+            return True
+
+        return await self._run(op, write=True)
+
+    async def find_api_token(self, secret_hash: str) -> ApiToken | None:
+        return await self._run(lambda c: _one_api(c, "secret_hash", secret_hash), write=False)
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        return await self._run(lambda c: _one_api(c, "id", token_id), write=False)
+
+    async def list_api_tokens(self) -> Sequence[ApiToken]:
+        def op(conn: sqlite3.Connection) -> list[ApiToken]:
+            rows = conn.execute(f"SELECT {_API} FROM auth_api_tokens ORDER BY created, id")
+            return [_api_of(row) for row in rows]
+
+        return await self._run(op, write=False)
+
+    async def revoke_api_token(self, token_id: str, at: datetime) -> ApiToken | None:
+        def op(conn: sqlite3.Connection) -> ApiToken | None:
+            conn.execute(
+                "UPDATE auth_api_tokens SET revoked = ? WHERE id = ? AND revoked IS NULL",
+                (_ts(at), token_id),
+            )
+            return _one_api(conn, "id", token_id)
+
+        return await self._run(op, write=True)
+
+    # -- refresh tokens ----------------------------------------------------------
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await self._run(lambda c: _insert_refresh(c, token), write=True)
+
+    async def find_refresh_token(self, secret_hash: str) -> RefreshToken | None:
+        def op(conn: sqlite3.Connection) -> RefreshToken | None:
+            row = conn.execute(
+                f"SELECT {_REFRESH} FROM auth_refresh_tokens WHERE secret_hash = ?",
+                (secret_hash,),
+            ).fetchone()
+            return _refresh_of(row) if row else None
+
+        return await self._run(op, write=False)
+
+    async def rotate_refresh_token(self, old_id: str, new: RefreshToken, at: datetime) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE auth_refresh_tokens SET used = ? "
+                "WHERE id = ? AND used IS NULL AND revoked IS NULL",
+                (_ts(at), old_id),
+            ).rowcount
+            if changed != 1:
+                return False
+            _insert_refresh(conn, new)
+            return True
+
+        return await self._run(op, write=True)
+
+    async def revoke_refresh_family(self, family: str, at: datetime) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE auth_refresh_tokens SET revoked = ? WHERE family = ? AND revoked IS NULL",
+                (_ts(at), family),
+            ),
+            write=True,
+        )
+
+    async def purge_refresh_tokens(self, expired_before: datetime) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM auth_refresh_tokens WHERE expires < ?", (_ts(expired_before),)
+            )
+            return cursor.rowcount
+
+        return await self._run(op, write=True)
+
+    # -- signing keys ------------------------------------------------------------
+
+    async def list_signing_keys(self) -> Sequence[SigningKey]:
+        return await self._run(_all_keys, write=False)
+
+    async def activate_signing_key(self, key: SigningKey, *, replacing: str | None) -> SigningKey:
+        def op(conn: sqlite3.Connection) -> SigningKey:
+            row = conn.execute(
+                f"SELECT {_KEYS} FROM auth_signing_keys WHERE retired IS NULL "
+                "ORDER BY created DESC LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                current = _key_of(row)
+                if current.kid != replacing:
+                    return current
+                conn.execute(
+                    "UPDATE auth_signing_keys SET retired = ? WHERE retired IS NULL",
+                    (_ts(key.created),),
+                )
+            conn.execute(
+                f"INSERT INTO auth_signing_keys ({_KEYS}) VALUES (?, ?, ?, ?, ?)",
+                (key.kid, key.algorithm, key.private_pem, _ts(key.created), None),
+            )
+            return key
+
+        return await self._run(op, write=True)
+
+    async def delete_signing_keys(self, kids: Sequence[str]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "DELETE FROM auth_signing_keys WHERE kid = ? AND retired IS NOT NULL",
+                [(kid,) for kid in kids],
+            )
+
+        await self._run(op, write=True)
+
+
+# -- row mapping -------------------------------------------------------------
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
+    conn.execute(
+        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            t.id,
+            t.secret_hash,
+            t.name,
+            t.subject,
+            t.email,
+            json.dumps(list(t.groups)),
+            _ts(t.created),
+            t.created_by,
+            _ts(t.expires) if t.expires else None,
+            _ts(t.revoked) if t.revoked else None,
+        ),
+    )
+
+
+def _api_of(row: tuple[Any, ...]) -> ApiToken:
+    token_id, secret_hash, name, subject, email, groups, created, created_by, expires, revoked = row
+    return ApiToken(
+        id=token_id,
+        name=name,
+        secret_hash=secret_hash,
+        subject=subject,
+        email=email,
+        groups=json.loads(groups),
+        created=datetime.fromisoformat(created),
+        created_by=created_by,
+        expires=_dt(expires),
+        revoked=_dt(revoked),
+    )
+
+
+def _one_api(conn: sqlite3.Connection, column: str, value: str) -> ApiToken | None:
+    row = conn.execute(
+        f"SELECT {_API} FROM auth_api_tokens WHERE {column} = ?", (value,)
+    ).fetchone()
+    return _api_of(row) if row else None
+
+
+def _insert_refresh(conn: sqlite3.Connection, t: RefreshToken) -> None:
+    conn.execute(
+        f"INSERT INTO auth_refresh_tokens ({_REFRESH}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            t.id,
+            t.secret_hash,
+            t.family,
+            t.subject,
+            t.email,
+            json.dumps(list(t.groups)),
+            _ts(t.created),
+            _ts(t.expires),
+            _ts(t.used) if t.used else None,
+            _ts(t.revoked) if t.revoked else None,
+        ),
+    )
+
+
+def _refresh_of(row: tuple[Any, ...]) -> RefreshToken:
+    token_id, secret_hash, family, subject, email, groups, created, expires, used, revoked = row
+    return RefreshToken(
+        id=token_id,
+        family=family,
+        secret_hash=secret_hash,
+        subject=subject,
+        email=email,
+        groups=json.loads(groups),
+        created=datetime.fromisoformat(created),
+        expires=datetime.fromisoformat(expires),
+        used=_dt(used),
+        revoked=_dt(revoked),
+    )
+
+
+def _key_of(row: tuple[Any, ...]) -> SigningKey:
+    kid, algorithm, private_pem, created, retired = row
+    return SigningKey(
+        kid=kid,
+        algorithm=algorithm,
+        private_pem=private_pem,
+        created=datetime.fromisoformat(created),
+        retired=_dt(retired),
+    )
+
+
+def _all_keys(conn: sqlite3.Connection) -> list[SigningKey]:
+    rows = conn.execute(f"SELECT {_KEYS} FROM auth_signing_keys ORDER BY created DESC")
+    return [_key_of(row) for row in rows]

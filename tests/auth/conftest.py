@@ -1,0 +1,77 @@
+"""Fixtures for the auth tests: a manual clock, fake and real stores, our codec,
+and a stand-in OIDC provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+
+import pytest
+
+from taco_adapters.clock import ManualClock
+from taco_adapters.jwt_tokens import JoseAccessTokens
+from taco_adapters.memory_auth import MemoryAuthStore
+from taco_core.auth_service import AuthService
+from taco_core.errors import Unauthenticated
+from tests.auth.idp import FakeProvider
+
+ISSUER = "https://taco.example.test"
+
+
+class FakeIdTokens:
+    """``IdTokenVerifier`` fake: the tokens it knows and the claims they carry."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Mapping[str, object]] = {}
+
+    async def verify(self, id_token: str, *, now: datetime) -> Mapping[str, object]:
+        try:
+            return self.known[id_token]
+        except KeyError:
+            raise Unauthenticated("invalid ID token") from None
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store() -> MemoryAuthStore:
+    return MemoryAuthStore()
+
+
+@pytest.fixture
+async def codec(store: MemoryAuthStore, clock: ManualClock) -> JoseAccessTokens:
+    return await JoseAccessTokens.open(
+        store, issuer=ISSUER, now=clock.now(), keep_for=timedelta(hours=1)
+    )
+
+
+@pytest.fixture
+def id_tokens() -> FakeIdTokens:
+    fake = FakeIdTokens()
+    fake.known["alice-id-token"] = {
+        "sub": "alice",
+        "email": "alice@example.test",
+        "groups": ["platform"],
+        "nonce": "n-1",
+    }
+    return fake
+
+
+@pytest.fixture
+def service(
+    store: MemoryAuthStore, codec: JoseAccessTokens, clock: ManualClock, id_tokens: FakeIdTokens
+) -> AuthService:
+    return AuthService(store, codec, clock, id_tokens=id_tokens)
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    """A stand-in OIDC provider on a loopback port."""
+    idp = FakeProvider().start()
+    try:
+        yield idp
+    finally:
+        idp.stop()

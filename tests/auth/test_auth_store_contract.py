@@ -1,0 +1,184 @@
+"""The auth ports' contract, run against every adapter (memory, SQLite).
+
+An S3 adapter joins by adding itself to ``auth_store``'s parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from taco_adapters.memory_auth import MemoryAuthStore
+from taco_adapters.sqlite import SqliteStateStore
+from taco_adapters.sqlite_auth import SqliteAuthStore
+from taco_core.auth import ApiToken, RefreshToken, SigningKey, hash_secret
+from taco_http.auth_setup import AuthStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def api_token(token_id: str, **kw: object) -> ApiToken:
+    values: dict[str, object] = {
+        "id": token_id,
+        "name": f"name-{token_id}",
+        "secret_hash": hash_secret(f"otc_{token_id}"),
+        "subject": "alice",
+        "created": T0,
+        "groups": ("ops",),
+    }
+    values.update(kw)
+    return ApiToken(**values)  # type: ignore[arg-type]
+
+
+def refresh_token(token_id: str, family: str = "f1", **kw: object) -> RefreshToken:
+    values: dict[str, object] = {
+        "id": token_id,
+        "family": family,
+        "secret_hash": hash_secret(f"otr_{token_id}"),
+        "subject": "alice",
+        "email": "alice@example.test",
+        "groups": ("ops",),
+        "created": T0,
+        "expires": T0 + timedelta(days=30),
+    }
+    values.update(kw)
+    return RefreshToken(**values)  # type: ignore[arg-type]
+
+
+def signing_key(kid: str, created: datetime = T0) -> SigningKey:
+    return SigningKey(kid=kid, algorithm="ES256", private_pem=f"PEM {kid}", created=created)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def auth_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AuthStore]:
+    if request.param == "memory":
+        store: AuthStore = MemoryAuthStore()
+    else:
+        store = await SqliteAuthStore.open(tmp_path / "taco.db")
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def test_api_tokens_round_trip(auth_store: AuthStore) -> None:
+    """A stored API token is found by secret hash and by ID, with every field."""
+    token = api_token("t1", email="a@x.test", expires=T0 + timedelta(days=1), created_by="me")
+    await auth_store.add_api_token(token)
+    assert await auth_store.find_api_token(token.secret_hash) == token
+    assert await auth_store.get_api_token("t1") == token
+    assert await auth_store.find_api_token(hash_secret("otc_other")) is None
+    assert await auth_store.get_api_token("nope") is None
+
+
+async def test_api_tokens_list_oldest_first(auth_store: AuthStore) -> None:
+    """Listing returns every token, revoked ones too, oldest first."""
+    await auth_store.add_api_token(api_token("b", created=T0 + timedelta(seconds=1)))
+    await auth_store.add_api_token(api_token("a"))
+    await auth_store.revoke_api_token("a", T0)
+    assert [t.id for t in await auth_store.list_api_tokens()] == ["a", "b"]
+
+
+async def test_revoke_is_idempotent_and_keeps_the_first_time(auth_store: AuthStore) -> None:
+    """Revoking twice keeps the first revocation time; unknown IDs give None."""
+    await auth_store.add_api_token(api_token("t1"))
+    first = await auth_store.revoke_api_token("t1", T0 + timedelta(hours=1))
+    again = await auth_store.revoke_api_token("t1", T0 + timedelta(hours=2))
+    assert first is not None and again is not None
+    assert first.revoked == again.revoked == T0 + timedelta(hours=1)
+    assert await auth_store.revoke_api_token("nope", T0) is None
+
+
+async def test_first_api_token_only_once(auth_store: AuthStore) -> None:
+    """add_first_api_token stores only into an empty table, revoked tokens counting."""
+    assert await auth_store.add_first_api_token(api_token("boot"))
+    assert not await auth_store.add_first_api_token(api_token("boot2"))
+    await auth_store.revoke_api_token("boot", T0)
+    assert not await auth_store.add_first_api_token(api_token("boot3"))
+    assert [t.id for t in await auth_store.list_api_tokens()] == ["boot"]
+
+
+async def test_refresh_rotation_happens_once(auth_store: AuthStore) -> None:
+    """Rotating marks the old token used and stores the successor; a second
+    rotation of the same token changes nothing."""
+    await auth_store.add_refresh_token(refresh_token("r1"))
+    assert await auth_store.rotate_refresh_token("r1", refresh_token("r2"), T0)
+    assert not await auth_store.rotate_refresh_token("r1", refresh_token("r3"), T0)
+    old = await auth_store.find_refresh_token(hash_secret("otr_r1"))
+    assert old is not None and old.used == T0
+    assert await auth_store.find_refresh_token(hash_secret("otr_r2")) == refresh_token("r2")
+    assert await auth_store.find_refresh_token(hash_secret("otr_r3")) is None
+    assert not await auth_store.rotate_refresh_token("missing", refresh_token("r4"), T0)
+
+
+async def test_family_revocation_spares_other_families(auth_store: AuthStore) -> None:
+    """Revoking a family revokes all its tokens and nothing else; rotation of a
+    revoked token is refused."""
+    await auth_store.add_refresh_token(refresh_token("a1", "fa"))
+    await auth_store.rotate_refresh_token("a1", refresh_token("a2", "fa"), T0)
+    await auth_store.add_refresh_token(refresh_token("b1", "fb"))
+    await auth_store.revoke_refresh_family("fa", T0)
+    for token_id, revoked in (("a1", True), ("a2", True), ("b1", False)):
+        found = await auth_store.find_refresh_token(hash_secret(f"otr_{token_id}"))
+        assert found is not None and (found.revoked is not None) is revoked
+    assert not await auth_store.rotate_refresh_token("a2", refresh_token("a3", "fa"), T0)
+
+
+async def test_purge_removes_only_expired_refresh_tokens(auth_store: AuthStore) -> None:
+    """Purging deletes tokens expired before the cut-off and reports how many."""
+    await auth_store.add_refresh_token(refresh_token("old", expires=T0 + timedelta(days=1)))
+    await auth_store.add_refresh_token(refresh_token("new", expires=T0 + timedelta(days=9)))
+    assert await auth_store.purge_refresh_tokens(T0 + timedelta(days=2)) == 1
+    assert await auth_store.find_refresh_token(hash_secret("otr_old")) is None
+    assert await auth_store.find_refresh_token(hash_secret("otr_new")) is not None
+
+
+async def test_signing_keys_activate_retire_and_delete(auth_store: AuthStore) -> None:
+    """The first key activates; a replacement retires it; a stale replacement
+    loses to the active key; retired keys can be deleted, the active one not."""
+    k1 = signing_key("k1")
+    assert await auth_store.activate_signing_key(k1, replacing=None) == k1
+    k2 = signing_key("k2", T0 + timedelta(days=1))
+    assert await auth_store.activate_signing_key(k2, replacing="k1") == k2
+    loser = signing_key("k3", T0 + timedelta(days=2))
+    assert await auth_store.activate_signing_key(loser, replacing="k1") == k2
+    assert await auth_store.activate_signing_key(loser, replacing=None) == k2
+    keys = await auth_store.list_signing_keys()
+    assert [k.kid for k in keys] == ["k2", "k1"]
+    assert keys[1].retired == k2.created and keys[0].retired is None
+    await auth_store.delete_signing_keys(["k1", "k2", "unknown"])
+    assert [k.kid for k in await auth_store.list_signing_keys()] == ["k2"]
+
+
+async def test_sqlite_decides_races_between_processes(tmp_path: Path) -> None:
+    """Two stores on one file (as two replicas): exactly one bootstrap, one
+    rotation of a refresh token and one new signing key win."""
+    path = tmp_path / "taco.db"
+    state = await SqliteStateStore.open(path)
+    a = await SqliteAuthStore.open(path)
+    b = await SqliteAuthStore.open(path)
+    try:
+        await a.add_refresh_token(refresh_token("r1"))
+        results: list[bool] = []
+        keys: list[str] = []
+
+        async def race(store: SqliteAuthStore, n: int) -> None:
+            results.append(await store.add_first_api_token(api_token(f"boot{n}")))
+            results.append(await store.rotate_refresh_token("r1", refresh_token(f"r2-{n}"), T0))
+            active = await store.activate_signing_key(signing_key(f"k{n}"), replacing=None)
+            keys.append(active.kid)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(4):
+                tg.start_soon(race, a if n % 2 else b, n)
+        assert results.count(True) == 2
+        assert len(set(keys)) == 1
+        assert len(await a.list_api_tokens()) == 1
+        assert await state.list_units() == []
+    finally:
+        for store in (a, b, state):
+            await store.aclose()
