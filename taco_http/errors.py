@@ -10,6 +10,7 @@ parses and prints.
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -57,6 +58,13 @@ def status_for(exc: TacoError) -> int:
     return 500
 
 
+def kind_of(exc: TacoError) -> str:
+    """A stable, machine-readable name of the error (``UnitNotFound`` ->
+    ``unit_not_found``), so clients map answers back to the core's classes
+    exactly instead of matching messages."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
 def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
 
@@ -70,9 +78,10 @@ async def taco_error(request: Request, exc: Exception) -> Response:
         if is_backend(request):
             return JSONResponse(lock_terraform(exc.holder), status_code=status)
         return JSONResponse(
-            {"error": exc.message, "lock": lock_management(exc.holder)}, status_code=status
+            {"error": exc.message, "kind": kind_of(exc), "lock": lock_management(exc.holder)},
+            status_code=status,
         )
-    body: dict[str, object] = {"error": exc.message}
+    body: dict[str, object] = {"error": exc.message, "kind": kind_of(exc)}
     if isinstance(exc, StateRejected):
         body["quarantined_version"] = exc.quarantined
         body["reason"] = exc.reason

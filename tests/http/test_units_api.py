@@ -241,3 +241,15 @@ def test_deleted_units_are_purged_after_grace_on_start(tmp_path) -> None:  # typ
     with TestClient(create_app(settings)) as c:
         assert c.get("/v1/units?deleted=true").json()["count"] == 0
         assert c.post("/v1/units", json={"id": "u"}).status_code == 201
+
+
+def test_error_bodies_name_their_kind(client: TestClient) -> None:
+    """Every core error body carries a stable kind beside the message."""
+    assert client.get("/v1/units/ghost").json()["kind"] == "unit_not_found"
+    client.post("/v1/units", json={"id": "k"})
+    assert client.post("/v1/units", json={"id": "k"}).json()["kind"] == "unit_already_exists"
+    assert client.get("/v1/units/k/versions/3").json()["kind"] == "version_not_found"
+    assert client.post("/v1/units", json={"id": "a b"}).json()["kind"] == "invalid_unit_id"
+    assert client.post("/v1/units/k/upload", content=b"[]").json()["kind"] == "invalid_state"
+    client.post("/v1/units/k/lock", json={"id": "L"})
+    assert client.post("/v1/units/k/lock", json={"id": "M"}).json()["kind"] == "lock_conflict"
