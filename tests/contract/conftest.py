@@ -2,13 +2,13 @@
 
 An adapter joins the suite by adding a factory to ``STORE_FACTORIES``: an async
 context manager that yields a fresh, empty store. Adapters that need a real
-server (S3) start it in their own session-scoped fixture.
+server (S3) use the session-wide server from ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from taco_adapters.memory import MemoryStateStore
 from taco_adapters.s3 import S3StateStore
 from taco_adapters.sqlite import SqliteStateStore
 from taco_core.ports import StateStore
-from tests.contract.s3_server import S3Server, run_weed
+from tests.s3_server import S3Server
 
 
 @contextlib.asynccontextmanager
@@ -33,14 +33,6 @@ async def sqlite_store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncI
         yield store
     finally:
         await store.aclose()
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """One SeaweedFS server for the whole session (it takes about a second to
-    start); tests isolate themselves with a bucket each."""
-    with run_weed(tmp_path_factory.mktemp("weed")) as server:
-        yield server
 
 
 @contextlib.asynccontextmanager

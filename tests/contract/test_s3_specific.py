@@ -26,7 +26,7 @@ from taco_core.errors import (
 from taco_core.model import LockInfo, NewVersion, RetentionPolicy, Unit
 from taco_core.state_doc import read_facts
 from taco_core.unit_id import UnitId
-from tests.contract.s3_server import S3Server
+from tests.s3_server import S3Server
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEEP_ALL = RetentionPolicy(max_versions=1000)
