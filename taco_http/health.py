@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -14,14 +15,24 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "service": "opentaco"})
 
 
+# Probes time out after about a second by default (Kubernetes), and a store's
+# client may retry for longer; answering 503 in time beats answering late.
+READY_DEADLINE_SECONDS = 0.8
+
+
 async def readyz(request: Request) -> Response:
-    """The store answers a round trip: a load balancer may send traffic."""
-    try:
-        await service_of(request).store.ping()
-    except StorageUnavailable as exc:
+    """The store answers a round trip in time: a load balancer may send traffic."""
+    error = ""
+    with anyio.move_on_after(READY_DEADLINE_SECONDS) as deadline:
+        try:
+            await service_of(request).store.ping()
+        except StorageUnavailable as exc:
+            error = exc.message
+    if deadline.cancelled_caught:
+        error = f"the store did not answer within {READY_DEADLINE_SECONDS}s"
+    if error:
         return JSONResponse(
-            {"status": "unavailable", "service": "opentaco", "error": exc.message},
-            status_code=503,
+            {"status": "unavailable", "service": "opentaco", "error": error}, status_code=503
         )
     return JSONResponse({"status": "ready", "service": "opentaco"})
 

@@ -32,6 +32,9 @@ def _configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # botocore narrates credential lookups at INFO; keep start-up output to our own lines.
+    for noisy in ("botocore", "aiobotocore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def serve(settings: Settings) -> None:

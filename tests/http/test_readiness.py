@@ -1,0 +1,44 @@
+"""Readiness answers in time even when the store hangs."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from starlette.testclient import TestClient
+
+from taco_adapters.memory import MemoryStateStore
+from taco_core.errors import StorageUnavailable
+from taco_http.app import create_app
+from taco_http.settings import Settings
+
+
+class HangingStore(MemoryStateStore):
+    async def ping(self) -> None:
+        await anyio.sleep(30)
+
+
+class BrokenStore(MemoryStateStore):
+    async def ping(self) -> None:
+        raise StorageUnavailable("HeadBucket tfstate failed: connection refused")
+
+
+def test_hanging_store_gives_503_within_the_probe_deadline() -> None:
+    """A store that does not answer makes /readyz 503 in under a probe's 1 s timeout."""
+    app = create_app(Settings(storage="memory", auth_disable=True), store=HangingStore())
+    with TestClient(app) as client:
+        started = time.monotonic()
+        r = client.get("/readyz")
+        assert time.monotonic() - started < 1.0
+    assert r.status_code == 503
+    assert "did not answer" in r.json()["error"]
+
+
+def test_failing_store_gives_503_with_reason() -> None:
+    """A store error makes /readyz 503 naming the failure; /healthz stays 200."""
+    app = create_app(Settings(storage="memory", auth_disable=True), store=BrokenStore())
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert client.get("/healthz").status_code == 200
+    assert r.status_code == 503
+    assert "connection refused" in r.json()["error"]
