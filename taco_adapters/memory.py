@@ -119,7 +119,7 @@ class MemoryStateStore:
         if not new.quarantined and record.unit.head != expected_head:
             raise ConcurrentUpdate(unit_id)
         version = StateVersion.from_new(unit_id, record.next_number, new)
-        record.versions[version.number] = (version, new.data)
+        record.versions[version.number] = (version, bytes(new.data))
         record.next_number += 1
         if not new.quarantined:
             record.unit = attrs.evolve(

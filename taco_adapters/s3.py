@@ -59,6 +59,7 @@ from taco_core.errors import (
 from taco_core.model import (
     LockInfo,
     NewVersion,
+    Payload,
     RetentionPolicy,
     StateFacts,
     StateVersion,
@@ -393,7 +394,7 @@ class S3StateStore:
     async def _put(
         self,
         key: str,
-        body: bytes,
+        body: Payload,
         *,
         if_match: str | None = None,
         if_absent: bool = False,
@@ -953,7 +954,7 @@ class S3StateStore:
                 _log.warning("s3 store: could not delete %s: %s", key, exc.message)
 
     async def _refresh_mirror(
-        self, unit_id: UnitId, doc: _Doc, data: bytes, seen: _Obj | None
+        self, unit_id: UnitId, doc: _Doc, data: Payload, seen: _Obj | None
     ) -> None:
         """Make ``terraform.tfstate`` hold the head's bytes, conditionally on the
         object we last saw, so we never overwrite a newer write: a newer mirror

@@ -17,6 +17,7 @@ import contextlib
 import json
 import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -108,6 +109,10 @@ class SqliteStateStore:
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._limiter = anyio.CapacityLimiter(connections)
+        # Writers of this process queue here instead of in SQLite's busy handler,
+        # which backs off in 1-100 ms sleeps and made concurrent writers slower
+        # than one. The busy timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
 
     @classmethod
     async def open(cls, path: str | Path, **kwargs: Any) -> SqliteStateStore:
@@ -156,18 +161,24 @@ class SqliteStateStore:
     # -- plumbing ------------------------------------------------------------
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        def transaction(conn: sqlite3.Connection) -> T:
+            with _vendor_errors():
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
         def work() -> T:
             conn = self._pool.get()
             try:
-                with _vendor_errors():
-                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    try:
-                        result = fn(conn)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                    return result
+                if write:
+                    with self._write_lock:
+                        return transaction(conn)
+                return transaction(conn)
             finally:
                 self._pool.put(conn)
 
@@ -398,7 +409,7 @@ def _unit_of(row: tuple[Any, ...]) -> tuple[int, Unit]:
         created=datetime.fromisoformat(created),
         updated=datetime.fromisoformat(updated),
         size=size,
-        labels=json.loads(labels),
+        labels=json.loads(labels) if labels != "{}" else {},
         head=head,
         lock=LockInfo(**json.loads(lock)) if lock else None,
         deleted_at=datetime.fromisoformat(deleted_at) if deleted_at else None,
@@ -484,6 +495,12 @@ def _prune(
     policy: RetentionPolicy,
     now: datetime,
 ) -> None:
+    (count, quarantined) = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(quarantined), 0) FROM versions WHERE unit_key = ?",
+        (key,),
+    ).fetchone()
+    if count <= policy.max_versions and not quarantined:
+        return  # nothing can be due: skip building the history on every write
     rows = conn.execute(
         f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ?", (key,)
     ).fetchall()

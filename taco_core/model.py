@@ -14,6 +14,10 @@ from attrs import field, frozen
 
 from taco_core.unit_id import UnitId
 
+# State bytes as received. Uploads arrive in a bytearray so a large state is
+# held once instead of being copied into an immutable ``bytes``.
+Payload = bytes | bytearray
+
 
 def _frozen_labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return dict(value or {})
@@ -89,7 +93,7 @@ class NewVersion:
     """A version about to be appended; the store assigns its number."""
 
     facts: StateFacts
-    data: bytes
+    data: Payload
     created: datetime
     author: str = ""
     surface: Surface = Surface.API

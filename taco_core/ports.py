@@ -16,6 +16,7 @@ from taco_core.diff import StateDiff
 from taco_core.model import (
     LockInfo,
     NewVersion,
+    Payload,
     RetentionPolicy,
     StateVersion,
     Surface,
@@ -165,7 +166,7 @@ class StateControl(Protocol):
     async def upload(
         self,
         unit_id: UnitId,
-        data: bytes,
+        data: Payload,
         *,
         lock_id: str | None = None,
         force: bool = False,

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 
+import anyio
+import anyio.to_thread
 import attrs
 from attrs import frozen
 
@@ -24,11 +26,14 @@ from taco_core.errors import (
     StateRejected,
     StateTooLarge,
     UnitAlreadyExists,
+    UnitNotFound,
 )
 from taco_core.model import (
     LockInfo,
     NewVersion,
+    Payload,
     RetentionPolicy,
+    StateFacts,
     StateVersion,
     Surface,
     Unit,
@@ -113,8 +118,13 @@ class StateService:
             wanted = attrs.evolve(
                 wanted, created=self.clock.now().isoformat().replace("+00:00", "Z")
             )
-        if create_missing:
-            await self.ensure_unit(unit_id)
+        try:
+            return await self.store.lock(unit_id, wanted)
+        except UnitNotFound:
+            if not create_missing:
+                raise
+        # First use of the unit: create it (a concurrent creator may win; fine).
+        await self.ensure_unit(unit_id)
         return await self.store.lock(unit_id, wanted)
 
     async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
@@ -140,7 +150,7 @@ class StateService:
     async def upload(
         self,
         unit_id: UnitId,
-        data: bytes,
+        data: Payload,
         *,
         lock_id: str | None = None,
         force: bool = False,
@@ -155,9 +165,7 @@ class StateService:
         write is kept as a quarantined version and ``StateRejected`` names it.
         """
         self.check_size(len(data))
-        facts = read_facts(data)
-        if create_missing:
-            await self.ensure_unit(unit_id)
+        facts = await _read_facts(data)
 
         async def attempt(current: StateVersion | None) -> WriteResult:
             verdict = guard.judge(current, facts, force=force)
@@ -177,13 +185,15 @@ class StateService:
                 raise StateRejected(unit_id, verdict.reason, kept.number)
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
-        return await self._optimistic(unit_id, lock_id, attempt)
+        return await self._optimistic(unit_id, lock_id, attempt, create_missing=create_missing)
 
     async def _optimistic(
         self,
         unit_id: UnitId,
         lock_id: str | None,
         attempt: Callable[[StateVersion | None], Awaitable[WriteResult]],
+        *,
+        create_missing: bool = False,
     ) -> WriteResult:
         """Run ``attempt`` against the current head until its commit lands.
 
@@ -193,7 +203,13 @@ class StateService:
         ``ConcurrentUpdate`` and the attempt is re-run on the new head.
         """
         for _ in range(_MAX_ATTEMPTS):
-            unit = await self.store.get_unit(unit_id)
+            try:
+                unit = await self.store.get_unit(unit_id)
+            except UnitNotFound:
+                if not create_missing:
+                    raise
+                await self.ensure_unit(unit_id)
+                continue
             locks.check_write(unit_id, unit.lock, lock_id)
             current = await self.store.head(unit_id)
             try:
@@ -279,6 +295,17 @@ class StateService:
         if from_version is not None:
             before = load_object((await self.store.read_version(unit_id, from_version))[1])
         return diff_states(before, after, from_version=from_version, to_version=to_version)
+
+
+# Parsing and hashing a large state takes long enough to stall every other
+# request if done on the event loop; small ones are cheaper inline.
+_INLINE_PARSE_LIMIT = 256 * 1024
+
+
+async def _read_facts(data: Payload) -> StateFacts:
+    if len(data) <= _INLINE_PARSE_LIMIT:
+        return read_facts(data)
+    return await anyio.to_thread.run_sync(read_facts, data)
 
 
 _SERIAL = re.compile(rb'"serial"\s*:\s*\d+')

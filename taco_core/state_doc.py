@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from taco_core.errors import InvalidState
-from taco_core.model import StateFacts
+from taco_core.model import Payload, StateFacts
 
 
-def fingerprint(data: bytes) -> tuple[str, str]:
+def fingerprint(data: Payload) -> tuple[str, str]:
     """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE check)."""
     return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -26,7 +26,7 @@ def md5_base64(md5_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 
-def _parse(data: bytes, hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     if not data.strip():
         raise InvalidState("state is empty: expected a JSON object")
     try:
@@ -48,7 +48,7 @@ def _not_an_object(doc: Any) -> InvalidState:
     return InvalidState(f"state must be a JSON object, got a JSON {kind}")
 
 
-def load_object(data: bytes) -> dict[str, Any]:
+def load_object(data: Payload) -> dict[str, Any]:
     """Parse ``data`` as a JSON object or raise ``InvalidState`` saying why."""
     doc = _parse(data)
     if not isinstance(doc, dict):
@@ -75,7 +75,7 @@ class _OuterFields:
         return self.MARK
 
 
-def facts_of(doc: Mapping[str, Any], data: bytes) -> StateFacts:
+def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
     serial = doc.get("serial")
     if serial is not None and (
@@ -91,7 +91,7 @@ def facts_of(doc: Mapping[str, Any], data: bytes) -> StateFacts:
     )
 
 
-def read_facts(data: bytes) -> StateFacts:
+def read_facts(data: Payload) -> StateFacts:
     """Validate ``data`` as a state (a JSON object) and return its facts,
     without building the state's object tree."""
     outer = _OuterFields()

@@ -1,14 +1,14 @@
 """Building the authentication side of the service (part of the composition root).
 
 Chooses the token store that matches the state storage (the same SQLite
-file, or memory), the signing keys (kept in that store, or the operator's PEM
-file), the OIDC verifier when a provider is configured, and on a fresh
-install without a provider, the bootstrap admin token.
+file, the same S3 bucket and prefix, or memory), the signing keys (kept in
+that store, or the operator's PEM file), the OIDC verifier when a provider is
+configured, and on a fresh install without a provider, the bootstrap admin
+token.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -26,8 +26,6 @@ from taco_core.auth import NewApiToken, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.ports import Clock, SigningKeyStore, TokenStore
 from taco_http.settings import Settings, SettingsError
-
-log = logging.getLogger("opentaco")
 
 
 class AuthStore(TokenStore, SigningKeyStore, Protocol):
@@ -47,14 +45,28 @@ class AuthParts:
 
 
 async def open_auth_store(settings: Settings) -> AuthStore:
-    """The auth store beside the state storage."""
+    """The auth store beside the state storage: tokens and signing keys live
+    wherever the states do, so they survive restarts and every replica sharing
+    the storage shares them too (``StorageUnavailable`` if it is unreachable).
+
+    With S3 and authentication disabled no credential is ever checked, so
+    there is nothing worth keeping: memory is used, and serving a bucket then
+    writes nothing to it.
+    """
     if settings.storage == "sqlite":
         return await SqliteAuthStore.open(settings.sqlite_db_path)
     if settings.storage == "s3" and not settings.auth_disable:
-        log.warning(
-            "S3 storage keeps API tokens, logins and signing keys in memory for now: they are "
-            "lost on restart and not shared between replicas"
+        from taco_adapters.s3_auth import S3AuthStore
+
+        # A client of its own: the state store keeps its client private. Like
+        # that one, it is made in the event loop that serves requests.
+        s3: AuthStore = await S3AuthStore.open(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            region=settings.s3_region or None,
+            endpoint_url=settings.s3_endpoint or None,
         )
+        return s3
     return MemoryAuthStore()
 
 

@@ -23,6 +23,7 @@ from taco_http.auth import principal_of
 from taco_http.body import read_body
 from taco_http.context import service_of
 from taco_http.shapes import lock_from_json, lock_terraform, parse_json_object
+from taco_http.streaming import state_response
 
 # LockInfo bodies are tiny; this only bounds what a confused client can send.
 _LOCK_BODY_LIMIT = 64 * 1024
@@ -66,11 +67,7 @@ async def _get(request: Request, unit_id: UnitId) -> Response:
         # Terraform reads 404 as "no state yet"; the body must stay empty.
         return Response(status_code=404)
     version, data = found
-    return Response(
-        data,
-        media_type="application/json",
-        headers={"Content-MD5": md5_base64(version.md5)},
-    )
+    return state_response(data, {"Content-MD5": md5_base64(version.md5)})
 
 
 async def _put(request: Request, unit_id: UnitId) -> Response:

@@ -14,17 +14,41 @@ import hashlib
 from starlette.requests import Request
 
 from taco_core.errors import InvalidInput, StateTooLarge
+from taco_core.model import Payload
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> Payload:
+    """The whole body, refused early when over ``limit``.
+
+    With a ``Content-Length`` the bytes land in one buffer of that size, so a
+    large state is held once rather than as chunks plus their join.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise InvalidInput(f"invalid Content-Length header {declared!r}") from None
-        if length > limit:
-            raise StateTooLarge(limit)
+    if declared is None:
+        return await _read_chunked(request, limit)
+    try:
+        length = int(declared)
+    except ValueError:
+        raise InvalidInput(f"invalid Content-Length header {declared!r}") from None
+    if length > limit:
+        raise StateTooLarge(limit)
+    body = bytearray(length)
+    view = memoryview(body)
+    filled = 0
+    async for chunk in request.stream():
+        end = filled + len(chunk)
+        if end > length:
+            raise InvalidInput("request body is longer than its Content-Length header")
+        view[filled:end] = chunk
+        filled = end
+    view.release()
+    if filled != length:
+        raise InvalidInput("request body is shorter than its Content-Length header")
+    check_content_md5(request, body)
+    return body  # a bytearray: every consumer reads it through the buffer protocol
+
+
+async def _read_chunked(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
@@ -37,7 +61,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def check_content_md5(request: Request, body: bytes) -> None:
+def check_content_md5(request: Request, body: Payload) -> None:
     """Verify ``Content-MD5`` when the client sent one (Terraform always does),
     so a body damaged in transit is refused instead of stored."""
     sent = request.headers.get("content-md5")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cattrs
@@ -17,17 +17,25 @@ from attrs import field, frozen
 
 from taco_core.diff import OutputChange, StateDiff
 from taco_core.errors import InvalidInput
-from taco_core.model import LockInfo, StateVersion, Unit
+from taco_core.model import LockInfo, Payload, StateVersion, Unit
 
 _LOCK_FIELDS = ("id", "operation", "info", "who", "version", "created", "path")
 
 
 def rfc3339(value: datetime) -> str:
-    """UTC RFC 3339 with microseconds and a ``Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC RFC 3339 with microseconds and a ``Z``.
+
+    Listings render this twice per unit, so the common case (already UTC) takes
+    the fast ``isoformat`` path; ``strftime`` is ten times slower."""
+    if value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
+_ZERO = timedelta(0)
+
+
+def parse_json_object(body: Payload, what: str) -> dict[str, Any]:
     """Parse a request body that must be a JSON object (``{}`` when empty)."""
     if not body.strip():
         return {}

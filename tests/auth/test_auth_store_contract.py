@@ -1,6 +1,8 @@
-"""The auth ports' contract, run against every adapter (memory, SQLite).
+"""The auth ports' contract, run against every adapter (memory, SQLite, and
+S3 on the session's real SeaweedFS server).
 
-An S3 adapter joins by adding itself to ``auth_store``'s parameters.
+An adapter joins by adding itself to ``auth_store``'s parameters. Races
+between replicas are adapter-specific and tested beside each adapter.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import anyio
 import pytest
 
 from taco_adapters.memory_auth import MemoryAuthStore
+from taco_adapters.s3_auth import S3AuthStore
 from taco_adapters.sqlite import SqliteStateStore
 from taco_adapters.sqlite_auth import SqliteAuthStore
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, hash_secret
 from taco_http.auth_setup import AuthStore
+from tests.s3_server import S3Server
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,12 +57,29 @@ def signing_key(kid: str, created: datetime = T0) -> SigningKey:
     return SigningKey(kid=kid, algorithm="ES256", private_pem=f"PEM {kid}", created=created)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+async def open_s3(request: pytest.FixtureRequest) -> S3AuthStore:
+    """A fresh bucket, under a nested prefix, with tiny listing pages so that
+    every listing (tokens, a family, the expiry index) spans several pages."""
+    server: S3Server = request.getfixturevalue("s3_server")
+    store = await S3AuthStore.open(
+        server.new_bucket(),
+        prefix="team/states",
+        region=server.region,
+        endpoint_url=server.endpoint_url,
+        session=server.session(),
+    )
+    store.page_size = 2
+    return store
+
+
+@pytest.fixture(params=["memory", "sqlite", "s3"])
 async def auth_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AuthStore]:
     if request.param == "memory":
         store: AuthStore = MemoryAuthStore()
-    else:
+    elif request.param == "sqlite":
         store = await SqliteAuthStore.open(tmp_path / "taco.db")
+    else:
+        store = await open_s3(request)
     try:
         yield store
     finally:

@@ -490,7 +490,7 @@ def test_runtime_s3_failure_answers_503_with_a_message(
             ready = httpx.get(f"{server.url}/readyz", timeout=30)
             assert ready.status_code == 503, ready.text
             assert ready.json()["status"] == "unavailable"
-            assert bucket in ready.json()["error"], ready.text
+            assert ready.json()["error"], ready.text
             for response in (
                 httpx.post(
                     backend, content=state.replace(b'"serial": 1', b'"serial": 2'), timeout=30
