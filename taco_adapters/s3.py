@@ -468,7 +468,12 @@ class S3StateStore:
             args.pop("StartAfter", None)
             last = contents[-1]["Key"] if contents else ""
             cut = last.find("/" + VERSIONS_DIR)
-            if skip_versions and cut >= 0:
+            platform = self._base + META_DIR + "/"
+            if skip_versions and last.startswith(platform):
+                # The platform's own objects (auth tokens, keys) hold no unit:
+                # jump past them, as "<base>__opentaco/" sorts before "...0".
+                args["StartAfter"] = self._base + META_DIR + "0"
+            elif skip_versions and cut >= 0:
                 # Keys under ".../versions/" sort before ".../versions0".
                 args["StartAfter"] = last[: cut + 1 + len(VERSIONS_DIR) - 1] + "0"
             else:

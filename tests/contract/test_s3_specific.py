@@ -454,6 +454,30 @@ async def test_listing_skips_runs_of_version_objects_across_pages(
     assert [v.number for v in await store.list_versions(UnitId("b"))] == [6, 5, 4, 3, 2, 1]
 
 
+async def test_listing_jumps_past_platform_objects(
+    raw: Any, bucket: str, open_store: OpenStore
+) -> None:
+    """Many auth objects under __opentaco/ neither show as units nor cost a page each:
+    units sorting before and after them are listed with small pages."""
+    store = await open_store(bucket)
+    store.page_size = 2
+    for uid in ("A", "z"):
+        await store.create_unit(Unit(id=UnitId(uid), created=T0, updated=T0))
+    for i in range(40):
+        raw.put_object(Bucket=bucket, Key=f"__opentaco/auth/api-tokens/{i:03}.json", Body=b"{}")
+    calls = 0
+    real = store._client.list_objects_v2
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await real(**kwargs)
+
+    store._client.list_objects_v2 = counting
+    assert [u.id for u in await store.list_units()] == ["A", "z"]
+    assert calls <= 6  # 40 platform objects at 2 a page would take 20 pages
+
+
 async def test_open_fails_clearly_when_the_bucket_cannot_be_used(s3_server: S3Server) -> None:
     """A missing bucket, wrong credentials or a dead endpoint stop start-up with a clear message."""
     with pytest.raises(StorageUnavailable, match=r"no-such-bucket.*create it"):
