@@ -20,3 +20,12 @@ class UsageError(CliError):
 
 class LocalFileError(CliError):
     """A local file could not be read or written; the message names it."""
+
+
+class AuthenticationFailed(CliError):
+    """Not logged in, a token refused, a session that cannot be renewed, or a
+    login that did not complete. ``hints`` say how to get in."""
+
+    def __init__(self, message: str, hints: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.hints = hints

@@ -2,9 +2,11 @@
 
 Only here is the environment read, the ``StateControl`` chosen (a server via
 ``RemoteStateControl``, or ``--embedded`` SQLite via the core's
-``StateService``), the event loop started, and errors turned into exit codes,
-all in one table (``EXIT_CODES``). A user error or an unreachable server
-ends with one clear message and its exit code, never a traceback.
+``StateService``), the credentials chosen (``OPENTACO_TOKEN``, else the
+saved login for the server), the event loop started, and errors turned into
+exit codes, all in one table (``EXIT_CODES``). A user error or an
+unreachable server ends with one clear message and its exit code, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import getpass
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +25,22 @@ import anyio
 from attrs import frozen
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.remote import RemoteStateControl, ServerUnreachable
+from taco_adapters.remote import (
+    Credentials,
+    RemoteStateControl,
+    ServerUnreachable,
+    SessionExpired,
+    StaticToken,
+)
 from taco_adapters.sqlite import SqliteStateStore
+from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
-from taco_cli.errors import CliError, UsageError
+from taco_cli.credentials import CredentialsFile, SavedCredentials
+from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines, lock_doc
-from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, build_parser
-from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError
+from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.ports import StateControl
 from taco_core.service import StateService
 
@@ -39,12 +49,15 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_NOT_FOUND = 4
+EXIT_AUTH = 5
 
 # The one mapping from errors to exit codes; most specific first.
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (UsageError, EXIT_USAGE),
     (LockConflict, EXIT_LOCKED),
     (NotFound, EXIT_NOT_FOUND),
+    (Unauthenticated, EXIT_AUTH),
+    (AuthenticationFailed, EXIT_AUTH),
     (TacoError, EXIT_ERROR),
     (CliError, EXIT_ERROR),
 )
@@ -65,6 +78,9 @@ class Target:
     embedded: Path | None
     timeout: float
     verbose: bool
+    token: str
+    credentials_file: Path
+    server_given: bool
 
     @property
     def origin(self) -> str:
@@ -84,7 +100,31 @@ def target_of(args: argparse.Namespace, environ: Mapping[str, str]) -> Target:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     embedded = Path(args.embedded) if args.embedded else None
-    return Target(server=server, embedded=embedded, timeout=args.timeout, verbose=args.verbose)
+    return Target(
+        server=server,
+        embedded=embedded,
+        timeout=args.timeout,
+        verbose=args.verbose,
+        token=environ.get(TOKEN_ENV, "").strip(),
+        credentials_file=CredentialsFile.default(environ).path,
+        server_given=bool(args.server),
+    )
+
+
+def credentials_of(target: Target, out: Output) -> tuple[Credentials | None, str]:
+    """What the commands send to ``target``, and where it came from:
+    ``OPENTACO_TOKEN`` (for CI: it wins, and is never saved or renewed),
+    else the login saved for exactly this server, else nothing."""
+    if target.token:
+        return StaticToken(target.token), TOKEN_ENV
+    store = CredentialsFile(target.credentials_file)
+    saved = SavedCredentials.load(store, target.server)
+    if saved is None:
+        return None, ""
+    exposure = store.exposure()
+    if exposure:
+        out.warn(exposure)
+    return saved, "saved"
 
 
 def whoami() -> str:
@@ -97,7 +137,9 @@ def whoami() -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_control(target: Target, out: Output) -> AsyncIterator[StateControl]:
+async def open_control(
+    target: Target, out: Output, credentials: Credentials | None = None
+) -> AsyncIterator[StateControl]:
     """The ``StateControl`` for ``target``, opened inside the running loop."""
     if target.embedded is not None:
         if target.verbose:
@@ -108,22 +150,89 @@ async def open_control(target: Target, out: Output) -> AsyncIterator[StateContro
         finally:
             await store.aclose()
         return
-    trace = out.trace if target.verbose else None
-    async with RemoteStateControl(target.server, timeout=target.timeout, trace=trace) as remote:
+    async with remote_control(target, out, credentials) as remote:
         yield remote
 
 
+def remote_control(
+    target: Target, out: Output, credentials: Credentials | None
+) -> RemoteStateControl:
+    trace = out.trace if target.verbose else None
+    return RemoteStateControl(
+        target.server, timeout=target.timeout, trace=trace, credentials=credentials
+    )
+
+
 async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
+    if args.command in AUTH_HANDLERS:
+        await run_auth(args, target, out)
+        return
     handler = HANDLERS[args.command]
-    async with open_control(target, out) as control:
-        ctx = Context(
-            control=control,
-            out=out,
-            locks=SavedLocks(Path.cwd() / LOCK_DIR, target.origin),
-            who=whoami(),
-            stdin=sys.stdin.buffer,
+    credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
+    with explained_auth_errors(target, source):
+        async with open_control(target, out, credentials) as control:
+            ctx = Context(
+                control=control,
+                out=out,
+                locks=SavedLocks(Path.cwd() / LOCK_DIR, target.origin),
+                who=whoami(),
+                stdin=sys.stdin.buffer,
+            )
+            await handler(ctx, args)
+
+
+async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> None:
+    """The auth commands: they need a server, and choose their own credentials."""
+    if target.embedded is not None:
+        name = args.command.replace(".", " ")
+        raise UsageError(
+            f"taco {name} needs a server: --embedded works on a local file, which has no login"
         )
-        await handler(ctx, args)
+    credentials, source = credentials_of(target, out)
+    ctx = AuthContext(
+        server=target.server,
+        out=out,
+        store=CredentialsFile(target.credentials_file),
+        credentials=credentials,
+        source=source,
+        connect=lambda chosen: remote_control(target, out, chosen),
+        stdin=sys.stdin.buffer,
+        environ=os.environ,
+        timeout=target.timeout,
+    )
+    with explained_auth_errors(target, source):
+        await AUTH_HANDLERS[args.command](ctx, args)
+
+
+@contextlib.contextmanager
+def explained_auth_errors(target: Target, source: str) -> Iterator[None]:
+    """Turn the server's 401 into what the user can do about it, which
+    depends on the token that was sent (none, ``OPENTACO_TOKEN``, saved)."""
+    login = "taco login" + (f" --server {target.server}" if target.server_given else "")
+    try:
+        yield
+    except SessionExpired as exc:
+        raise AuthenticationFailed(exc.message, (f"Log in again: {login}",)) from None
+    except Unauthenticated as exc:
+        if source == TOKEN_ENV:
+            raise AuthenticationFailed(
+                f"the server at {target.server} refused the token in {TOKEN_ENV}: {exc.message}",
+                (f"Is it revoked or expired? Without {TOKEN_ENV}, taco sends the saved login.",),
+            ) from None
+        if source:
+            raise AuthenticationFailed(
+                f"the server at {target.server} refused the saved token: {exc.message}",
+                (f"Log in again: {login}",),
+            ) from None
+        raise AuthenticationFailed(
+            f"not logged in to {target.server}, which requires authentication",
+            (
+                "Log in with one of:",
+                f"  {login}            (through your identity provider, in a browser)",
+                f"  {login} --token -  (an API token, read from standard input)",
+                f"or, in CI, set {TOKEN_ENV} to an API token.",
+            ),
+        ) from None
 
 
 def report(exc: TacoError | CliError, out: Output) -> int:
@@ -131,7 +240,9 @@ def report(exc: TacoError | CliError, out: Output) -> int:
     code = exit_code_for(exc)
     details: list[str] = []
     extra: dict[str, Any] = {"kind": type(exc).__name__}
-    if isinstance(exc, LockConflict):
+    if isinstance(exc, AuthenticationFailed):
+        details = list(exc.hints)
+    elif isinstance(exc, LockConflict):
         details = ["Lock held by:", *holder_lines(exc.holder)]
         details.append(f"If that lock is stale: taco unit unlock {exc.unit_id} --force")
         extra["lock"] = lock_doc(exc.holder)

@@ -241,6 +241,14 @@ class Output:
             stream.write("".join(line + "\n" for line in human))
         stream.flush()
 
+    def notice(self, lines: Sequence[str]) -> None:
+        """Lines a person must see while a command is still running (the
+        login URL): on stdout, or on stderr with ``--json`` so that stdout
+        stays one JSON document."""
+        stream = self.stderr if self.json_mode else self.stdout
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
+
     def state(self, data: bytes) -> None:
         """Raw state bytes on stdout, unchanged."""
         self.stdout.flush()

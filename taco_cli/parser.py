@@ -21,7 +21,13 @@ from taco_core.unit_id import UnitId, parse_unit_id, parse_user_unit_id
 
 DEFAULT_SERVER = "http://localhost:8080"
 SERVER_ENV = "OPENTACO_SERVER"
+TOKEN_ENV = "OPENTACO_TOKEN"
+ISSUER_ENV = "OPENTACO_AUTH_ISSUER"
+CLIENT_ID_ENV = "OPENTACO_AUTH_CLIENT_ID"
 LOCK_DIR = ".taco"
+CREDENTIALS_PATH = "~/.config/opentaco/credentials.json"
+DEFAULT_CALLBACK_PORT = 8585
+DEFAULT_LOGIN_TIMEOUT = 300.0
 
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco unit create myapp/prod --label team=payments", "register a unit"),
@@ -36,6 +42,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco unit diff myapp/prod --from 2 --to 3", "what changed between versions 2 and 3"),
     ("taco --json unit ls | jq -r '.units[].id'", "machine-readable output"),
     ("taco --embedded ./taco.db unit ls", "work on a local SQLite file, no server"),
+    ("taco login", "log in through your OIDC provider in a browser"),
+    ("taco login --token - < admin-token", "log in with an API token read from a file"),
+    ("taco token create --name ci --expires 90d", "an API token for a CI job (shown once)"),
+    ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
 )
 
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
@@ -43,11 +53,27 @@ EXIT_STATUS: tuple[tuple[int, str], ...] = (
     (1, "error: invalid input, refused write, server unreachable or failing"),
     (2, "usage error: bad arguments, or no saved lock ID where one is needed"),
     (3, "lock conflict: the unit is locked by someone else (the holder is printed)"),
-    (4, "not found: the unit, version or state does not exist"),
+    (4, "not found: the unit, version, state or API token does not exist"),
+    (
+        5,
+        "authentication: not logged in, token refused, session expired (run taco login), "
+        "or a login that did not complete",
+    ),
 )
 
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (SERVER_ENV, f"server URL when --server is not given (default {DEFAULT_SERVER})"),
+    (
+        TOKEN_ENV,
+        "an API token (or access token) to send instead of the saved credentials; "
+        "for CI jobs, never renewed or saved",
+    ),
+    (ISSUER_ENV, "OIDC issuer for taco login when --issuer is not given (default: the server's)"),
+    (
+        CLIENT_ID_ENV,
+        "OIDC client ID for taco login when --client-id is not given (default: the server's)",
+    ),
+    ("XDG_CONFIG_HOME", "where the credentials file lives, when set (default ~/.config)"),
 )
 
 FILES: tuple[tuple[str, str], ...] = (
@@ -56,6 +82,11 @@ FILES: tuple[tuple[str, str], ...] = (
         "lock IDs obtained by lock and acquire, one 0600 file per server and unit, "
         "under the working directory; used by push, unlock, release and restore, "
         "removed by unlock and release",
+    ),
+    (
+        CREDENTIALS_PATH,
+        "tokens saved by taco login, per server base URL, mode 0600 (in "
+        "$XDG_CONFIG_HOME/opentaco when that is set); removed by taco logout",
     ),
 )
 
@@ -98,6 +129,24 @@ def version_number_arg(raw: str) -> int:
     if not raw.isdigit():
         raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw!r}")
     return int(raw)
+
+
+def port_arg(raw: str) -> int:
+    """A TCP port for ``--callback-port``, checked while parsing (a usage error)."""
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, got {raw!r}")
+    return int(raw)
+
+
+def seconds_arg(raw: str) -> float:
+    """A positive number of seconds (``--login-timeout``)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 GLOBALS_NOTE = (
@@ -160,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"taco (OpenTaco) {__version__}")
     _add_globals(parser, top=True)
+    globals_ = argparse.ArgumentParser(add_help=False)
+    _add_globals(globals_, top=False)
     commands = parser.add_subparsers(title="commands", dest="group", metavar="COMMAND")
     commands.required = True
     unit = commands.add_parser(
@@ -167,13 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="manage units",
         description="Manage units: one Terraform state each, with its lock and history.",
     )
-    _add_unit_commands(unit)
+    _add_unit_commands(unit, globals_)
+    _add_auth_commands(commands, globals_)
     return parser
 
 
-def _add_unit_commands(unit: argparse.ArgumentParser) -> None:
-    globals_ = argparse.ArgumentParser(add_help=False)
-    _add_globals(globals_, top=False)
+def _add_unit_commands(unit: argparse.ArgumentParser, globals_: argparse.ArgumentParser) -> None:
     sub = unit.add_subparsers(title="unit commands", dest="unit_command", metavar="COMMAND")
     sub.required = True
 
@@ -352,3 +402,162 @@ def _add_unit_commands(unit: argparse.ArgumentParser) -> None:
         "Bring back a deleted unit, with its history, during the grace period.",
     )
     unit_id(p)
+
+
+def _add_auth_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    globals_: argparse.ArgumentParser,
+) -> None:
+    def command(
+        sub: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        key: str,
+        summary: str,
+        description: str,
+        aliases: tuple[str, ...] = (),
+    ) -> argparse.ArgumentParser:
+        also = f" Aliases: {', '.join(aliases)}." if aliases else ""
+        p = sub.add_parser(
+            name,
+            aliases=list(aliases),
+            help=summary,
+            description=description + also,
+            epilog=GLOBALS_NOTE,
+            parents=[globals_],
+        )
+        p.set_defaults(command=key)
+        return p
+
+    p = command(
+        commands,
+        "login",
+        "login",
+        "log in to the server",
+        "Log in to the server (--server) through its OIDC provider: the provider's login "
+        "page opens in a browser (its URL is printed too), the answer comes back to a "
+        "local callback (http://127.0.0.1:PORT/callback), and the server's access and "
+        f"refresh tokens are saved in {CREDENTIALS_PATH} (mode 0600). The issuer, client "
+        "ID, endpoints, scopes and callback come from the server's /v1/auth/config unless "
+        "given here. With --token, an API token is checked and saved instead. Every later "
+        "command sends the saved token and renews an expired login by itself.",
+    )
+    p.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="save this API token instead of logging in through a browser ('-' reads it "
+        "from standard input, which keeps it out of the shell history)",
+    )
+    p.add_argument(
+        "--id-token",
+        metavar="TOKEN",
+        help="exchange this ID token from the server's OIDC provider, skipping the "
+        "browser ('-' reads it from standard input)",
+    )
+    p.add_argument(
+        "--issuer",
+        metavar="URL",
+        help=f"OIDC issuer (env {ISSUER_ENV}; default: the server's)",
+    )
+    p.add_argument(
+        "--client-id",
+        metavar="ID",
+        help=f"OIDC client ID of the CLI (env {CLIENT_ID_ENV}; default: the server's)",
+    )
+    p.add_argument(
+        "--auth-url",
+        metavar="URL",
+        help="authorization endpoint (default: the server's, else the issuer's discovery)",
+    )
+    p.add_argument(
+        "--token-url",
+        metavar="URL",
+        help="token endpoint (default: the server's, else the issuer's discovery)",
+    )
+    p.add_argument(
+        "--scopes",
+        metavar="SCOPES",
+        help="scopes to ask for, space- or comma-separated "
+        "(default: the server's, else 'openid profile email')",
+    )
+    p.add_argument(
+        "--callback-port",
+        metavar="PORT",
+        type=port_arg,
+        help="port of the local callback (default: the port of the server's redirect URI, "
+        f"else {DEFAULT_CALLBACK_PORT}); the provider must allow the redirect URI",
+    )
+    p.add_argument(
+        "--force-login",
+        action="store_true",
+        help="make the provider ask for the password again, even with a session "
+        "(prompt=login, max_age=0)",
+    )
+    p.add_argument(
+        "--no-browser", action="store_true", help="only print the URL to open, do not open it"
+    )
+    p.add_argument(
+        "--login-timeout",
+        metavar="SECONDS",
+        type=seconds_arg,
+        default=DEFAULT_LOGIN_TIMEOUT,
+        help="give up waiting for the browser after this many seconds "
+        f"(default {DEFAULT_LOGIN_TIMEOUT:.0f})",
+    )
+
+    command(
+        commands,
+        "logout",
+        "logout",
+        "log out of the server",
+        "End the login session on the server and remove the saved tokens for it. "
+        "An API token saved with 'login --token' is only removed here; revoke it with "
+        "'taco token revoke'.",
+    )
+    command(
+        commands,
+        "whoami",
+        "whoami",
+        "show who the server takes you for",
+        "Show the subject, email, groups and kind of credential the server sees "
+        "(GET /v1/auth/me), and where the token came from.",
+    )
+
+    token = commands.add_parser(
+        "token",
+        help="manage API tokens",
+        description="Manage API tokens: long-lived, revocable credentials for CI jobs, "
+        "Terraform (backend password) and scripts. A token acts as the person who created it.",
+    )
+    sub = token.add_subparsers(title="token commands", dest="token_command", metavar="COMMAND")
+    sub.required = True
+    p = command(
+        sub,
+        "create",
+        "token.create",
+        "create an API token",
+        "Create an API token and print its secret. The secret is shown this once: the "
+        "server keeps only its hash.",
+    )
+    p.add_argument("--name", required=True, help="what the token is for, e.g. ci")
+    p.add_argument(
+        "--expires",
+        metavar="DURATION",
+        help="lifetime: seconds or a duration such as 12h, 90d, 2w (default: until revoked)",
+    )
+    command(
+        sub,
+        "ls",
+        "token.ls",
+        "list API tokens",
+        "List your API tokens (every token, for members of opentaco-admins): ID, name, "
+        "subject, created, expires, status. Secrets are never shown.",
+        aliases=("list",),
+    )
+    p = command(
+        sub,
+        "revoke",
+        "token.revoke",
+        "revoke an API token",
+        "Revoke an API token: the server refuses it from the next request on.",
+    )
+    p.add_argument("token_id", metavar="ID", help="the token's ID (see 'taco token ls')")

@@ -45,11 +45,31 @@ class Result:
 
 
 class Taco:
-    """Runs ``python -m taco_cli`` in ``cwd`` against ``server``."""
+    """Runs ``python -m taco_cli`` in ``cwd`` against ``server``.
 
-    def __init__(self, cwd: Path, server: str | None) -> None:
+    ``XDG_CONFIG_HOME`` points into the test's own directory (``config``
+    beside ``cwd`` unless given), so saved credentials never touch, or come
+    from, the real home directory.
+    """
+
+    def __init__(self, cwd: Path, server: str | None, config: Path | None = None) -> None:
         self.cwd = cwd
         self.server = server
+        self.config = config or cwd.parent / "config"
+
+    @property
+    def credentials(self) -> Path:
+        """Where ``taco login`` saves tokens for this runner."""
+        return self.config / "opentaco" / "credentials.json"
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
+        full_env["XDG_CONFIG_HOME"] = str(self.config)
+        full_env.pop("BROWSER", None)
+        if self.server is not None:
+            full_env["OPENTACO_SERVER"] = self.server
+        full_env.update(extra or {})
+        return full_env
 
     def __call__(
         self,
@@ -58,20 +78,28 @@ class Taco:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> Result:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
-        if self.server is not None:
-            full_env["OPENTACO_SERVER"] = self.server
-        full_env.update(env or {})
         proc = subprocess.run(
             [sys.executable, "-m", "taco_cli", *args],
             input=stdin or b"",
             capture_output=True,
             cwd=cwd or self.cwd,
-            env=full_env,
+            env=self.env(env),
             timeout=60,
             check=False,
         )
         return Result(proc)
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``taco`` without waiting (a login that waits for its browser)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "taco_cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.cwd,
+            env=self.env(env),
+        )
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         """Run and insist on exit 0."""

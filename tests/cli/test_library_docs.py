@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.servers import Server
+from tests.servers import Server, running_server
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "library.md"
 
@@ -17,9 +17,11 @@ def examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
 
-def run(code: str, cwd: Path, server: Server) -> str:
+def run(code: str, cwd: Path, server: Server, token: str = "") -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
     env["OPENTACO_SERVER"] = server.url
+    if token:
+        env["OPENTACO_TOKEN"] = token
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
@@ -36,9 +38,12 @@ def run(code: str, cwd: Path, server: Server) -> str:
 def test_library_examples_run_against_a_server_and_embedded(
     cli_server: Server, tmp_path: Path
 ) -> None:
-    """The remote example talks to a live server; the embedded one to a SQLite file."""
+    """The remote example talks to a live server with authentication on (an
+    API token in OPENTACO_TOKEN); the embedded one to a SQLite file."""
     remote, embedded = examples()
-    out = run(remote, tmp_path, cli_server)
+    with running_server(tmp_path / "svc", auth_disable=False) as secured:
+        token = (tmp_path / "svc" / "data" / "admin-token").read_text().strip()
+        out = run(remote, tmp_path, secured, token)
     lines = out.splitlines()
     assert lines[:2] == ["now at version 1", "now at version 2"]
     assert lines[2].startswith("locked by bob@ci since ")

@@ -51,6 +51,13 @@ def test_man_pages_document_commands_options_and_examples() -> None:
         ".SH EXAMPLES",
         ".SH EXIT STATUS",
         "lock conflict",
+        "taco login",
+        "taco logout",
+        "taco whoami",
+        "taco token create",
+        "OPENTACO_TOKEN",
+        "credentials.json",
+        "session expired",
     ):
         assert text in page, text
     svc = (ROOT / "man" / "opentacosvc.1").read_text().replace("\\-", "-")

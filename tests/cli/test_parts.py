@@ -8,18 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from taco_adapters.remote import ServerUnreachable
+from taco_adapters.remote import ServerUnreachable, SessionExpired
+from taco_cli.auth_commands import AUTH_HANDLERS
 from taco_cli.commands import HANDLERS
-from taco_cli.errors import LocalFileError, UsageError
+from taco_cli.errors import AuthenticationFailed, LocalFileError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.main import EXIT_CODES, exit_code_for, target_of
 from taco_cli.output import human_size, table
 from taco_cli.parser import build_parser
 from taco_core.errors import (
+    Forbidden,
     InvalidState,
     LockConflict,
     StateRejected,
     StorageUnavailable,
+    TokenNotFound,
+    Unauthenticated,
     UnitAlreadyExists,
     UnitNotFound,
     VersionNotFound,
@@ -41,9 +45,10 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
-    """The parser and the handler table name the same commands."""
+    """The parser and the handler tables name the same commands, each once."""
     commands = {p.get_default("command") for p in _commands(build_parser()).values()}
-    assert commands == set(HANDLERS)
+    assert not set(HANDLERS) & set(AUTH_HANDLERS)
+    assert commands == set(HANDLERS) | set(AUTH_HANDLERS)
 
 
 def test_aliases_name_the_same_command() -> None:
@@ -91,10 +96,15 @@ def test_server_comes_from_flag_then_environment_then_default() -> None:
         (ServerUnreachable("x"), 1),
         (StorageUnavailable("x"), 1),
         (LocalFileError("x"), 1),
+        (Unauthenticated("x"), 5),
+        (SessionExpired("x"), 5),
+        (AuthenticationFailed("x"), 5),
+        (Forbidden("x"), 1),
+        (TokenNotFound("t"), 4),
     ],
 )
 def test_exit_code_table(error: Exception, code: int) -> None:
-    """One table: usage 2, lock conflict 3, not found 4, everything else 1."""
+    """One table: usage 2, lock conflict 3, not found 4, authentication 5, else 1."""
     assert exit_code_for(error) == code
 
 

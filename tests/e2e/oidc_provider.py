@@ -25,7 +25,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import attrs
 import httpx
@@ -81,8 +81,11 @@ class Provider:
 
 
 @contextlib.contextmanager
-def running_provider(workdir: Path) -> Iterator[Provider]:
-    """Start ``server.mjs`` on a free port, wait for discovery, stop it afterwards."""
+def running_provider(
+    workdir: Path, redirect_uris: tuple[str, ...] = (REDIRECT_URI,)
+) -> Iterator[Provider]:
+    """Start ``server.mjs`` on a free port, wait for discovery, stop it afterwards.
+    The public client allows ``redirect_uris`` (the first is ``Provider.redirect_uri``)."""
     node = _require("node")
     install()
     port = free_port()
@@ -92,13 +95,13 @@ def running_provider(workdir: Path) -> Iterator[Provider]:
         **os.environ,
         "PORT": str(port),
         "CLIENT_ID": CLIENT_ID,
-        "REDIRECT_URIS": REDIRECT_URI,
+        "REDIRECT_URIS": ",".join(redirect_uris),
     }
     with log.open("ab") as sink:
         proc = subprocess.Popen(
             [node, "server.mjs"], cwd=PROJECT, env=env, stdout=sink, stderr=sink
         )
-    provider = Provider(f"http://127.0.0.1:{port}", CLIENT_ID, REDIRECT_URI, log)
+    provider = Provider(f"http://127.0.0.1:{port}", CLIENT_ID, redirect_uris[0], log)
     try:
         _wait_for_discovery(provider, proc)
         yield provider
@@ -164,13 +167,22 @@ def authorize(provider: Provider, pkce: Pkce | None, login: str) -> dict[str, li
             code_challenge=pkce.challenge,
             code_challenge_method="S256",
         )
+    url = f"{provider.issuer}/auth?{urlencode(params)}"
+    return parse_qs(urlsplit(browse(url, login, provider.redirect_uri)).query)
+
+
+def browse(url: str, login: str, redirect_uri: str) -> str:
+    """A headless browser on the provider's pages: open ``url`` (an
+    authorization request), log in as ``login`` with any password, consent,
+    and return the URL the provider finally redirects to under
+    ``redirect_uri``, without following it (a test decides who receives it)."""
     with httpx.Client(timeout=10) as browser:
-        response = browser.get(f"{provider.issuer}/auth", params=params)
+        response = browser.get(url)
         for _ in range(20):
             if response.is_redirect:
                 target = urljoin(str(response.url), response.headers["location"])
-                if target.startswith(provider.redirect_uri):
-                    return parse_qs(urlsplit(target).query)
+                if target.startswith(redirect_uri):
+                    return target
                 response = browser.get(target)
                 continue
             assert response.status_code == 200, response.text
