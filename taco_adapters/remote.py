@@ -44,7 +44,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
@@ -54,8 +53,17 @@ import anyio
 import attrs
 from multidict import CIMultiDictProxy
 
+from taco_adapters.wire import (
+    lock_json,
+    parse_api_token,
+    parse_diff,
+    parse_lock,
+    parse_time,
+    parse_unit,
+    parse_version,
+)
 from taco_core.auth import ApiToken, IssuedTokens, NewApiToken, Principal, PrincipalKind
-from taco_core.diff import OutputChange, ResourceChange, StateDiff
+from taco_core.diff import StateDiff
 from taco_core.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -79,7 +87,7 @@ from taco_core.errors import (
     VersionNotFound,
 )
 from taco_core.model import LockInfo, Payload, StateVersion, Surface, Unit, WriteResult
-from taco_core.unit_id import UnitId, parse_unit_id, parse_user_unit_id
+from taco_core.unit_id import UnitId, parse_user_unit_id
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 2
@@ -257,7 +265,7 @@ class RemoteStateControl:
             json_body={"id": unit_id, "labels": dict(labels or {})},
         )
         doc = reply.json()
-        created = _time(doc["created"])
+        created = parse_time(doc["created"])
         return Unit(
             id=UnitId(doc.get("id", unit_id)), created=created, updated=created, labels=labels
         )
@@ -267,18 +275,18 @@ class RemoteStateControl:
         if deleted:
             params["deleted"] = "true"
         reply = await self._call("GET", "/v1/units", params=params, safe=True)
-        return [_unit(u) for u in reply.json().get("units", [])]
+        return [parse_unit(u) for u in reply.json().get("units", [])]
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         reply = await self._call("GET", _path(unit_id), unit_id=unit_id, safe=True)
-        return _unit(reply.json())
+        return parse_unit(reply.json())
 
     async def delete_unit(self, unit_id: UnitId) -> None:
         await self._call("DELETE", _path(unit_id), unit_id=unit_id)
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
         reply = await self._call("POST", _path(unit_id, "undelete"), unit_id=unit_id)
-        return _unit(reply.json())
+        return parse_unit(reply.json())
 
     # -- state ---------------------------------------------------------------
 
@@ -344,10 +352,10 @@ class RemoteStateControl:
             "POST",
             _path(unit_id, "lock"),
             unit_id=unit_id,
-            json_body=_lock_json(wanted),
+            json_body=lock_json(wanted),
             safe=True,
         )
-        return _lock(reply.json())
+        return parse_lock(reply.json())
 
     async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
         if lock_id is None:
@@ -393,7 +401,7 @@ class RemoteStateControl:
         reply = await self._call(
             "POST", _path(unit_id, "restore"), unit_id=unit_id, number=number, json_body=body
         )
-        return _version(reply.json()["version"], unit_id)
+        return parse_version(reply.json()["version"], unit_id)
 
     async def diff(
         self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
@@ -410,7 +418,7 @@ class RemoteStateControl:
             params=params,
             safe=True,
         )
-        return _diff(reply.json())
+        return parse_diff(reply.json())
 
     # -- authentication (not part of StateControl) ----------------------------
 
@@ -493,12 +501,12 @@ class RemoteStateControl:
             body["expires_in"] = int(expires_in) if expires_in.isdigit() else expires_in
         reply = await self._call("POST", "/v1/auth/tokens", json_body=body)
         doc = reply.json()
-        return NewApiToken(_api_token(doc), str(doc["token"]))
+        return NewApiToken(parse_api_token(doc), str(doc["token"]))
 
     async def list_api_tokens(self) -> Sequence[ApiToken]:
         """The caller's API tokens (every token, for an admin); never a secret."""
         reply = await self._call("GET", "/v1/auth/tokens", safe=True)
-        return [_api_token(t) for t in reply.json().get("tokens", [])]
+        return [parse_api_token(t) for t in reply.json().get("tokens", [])]
 
     async def revoke_api_token(self, token_id: str) -> None:
         """Revoke an API token at once; ``TokenNotFound`` when the caller has
@@ -529,7 +537,7 @@ class RemoteStateControl:
             doc = reply.json()
             page = doc.get("versions", [])
             for entry in page:
-                yield _version(entry, unit_id)
+                yield parse_version(entry, unit_id)
             offset += len(page)
             if not page or offset >= int(doc.get("total", 0)):
                 return
@@ -713,7 +721,7 @@ def _lock_conflict(a: _Answer) -> TacoError:
     lock = a.doc.get("lock")
     if not isinstance(lock, dict):
         return Conflict(a.message)
-    return LockConflict(a.about.unit_id or "", _lock(lock))
+    return LockConflict(a.about.unit_id or "", parse_lock(lock))
 
 
 def _state_rejected(a: _Answer) -> TacoError:
@@ -845,79 +853,7 @@ def _error_by_status(
     return TacoError(f"the OpenTaco server at {server} answered {status} {reply.reason}: {message}")
 
 
-# -- JSON shapes of the management API (see docs/library.md) -------------------
-
-_LOCK_FIELDS = ("id", "operation", "info", "who", "version", "created", "path")
-
-
-def _lock_json(lock: LockInfo) -> dict[str, str]:
-    return {name: getattr(lock, name) for name in _LOCK_FIELDS}
-
-
-def _lock(doc: Mapping[str, Any]) -> LockInfo:
-    lowered = {str(k).lower(): v for k, v in doc.items()}
-    return LockInfo(**{n: str(lowered[n]) for n in _LOCK_FIELDS if lowered.get(n) is not None})
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _unit(doc: Mapping[str, Any]) -> Unit:
-    lock = doc.get("lock")
-    deleted_at = doc.get("deleted_at")
-    return Unit(
-        id=parse_unit_id(doc["id"]),
-        created=_time(doc["created"]),
-        updated=_time(doc["updated"]),
-        size=int(doc.get("size", 0)),
-        lock=_lock(lock) if isinstance(lock, dict) else None,
-        labels={str(k): str(v) for k, v in (doc.get("labels") or {}).items()},
-        head=doc.get("version"),
-        deleted_at=_time(deleted_at) if deleted_at else None,
-    )
-
-
-def _version(doc: Mapping[str, Any], unit_id: UnitId) -> StateVersion:
-    return StateVersion(
-        unit_id=unit_id,
-        number=int(doc["number"]),
-        serial=doc.get("serial"),
-        lineage=doc.get("lineage"),
-        size=int(doc["size"]),
-        sha256=str(doc["sha256"]),
-        md5=str(doc["md5"]),
-        created=_time(doc["created"]),
-        author=str(doc.get("author") or ""),
-        surface=str(doc.get("surface") or ""),
-        quarantined=bool(doc.get("quarantined", False)),
-        note=str(doc.get("note") or ""),
-        restored_from=doc.get("restored_from"),
-    )
-
-
-def _diff(doc: dict[str, Any]) -> StateDiff:
-    """The core's ``StateDiff`` from the server's diff JSON."""
-    resources, outputs = doc["resources"], doc["outputs"]
-
-    def output(o: dict[str, Any]) -> OutputChange:
-        return OutputChange(o["name"], o["before"], o["after"], bool(o["sensitive"]))
-
-    return StateDiff(
-        from_version=doc["from_version"],
-        to_version=doc["to_version"],
-        from_serial=doc["from_serial"],
-        to_serial=doc["to_serial"],
-        resources_added=tuple(resources["added"]),
-        resources_removed=tuple(resources["removed"]),
-        resources_changed=tuple(
-            ResourceChange(c["address"], tuple(c["changed_attributes"]))
-            for c in resources["changed"]
-        ),
-        outputs_added=tuple(output(o) for o in outputs["added"]),
-        outputs_removed=tuple(output(o) for o in outputs["removed"]),
-        outputs_changed=tuple(output(o) for o in outputs["changed"]),
-    )
+# -- token pairs (the management API's other shapes: taco_adapters.wire) ------
 
 
 def _issued(doc: Mapping[str, Any]) -> IssuedTokens:
@@ -926,21 +862,4 @@ def _issued(doc: Mapping[str, Any]) -> IssuedTokens:
         expires_in=int(doc.get("expires_in") or 0),
         refresh_token=str(doc.get("refresh_token") or ""),
         refresh_expires_in=int(doc.get("refresh_expires_in") or 0),
-    )
-
-
-def _api_token(doc: Mapping[str, Any]) -> ApiToken:
-    """A token record as listed; the hash stays on the server."""
-    expires, revoked = doc.get("expires"), doc.get("revoked")
-    return ApiToken(
-        id=str(doc["id"]),
-        name=str(doc.get("name") or ""),
-        secret_hash="",
-        subject=str(doc.get("subject") or ""),
-        created=_time(doc["created"]),
-        created_by=str(doc.get("created_by") or ""),
-        email=str(doc.get("email") or ""),
-        groups=[str(g) for g in doc.get("groups") or []],
-        expires=_time(expires) if expires else None,
-        revoked=_time(revoked) if revoked else None,
     )

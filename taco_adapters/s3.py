@@ -33,18 +33,30 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
 import attrs
-from aiobotocore.session import AioSession, get_session  # type: ignore[import-untyped]
+from aiobotocore.session import AioSession  # type: ignore[import-untyped]
 from attrs import frozen
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from taco_adapters.s3_common import (
+    FanOut,
+    PreconditionFailed,
+    error_code,
+    error_status,
+    first_error,
+    get_object,
+    is_missing,
+    is_precondition,
+    open_client,
+    put_object,
+    vendor_errors,
+)
 from taco_core import locks
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -70,7 +82,6 @@ from taco_core.retention import prunable
 from taco_core.state_doc import fingerprint, read_facts
 from taco_core.unit_id import UnitId, parse_unit_id
 
-T = TypeVar("T")
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -93,56 +104,6 @@ _ATTEMPTS = 8
 # Parallel requests per call, so a listing of many units does not open a
 # connection per unit (botocore's pool holds 10 by default).
 _FAN_OUT = 8
-_JSON = "application/json"
-
-
-class _PreconditionFailed(Exception):
-    """A conditional write or delete lost: the object is not what we expected."""
-
-
-@contextlib.contextmanager
-def _vendor_errors(action: str) -> Iterator[None]:
-    """Translate botocore and aiohttp errors at the edge so no vendor type reaches
-    the core; the message names the request so an operator can find the cause."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "unknown")
-        message = error.get("Message", "")
-        raise StorageUnavailable(f"S3 {action} failed: {code} {message}".rstrip()) from exc
-    except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
-        raise StorageUnavailable(f"S3 {action} failed: {exc}") from exc
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _is_missing(exc: ClientError) -> bool:
-    # A missing bucket is a misconfiguration, not a missing object.
-    return _status(exc) == 404 and _code(exc) != "NoSuchBucket"
-
-
-def _is_precondition(exc: ClientError) -> bool:
-    # 409 ConditionalRequestConflict: AWS's answer while a racing conditional
-    # write to the same key is still in flight. Either way we lost.
-    return _status(exc) == 412 or _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict")
-
-
-def client_config(endpoint_url: str | None) -> Config:
-    """botocore settings for the store's client: standard retries (throttling and
-    5xx are retried with backoff); path-style addressing for S3-compatible
-    endpoints, which rarely serve virtual-host bucket names."""
-    return Config(
-        retries={"mode": "standard"},
-        s3={"addressing_style": "path"} if endpoint_url else None,
-    )
-
 
 # -- value types ---------------------------------------------------------------
 
@@ -288,7 +249,7 @@ class S3StateStore:
         self._client = client
         self._base = f"{self.prefix}/" if self.prefix else ""
         self._stack = contextlib.AsyncExitStack()
-        self._limiter = anyio.CapacityLimiter(_FAN_OUT)
+        self._fan_out = FanOut(_FAN_OUT)
         self._conditional_delete = True
 
     @classmethod
@@ -313,14 +274,8 @@ class S3StateStore:
         stack = contextlib.AsyncExitStack()
         try:
             if client is None:
-                session = session or get_session()
-                client = await stack.enter_async_context(
-                    session.create_client(
-                        "s3",
-                        region_name=region,
-                        endpoint_url=endpoint_url,
-                        config=client_config(endpoint_url),
-                    )
+                client = await open_client(
+                    stack, region=region, endpoint_url=endpoint_url, session=session
                 )
             store = cls(
                 bucket, client=client, prefix=prefix, region=region, endpoint_url=endpoint_url
@@ -339,7 +294,7 @@ class S3StateStore:
         try:
             await self._client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            status = _status(exc)
+            status = error_status(exc)
             if status == 404:
                 fix = "create it or fix the bucket name"
             elif status in (401, 403):
@@ -347,7 +302,7 @@ class S3StateStore:
             elif status == 301:
                 fix = "the bucket is in another region; set the region it is in"
             else:
-                fix = f"the server answered {status} {_code(exc)}"
+                fix = f"the server answered {status} {error_code(exc)}"
             raise StorageUnavailable(f"cannot use S3 {where}: {fix}") from exc
         except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
             raise StorageUnavailable(f"cannot use S3 {where}: {exc}") from exc
@@ -370,23 +325,15 @@ class S3StateStore:
     # -- S3 primitives (the only code that talks to the client) --------------
 
     async def _get(self, key: str) -> _Obj | None:
-        with _vendor_errors(f"GetObject s3://{self.bucket}/{key}"):
-            try:
-                resp = await self._client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if _is_missing(exc):
-                    return None
-                raise
-            async with resp["Body"] as stream:
-                body = await stream.read()
-            return _obj_of(key, resp, body)
+        found = await get_object(self._client, self.bucket, key)
+        return _obj_of(key, *found) if found is not None else None
 
     async def _head(self, key: str) -> _Obj | None:
-        with _vendor_errors(f"HeadObject s3://{self.bucket}/{key}"):
+        with vendor_errors(f"HeadObject s3://{self.bucket}/{key}"):
             try:
                 resp = await self._client.head_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
-                if _is_missing(exc):
+                if is_missing(exc):
                     return None
                 raise
             return _obj_of(key, resp, None)
@@ -401,42 +348,30 @@ class S3StateStore:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Write ``key``; with ``if_match``/``if_absent`` only if it is still that
-        object / still absent, else ``_PreconditionFailed``. Returns the ETag."""
-        args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "Body": body,
-            "ContentType": _JSON,
-        }
-        if if_match is not None:
-            args["IfMatch"] = if_match
-        if if_absent:
-            args["IfNoneMatch"] = "*"
-        if metadata:
-            args["Metadata"] = dict(metadata)
-        with _vendor_errors(f"PutObject s3://{self.bucket}/{key}"):
-            try:
-                resp = await self._client.put_object(**args)
-            except ClientError as exc:
-                # AWS answers If-Match on a missing key with 404, SeaweedFS with 412.
-                if _is_precondition(exc) or (if_match is not None and _is_missing(exc)):
-                    raise _PreconditionFailed(key) from exc
-                raise
-            return str(resp.get("ETag", ""))
+        object / still absent, else ``PreconditionFailed``. Returns the ETag."""
+        return await put_object(
+            self._client,
+            self.bucket,
+            key,
+            body,
+            if_match=if_match,
+            if_absent=if_absent,
+            metadata=metadata,
+        )
 
     async def _delete(self, key: str, *, if_match: str | None = None) -> None:
         """Delete ``key`` (a missing key is fine). ``if_match`` deletes only that
-        object, else ``_PreconditionFailed`` (also when it is gone already);
+        object, else ``PreconditionFailed`` (also when it is gone already);
         stores that do not implement conditional deletes get a plain one."""
-        with _vendor_errors(f"DeleteObject s3://{self.bucket}/{key}"):
+        with vendor_errors(f"DeleteObject s3://{self.bucket}/{key}"):
             if if_match is not None and self._conditional_delete:
                 try:
                     await self._client.delete_object(Bucket=self.bucket, Key=key, IfMatch=if_match)
                     return
                 except ClientError as exc:
-                    if _is_precondition(exc) or _is_missing(exc):
-                        raise _PreconditionFailed(key) from exc
-                    if _status(exc) != 501 and _code(exc) != "NotImplemented":
+                    if is_precondition(exc) or is_missing(exc):
+                        raise PreconditionFailed(key) from exc
+                    if error_status(exc) != 501 and error_code(exc) != "NotImplemented":
                         raise
                     _log.info(
                         "s3 store: %s has no conditional delete; unlocks use plain deletes",
@@ -452,7 +387,7 @@ class S3StateStore:
         through it, so listing units costs pages per unit, not per version."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
         while True:
-            with _vendor_errors(f"ListObjectsV2 s3://{self.bucket}/{prefix}"):
+            with vendor_errors(f"ListObjectsV2 s3://{self.bucket}/{prefix}"):
                 resp = await self._client.list_objects_v2(**args)
             contents = resp.get("Contents", [])
             for item in contents:
@@ -489,7 +424,7 @@ class S3StateStore:
 
     async def _put_doc(self, unit_id: str, doc: _Doc, *, etag: str | None) -> str:
         """Compare-and-swap ``unit.json``: replace the version with ``etag``, or
-        create it when ``etag`` is None. ``_PreconditionFailed`` if it changed.
+        create it when ``etag`` is None. ``PreconditionFailed`` if it changed.
 
         A 412 may also mean our own write landed and botocore retried it after a
         lost response; the stored bytes then match ours exactly (each write
@@ -499,7 +434,7 @@ class S3StateStore:
         body = _doc_json(doc)
         try:
             return await self._put(key, body, if_match=etag, if_absent=etag is None)
-        except _PreconditionFailed:
+        except PreconditionFailed:
             now = await self._get(key)
             if now is not None and now.body == body:
                 return now.etag
@@ -602,7 +537,7 @@ class S3StateStore:
         new = _Doc(created=unit.created, updated=unit.updated, labels=unit.labels)
         try:
             await self._put_doc(unit.id, new, etag=etag)
-        except _PreconditionFailed:
+        except PreconditionFailed:
             raise UnitAlreadyExists(unit.id) from None
         if state is not None:
             # What a deleted incarnation left behind must not show through to
@@ -700,14 +635,14 @@ class S3StateStore:
             await self._put(record, _doc_json(attrs.evolve(base, deleted_at=at)))
             try:
                 etag = await self._put_doc(unit_id, base.tomb(at, view.state), etag=view.etag)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 await self._discard([record, *written])
                 continue
             holder = await self._holder(unit_id)
             if holder is not None:
                 try:
                     await self._put_doc(unit_id, base, etag=etag)
-                except _PreconditionFailed:
+                except PreconditionFailed:
                     pass  # someone already created the ID anew: the delete stands
                 else:
                     await self._discard([record])
@@ -738,14 +673,14 @@ class S3StateStore:
             back = attrs.evolve(newest.doc, deleted_at=None)
             try:
                 swapped = await self._put_doc(unit_id, back, etag=etag)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 continue
             try:
                 await self._delete(newest.key, if_match=newest.etag)
                 head = back.head_entry
                 data = await self._version_bytes(unit_id, head) if head else None
-            except (_PreconditionFailed, VersionNotFound):
-                with contextlib.suppress(_PreconditionFailed):
+            except (PreconditionFailed, VersionNotFound):
+                with contextlib.suppress(PreconditionFailed):
                     await self._put_doc(unit_id, back.tomb(back.created, state), etag=swapped)
                 raise UnitNotFound(unit_id) from None
             if data is not None:
@@ -781,7 +716,7 @@ class S3StateStore:
                 marked = _doc_json(attrs.evolve(record.doc, purging=True))
                 try:
                     await self._put(record.key, marked, if_match=record.etag)
-                except _PreconditionFailed:
+                except PreconditionFailed:
                     continue  # consumed by an undelete, or changed: next purge decides
             now = await self._read_doc(unit_id)
             undeleting = now is not None and not now[0].tombstone
@@ -816,7 +751,7 @@ class S3StateStore:
             try:
                 await self._put(key, _lock_json(wanted), if_absent=True)
                 return wanted
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 winner = await self._read_lock(key)
                 if winner is None:
                     continue  # released between our write and our read: try again
@@ -842,7 +777,7 @@ class S3StateStore:
                 for key, found in zip(keys, held, strict=True):
                     if found is not None:
                         await self._delete(key, if_match=found[1])
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 continue
             return
         raise StorageUnavailable(f"the lock of unit {unit_id!r} kept changing; try again")
@@ -902,7 +837,7 @@ class S3StateStore:
             )
             try:
                 etag = await self._put_doc(unit_id, doc, etag=view.etag)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 await self._discard(written)
                 continue
             after = await self._holder(unit_id)
@@ -910,7 +845,7 @@ class S3StateStore:
                 undo = attrs.evolve(base, next_number=number + 1)
                 try:
                     await self._put_doc(unit_id, undo, etag=etag)
-                except _PreconditionFailed:
+                except PreconditionFailed:
                     # Someone moved on from our write already; it stands, in the
                     # history, and the mirror is theirs to refresh.
                     return version
@@ -953,7 +888,7 @@ class S3StateStore:
         for key in keys:
             try:
                 await self._delete(key, if_match=if_match)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 pass  # replaced or gone meanwhile: not ours to delete any more
             except StorageUnavailable as exc:
                 _log.warning("s3 store: could not delete %s: %s", key, exc.message)
@@ -983,7 +918,7 @@ class S3StateStore:
                         metadata={MIRROR_META: str(doc.head), MIRROR_INCARNATION: doc.incarnation},
                     )
                     return
-                except _PreconditionFailed:
+                except PreconditionFailed:
                     now = await self._head(key)
                     if now is None:
                         etag = None
@@ -1026,26 +961,11 @@ class S3StateStore:
         return entry.version, await self._version_bytes(unit_id, entry)
 
     async def ping(self) -> None:
-        with _vendor_errors(f"HeadBucket {self.bucket}"):
+        with vendor_errors(f"HeadBucket {self.bucket}"):
             await self._client.head_bucket(Bucket=self.bucket)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
-
-    # -- concurrency ---------------------------------------------------------
-
-    async def _fan_out(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Run ``calls`` concurrently, at most ``_FAN_OUT`` at a time, in order."""
-        results: list[Any] = [None] * len(calls)
-
-        async def run(i: int) -> None:
-            async with self._limiter:
-                results[i] = await calls[i]()
-
-        async with _first_error(), anyio.create_task_group() as tg:
-            for i in range(len(calls)):
-                tg.start_soon(run, i)
-        return results
 
 
 async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
@@ -1055,23 +975,10 @@ async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
     async def run(i: int, aw: Awaitable[Any]) -> None:
         results[i] = await aw
 
-    async with _first_error(), anyio.create_task_group() as tg:
+    async with first_error(), anyio.create_task_group() as tg:
         tg.start_soon(run, 0, a)
         tg.start_soon(run, 1, b)
     return results[0], results[1]
-
-
-@contextlib.asynccontextmanager
-async def _first_error() -> AsyncIterator[None]:
-    """Unwrap the task group's ExceptionGroup so callers see the domain error
-    (``UnitNotFound``, ``StorageUnavailable``) the port promises."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        raise leaf from None
 
 
 # -- classification ----------------------------------------------------------

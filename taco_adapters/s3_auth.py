@@ -38,29 +38,23 @@ import functools
 import json
 import secrets
 import urllib.parse
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
-import aiohttp
-import anyio
 import attrs
-from aiobotocore.session import AioSession, get_session  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from aiobotocore.session import AioSession  # type: ignore[import-untyped]
 
-from taco_adapters.s3 import client_config
+from taco_adapters.s3_common import (
+    FanOut,
+    PreconditionFailed,
+    get_object,
+    open_client,
+    put_object,
+    vendor_errors,
+)
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, active_key
 from taco_core.errors import StorageUnavailable
-
-T = TypeVar("T")
 
 AUTH_DIR = "__opentaco/auth/"
 API_DIR = "api-tokens/"
@@ -78,47 +72,8 @@ FORMAT = 1
 # the key document, once per rotation: a few rounds always settle it.
 _ATTEMPTS = 16
 _FAN_OUT = 8
-_JSON = "application/json"
 # Fixed width and UTC, so that key order is time order.
 _STAMP = "%Y%m%dT%H%M%S%fZ"
-
-
-class _PreconditionFailed(Exception):
-    """A conditional write lost: the object is not what we read."""
-
-
-@contextlib.contextmanager
-def _vendor_errors(action: str) -> Iterator[None]:
-    """Translate botocore and aiohttp errors at the edge so no vendor type reaches
-    the core (as ``taco_adapters.s3`` does); the message names the request."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "unknown")
-        message = error.get("Message", "")
-        raise StorageUnavailable(f"S3 {action} failed: {code} {message}".rstrip()) from exc
-    except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
-        raise StorageUnavailable(f"S3 {action} failed: {exc}") from exc
-
-
-def _status(exc: ClientError) -> int:
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _is_missing(exc: ClientError) -> bool:
-    # A missing bucket is a misconfiguration, not a missing object.
-    return _status(exc) == 404 and _code(exc) != "NoSuchBucket"
-
-
-def _is_precondition(exc: ClientError) -> bool:
-    # 409 ConditionalRequestConflict: AWS's answer while a racing conditional
-    # write to the same key is still in flight. Either way we lost.
-    return _status(exc) == 412 or _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 @attrs.frozen
@@ -149,7 +104,7 @@ class _S3AuthObjects:
         self._client = client
         self._root = f"{self.prefix}/{AUTH_DIR}" if self.prefix else AUTH_DIR
         self._stack = contextlib.AsyncExitStack()
-        self._limiter = anyio.CapacityLimiter(_FAN_OUT)
+        self._each = FanOut(_FAN_OUT)
 
     @classmethod
     async def open(
@@ -172,19 +127,13 @@ class _S3AuthObjects:
         stack = contextlib.AsyncExitStack()
         try:
             if client is None:
-                session = session or get_session()
-                client = await stack.enter_async_context(
-                    session.create_client(
-                        "s3",
-                        region_name=region,
-                        endpoint_url=endpoint_url,
-                        config=client_config(endpoint_url),
-                    )
+                client = await open_client(
+                    stack, region=region, endpoint_url=endpoint_url, session=session
                 )
             store = cls(bucket, client=client, prefix=prefix, endpoint_url=endpoint_url)
             store._stack = stack
             where = f"bucket {bucket!r} at {endpoint_url or 'AWS'}"
-            with _vendor_errors(f"HeadBucket {where}"):
+            with vendor_errors(f"HeadBucket {where}"):
                 await client.head_bucket(Bucket=bucket)
         except BaseException:
             await stack.aclose()
@@ -198,51 +147,31 @@ class _S3AuthObjects:
     # -- S3 primitives (the only code that talks to the client) --------------
 
     async def _get(self, key: str) -> _Found | None:
-        with _vendor_errors(f"GetObject s3://{self.bucket}/{key}"):
-            try:
-                resp = await self._client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if _is_missing(exc):
-                    return None
-                raise
-            async with resp["Body"] as stream:
-                body = await stream.read()
-            return _Found(bytes(body), str(resp.get("ETag", "")))
+        found = await get_object(self._client, self.bucket, key)
+        if found is None:
+            return None
+        resp, body = found
+        return _Found(body, str(resp.get("ETag", "")))
 
     async def _put(
         self, key: str, body: bytes, *, if_match: str | None = None, if_absent: bool = False
     ) -> None:
         """Write ``key``; with ``if_match``/``if_absent`` only if it is still that
-        object / still absent, else ``_PreconditionFailed``."""
-        args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "Body": body,
-            "ContentType": _JSON,
-        }
-        if if_match is not None:
-            args["IfMatch"] = if_match
-        if if_absent:
-            args["IfNoneMatch"] = "*"
-        with _vendor_errors(f"PutObject s3://{self.bucket}/{key}"):
-            try:
-                await self._client.put_object(**args)
-            except ClientError as exc:
-                # AWS answers If-Match on a missing key with 404, SeaweedFS with 412.
-                if _is_precondition(exc) or (if_match is not None and _is_missing(exc)):
-                    raise _PreconditionFailed(key) from exc
-                raise
+        object / still absent, else ``PreconditionFailed``."""
+        await put_object(
+            self._client, self.bucket, key, body, if_match=if_match, if_absent=if_absent
+        )
 
     async def _delete(self, key: str) -> None:
         """Delete ``key``; a missing key is fine (deletes here are idempotent)."""
-        with _vendor_errors(f"DeleteObject s3://{self.bucket}/{key}"):
+        with vendor_errors(f"DeleteObject s3://{self.bucket}/{key}"):
             await self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def _keys(self, prefix: str) -> AsyncGenerator[str, None]:
         """Every key under ``prefix``, in key order (so callers may stop early)."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
         while True:
-            with _vendor_errors(f"ListObjectsV2 s3://{self.bucket}/{prefix}"):
+            with vendor_errors(f"ListObjectsV2 s3://{self.bucket}/{prefix}"):
                 resp = await self._client.list_objects_v2(**args)
             for item in resp.get("Contents", []):
                 yield str(item["Key"])
@@ -262,7 +191,7 @@ class _S3AuthObjects:
         for _ in range(_ATTEMPTS):
             try:
                 await self._put(key, body, if_absent=True)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 now = await self._get(key)
                 if now is None:
                     # AWS's 409: a racing create was still in flight and may
@@ -300,7 +229,7 @@ class _S3AuthObjects:
             body = _encode(new)
             try:
                 await self._put(key, body, if_match=found.etag)
-            except _PreconditionFailed:
+            except PreconditionFailed:
                 found = await self._get(key)
                 if found is not None and found.body == body:
                     return new, True
@@ -309,22 +238,6 @@ class _S3AuthObjects:
         raise StorageUnavailable(
             f"S3 object s3://{self.bucket}/{key} kept changing under concurrent writers; try again"
         )
-
-    async def _each(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Run ``calls`` concurrently, at most ``_FAN_OUT`` at a time, in order:
-        one round trip for several small objects instead of one per object.
-        The calls must not use ``_each`` themselves: holding every slot while
-        waiting for another would deadlock."""
-        results: list[Any] = [None] * len(calls)
-
-        async def run(i: int) -> None:
-            async with self._limiter:
-                results[i] = await calls[i]()
-
-        async with _first_error(), anyio.create_task_group() as tg:
-            for i in range(len(calls)):
-                tg.start_soon(run, i)
-        return results
 
 
 class S3TokenStore(_S3AuthObjects):
@@ -600,7 +513,7 @@ class S3SigningKeyStore(_S3AuthObjects):
             return await self._create(self._keys_key(), body)
         try:
             await self._put(self._keys_key(), body, if_match=found.etag)
-        except _PreconditionFailed:
+        except PreconditionFailed:
             now = await self._get(self._keys_key())
             return now is not None and now.body == body
         return True
@@ -646,19 +559,6 @@ class S3AuthStore(S3TokenStore, S3SigningKeyStore):
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def _first_error() -> AsyncIterator[None]:
-    """Unwrap the task group's ExceptionGroup so callers see the
-    ``StorageUnavailable`` the port promises."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaf: BaseException = group
-        while isinstance(leaf, BaseExceptionGroup):
-            leaf = leaf.exceptions[0]
-        raise leaf from None
 
 
 def _part(value: str) -> str:

@@ -1,31 +1,24 @@
 """The embedded default ``StateStore``: one SQLite file, durable, multi-process safe.
 
 Why it holds across processes: every mutating method runs in one
-``BEGIN IMMEDIATE`` transaction, which SQLite grants to a single connection at
-a time across every process sharing the file; the lock and head checks run
-inside that transaction, so the database, not the Python process, decides who
-holds a lock. WAL with ``synchronous=FULL`` makes every acknowledged commit
-survive a crash of the process or the machine.
-
-Blocking SQLite calls run in worker threads (``anyio.to_thread``) on a small
-pool of connections, so the event loop never waits on disk.
+``BEGIN IMMEDIATE`` transaction (``taco_adapters.sqlite_db``), which SQLite
+grants to a single connection at a time across every process sharing the
+file; the lock and head checks run inside that transaction, so the database,
+not the Python process, decides who holds a lock. WAL with
+``synchronous=FULL`` makes every acknowledged commit survive a crash of the
+process or the machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
-import anyio.to_thread
-
+from taco_adapters.sqlite_db import SqliteDatabase, execute_script
 from taco_core import locks, retention
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -37,8 +30,6 @@ from taco_core.errors import (
 )
 from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
 from taco_core.unit_id import UnitId
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -90,99 +81,29 @@ _VERSION_COLUMNS = (
 )
 
 
-@contextlib.contextmanager
-def _vendor_errors() -> Iterator[None]:
-    """Translate sqlite3 errors at the edge so no vendor type reaches the core."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StorageUnavailable(f"SQLite error: {exc}") from exc
-
-
 class SqliteStateStore:
     """``StateStore`` in one SQLite database file."""
 
     def __init__(self, path: str | Path, *, connections: int = 4, busy_timeout: float = 30.0):
-        self.path = Path(path)
-        self._busy_timeout = busy_timeout
-        self._size = connections
-        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = []
-        self._limiter = anyio.CapacityLimiter(connections)
-        # Writers of this process queue here instead of in SQLite's busy handler,
-        # which backs off in 1-100 ms sleeps and made concurrent writers slower
-        # than one. The busy timeout still arbitrates between processes.
-        self._write_lock = threading.Lock()
+        self._db = SqliteDatabase(path, connections=connections, busy_timeout=busy_timeout)
+        self.path = self._db.path
 
     @classmethod
     async def open(cls, path: str | Path, **kwargs: Any) -> SqliteStateStore:
         """Open (creating the file, its folder and the schema) and return the store."""
         store = cls(path, **kwargs)
-        await anyio.to_thread.run_sync(store._open_sync)
+        await store._db.open(store._create_schema)
         return store
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self._busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self._all.append(conn)
-        return conn
-
-    def _open_sync(self) -> None:
-        with _vendor_errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                found = conn.execute("PRAGMA user_version").fetchone()[0]
-                if found > SCHEMA_VERSION:
-                    raise StorageUnavailable(
-                        f"database {self.path} has schema version {found}, newer than this "
-                        f"OpenTaco understands ({SCHEMA_VERSION}); upgrade OpenTaco"
-                    )
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._pool.put(conn)
-            for _ in range(self._size - 1):
-                self._pool.put(self._connect())
-
-    # -- plumbing ------------------------------------------------------------
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        def transaction(conn: sqlite3.Connection) -> T:
-            with _vendor_errors():
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
-
-        def work() -> T:
-            conn = self._pool.get()
-            try:
-                if write:
-                    with self._write_lock:
-                        return transaction(conn)
-                return transaction(conn)
-            finally:
-                self._pool.put(conn)
-
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                f"database {self.path} has schema version {found}, newer than this "
+                f"OpenTaco understands ({SCHEMA_VERSION}); upgrade OpenTaco"
+            )
+        execute_script(conn, _SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # -- units ---------------------------------------------------------------
 
@@ -199,13 +120,13 @@ class SqliteStateStore:
             )
             return unit
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         def op(conn: sqlite3.Connection) -> Unit:
             return _live(conn, unit_id)[1]
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
         where = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
@@ -221,7 +142,7 @@ class SqliteStateStore:
             )
             return [_unit_of(row)[1] for row in rows]
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -230,7 +151,7 @@ class SqliteStateStore:
                 raise LockConflict(unit_id, unit.lock)
             conn.execute("UPDATE units SET deleted_at = ? WHERE key = ?", (_ts(at), key))
 
-        await self._run(op, write=True)
+        await self._db.run(op, write=True)
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
         def op(conn: sqlite3.Connection) -> Unit:
@@ -248,7 +169,7 @@ class SqliteStateStore:
             conn.execute("UPDATE units SET deleted_at = NULL WHERE key = ?", (row[0],))
             return _live(conn, unit_id)[1]
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
         def op(conn: sqlite3.Connection) -> list[UnitId]:
@@ -267,7 +188,7 @@ class SqliteStateStore:
                 conn.execute("DELETE FROM units WHERE key = ?", (key,))
             return [UnitId(unit_id) for _, unit_id in doomed]
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     # -- locks ---------------------------------------------------------------
 
@@ -279,7 +200,7 @@ class SqliteStateStore:
                 conn.execute("UPDATE units SET lock = ? WHERE key = ?", (_lock_json(held), key))
             return held
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -288,7 +209,7 @@ class SqliteStateStore:
             if unit.lock is not None:
                 conn.execute("UPDATE units SET lock = NULL WHERE key = ?", (key,))
 
-        await self._run(op, write=True)
+        await self._db.run(op, write=True)
 
     # -- history -------------------------------------------------------------
 
@@ -299,7 +220,7 @@ class SqliteStateStore:
                 return None
             return _fetch_version(conn, key, unit_id, unit.head)
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def commit(
         self,
@@ -337,7 +258,7 @@ class SqliteStateStore:
             _prune(conn, key, unit_id, head, retention, new.created)
             return version
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes] | None:
@@ -346,7 +267,7 @@ class SqliteStateStore:
                 return None
             return _fetch_version_data(conn, key, unit_id, unit.head)
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         def op(conn: sqlite3.Connection) -> list[StateVersion]:
@@ -357,28 +278,23 @@ class SqliteStateStore:
             )
             return [_version_of(unit_id, row) for row in rows]
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
         def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes]:
             key, _ = _live(conn, unit_id)
             return _fetch_version_data(conn, key, unit_id, number)
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def ping(self) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("SELECT 1").fetchone()
 
-        await self._run(op, write=False)
+        await self._db.run(op, write=False)
 
     async def aclose(self) -> None:
-        def close_all() -> None:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-
-        await anyio.to_thread.run_sync(close_all)
+        await self._db.aclose()
 
 
 # -- row mapping -------------------------------------------------------------

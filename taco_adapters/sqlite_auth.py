@@ -2,8 +2,8 @@
 
 One file keeps a backup of the data and its credentials together. The tables
 are our own (``auth_*``), created if missing, so the state store's schema and
-its version number are untouched. Concurrency works as in
-``taco_adapters.sqlite``: every mutation is one ``BEGIN IMMEDIATE``
+its version number are untouched. Concurrency works as for the states
+(``taco_adapters.sqlite_db``): every mutation is one ``BEGIN IMMEDIATE``
 transaction, which SQLite grants to one connection at a time across all
 processes, so check-then-write rules (rotate a refresh token once, bootstrap
 one admin token, one active signing key) hold between replicas too.
@@ -11,22 +11,15 @@ one admin token, one active signing key) hold between replicas too.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
-import anyio.to_thread
-
+from taco_adapters.sqlite_db import SqliteDatabase, execute_script
 from taco_core.auth import ApiToken, RefreshToken, SigningKey
-from taco_core.errors import StorageUnavailable
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_api_tokens (
@@ -68,89 +61,27 @@ _REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expir
 _KEYS = "kid, algorithm, private_pem, created, retired"
 
 
-@contextlib.contextmanager
-def _vendor_errors() -> Iterator[None]:
-    """Translate sqlite3 errors at the edge so no vendor type reaches the core."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StorageUnavailable(f"SQLite error: {exc}") from exc
-
-
 class SqliteAuthStore:
     """Both auth ports in the service's SQLite database file."""
 
     def __init__(self, path: str | Path, *, connections: int = 2, busy_timeout: float = 30.0):
-        self.path = Path(path)
-        self._busy_timeout = busy_timeout
-        self._size = connections
-        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all: list[sqlite3.Connection] = []
-        self._limiter = anyio.CapacityLimiter(connections)
+        self._db = SqliteDatabase(path, connections=connections, busy_timeout=busy_timeout)
+        self.path = self._db.path
 
     @classmethod
     async def open(cls, path: str | Path, **kwargs: Any) -> SqliteAuthStore:
         """Open the file (creating it, its folder and our tables if missing)."""
         store = cls(path, **kwargs)
-        await anyio.to_thread.run_sync(store._open_sync)
+        await store._db.open(_create_tables)
         return store
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA synchronous=FULL")
-        self._all.append(conn)
-        return conn
-
-    def _open_sync(self) -> None:
-        with _vendor_errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._pool.put(conn)
-            for _ in range(self._size - 1):
-                self._pool.put(self._connect())
-
-        def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-
-        self._transaction(create, write=True)
-
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        conn = self._pool.get()
-        try:
-            with _vendor_errors():
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
-        finally:
-            self._pool.put(conn)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        return await anyio.to_thread.run_sync(
-            lambda: self._transaction(fn, write=write), limiter=self._limiter
-        )
-
     async def aclose(self) -> None:
-        def close_all() -> None:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-
-        await anyio.to_thread.run_sync(close_all)
+        await self._db.aclose()
 
     # -- API tokens ------------------------------------------------------------
 
     async def add_api_token(self, token: ApiToken) -> None:
-        await self._run(lambda c: _insert_api(c, token), write=True)
+        await self._db.run(lambda c: _insert_api(c, token), write=True)
 
     async def add_first_api_token(self, token: ApiToken) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -159,20 +90,20 @@ class SqliteAuthStore:
             _insert_api(conn, token)
             return True
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def find_api_token(self, secret_hash: str) -> ApiToken | None:
-        return await self._run(lambda c: _one_api(c, "secret_hash", secret_hash), write=False)
+        return await self._db.run(lambda c: _one_api(c, "secret_hash", secret_hash), write=False)
 
     async def get_api_token(self, token_id: str) -> ApiToken | None:
-        return await self._run(lambda c: _one_api(c, "id", token_id), write=False)
+        return await self._db.run(lambda c: _one_api(c, "id", token_id), write=False)
 
     async def list_api_tokens(self) -> Sequence[ApiToken]:
         def op(conn: sqlite3.Connection) -> list[ApiToken]:
             rows = conn.execute(f"SELECT {_API} FROM auth_api_tokens ORDER BY created, id")
             return [_api_of(row) for row in rows]
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def revoke_api_token(self, token_id: str, at: datetime) -> ApiToken | None:
         def op(conn: sqlite3.Connection) -> ApiToken | None:
@@ -182,12 +113,12 @@ class SqliteAuthStore:
             )
             return _one_api(conn, "id", token_id)
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     # -- refresh tokens ----------------------------------------------------------
 
     async def add_refresh_token(self, token: RefreshToken) -> None:
-        await self._run(lambda c: _insert_refresh(c, token), write=True)
+        await self._db.run(lambda c: _insert_refresh(c, token), write=True)
 
     async def find_refresh_token(self, secret_hash: str) -> RefreshToken | None:
         def op(conn: sqlite3.Connection) -> RefreshToken | None:
@@ -197,7 +128,7 @@ class SqliteAuthStore:
             ).fetchone()
             return _refresh_of(row) if row else None
 
-        return await self._run(op, write=False)
+        return await self._db.run(op, write=False)
 
     async def rotate_refresh_token(self, old_id: str, new: RefreshToken, at: datetime) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -211,10 +142,10 @@ class SqliteAuthStore:
             _insert_refresh(conn, new)
             return True
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def revoke_refresh_family(self, family: str, at: datetime) -> None:
-        await self._run(
+        await self._db.run(
             lambda c: c.execute(
                 "UPDATE auth_refresh_tokens SET revoked = ? WHERE family = ? AND revoked IS NULL",
                 (_ts(at), family),
@@ -229,12 +160,12 @@ class SqliteAuthStore:
             )
             return cursor.rowcount
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     # -- signing keys ------------------------------------------------------------
 
     async def list_signing_keys(self) -> Sequence[SigningKey]:
-        return await self._run(_all_keys, write=False)
+        return await self._db.run(_all_keys, write=False)
 
     async def activate_signing_key(self, key: SigningKey, *, replacing: str | None) -> SigningKey:
         def op(conn: sqlite3.Connection) -> SigningKey:
@@ -256,7 +187,7 @@ class SqliteAuthStore:
             )
             return key
 
-        return await self._run(op, write=True)
+        return await self._db.run(op, write=True)
 
     async def delete_signing_keys(self, kids: Sequence[str]) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -265,10 +196,14 @@ class SqliteAuthStore:
                 [(kid,) for kid in kids],
             )
 
-        await self._run(op, write=True)
+        await self._db.run(op, write=True)
 
 
 # -- row mapping -------------------------------------------------------------
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    execute_script(conn, _SCHEMA)
 
 
 def _ts(value: datetime) -> str:

@@ -17,6 +17,7 @@ from typing import IO, Any
 from attrs import frozen
 
 from taco_adapters.remote import AuthConfig, Credentials, RemoteStateControl, StaticToken
+from taco_adapters.wire import api_token_json
 from taco_cli.credentials import CredentialsFile, Profile
 from taco_cli.errors import AuthenticationFailed, UsageError
 from taco_cli.login import (
@@ -28,7 +29,7 @@ from taco_cli.login import (
     can_open_browser,
     partial_plan,
 )
-from taco_cli.output import Output, rfc3339, table, when
+from taco_cli.output import Output, table, when
 from taco_cli.parser import TOKEN_ENV
 from taco_core.auth import ApiToken, IssuedTokens, Principal, PrincipalKind
 from taco_core.errors import NotFound, TacoError, Unauthenticated
@@ -286,20 +287,6 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
 # -- API tokens --------------------------------------------------------------------
 
 
-def _token_doc(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "subject": token.subject,
-        "email": token.email,
-        "groups": list(token.groups),
-        "created": rfc3339(token.created),
-        "created_by": token.created_by,
-        "expires": rfc3339(token.expires) if token.expires else None,
-        "revoked": rfc3339(token.revoked) if token.revoked else None,
-    }
-
-
 def _status(token: ApiToken, now: datetime) -> str:
     if token.revoked is not None:
         return "revoked"
@@ -314,7 +301,7 @@ async def token_create(ctx: AuthContext, args: argparse.Namespace) -> None:
     token = created.token
     expires = f"{when(token.expires)} UTC" if token.expires else "never (until revoked)"
     ctx.out.result(
-        {**_token_doc(token), "token": created.secret},
+        {**api_token_json(token), "token": created.secret},
         [
             f"API token created: {token.name} (ID {token.id})",
             f"Acts as:  {token.subject}",
@@ -354,7 +341,7 @@ async def token_list(ctx: AuthContext, args: argparse.Namespace) -> None:
         ]
     ctx.out.result(
         {
-            "tokens": [{**_token_doc(t), "status": _status(t, now)} for t in tokens],
+            "tokens": [{**api_token_json(t), "status": _status(t, now)} for t in tokens],
             "count": len(tokens),
         },
         lines,

@@ -18,16 +18,14 @@ from typing import IO
 import anyio
 from attrs import frozen
 
+from taco_adapters.wire import diff_json, lock_json, unit_json
 from taco_cli import __version__
 from taco_cli.errors import LocalFileError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import (
     Output,
-    diff_doc,
     diff_lines,
     human_size,
-    lock_doc,
-    unit_doc,
     unit_lines,
     units_lines,
     version_doc,
@@ -139,20 +137,20 @@ async def _take_lock(ctx: Context, unit_id: UnitId, info: str) -> tuple[LockInfo
 
 async def create(ctx: Context, args: argparse.Namespace) -> None:
     unit = await ctx.control.create_unit(args.unit_id, dict(args.label))
-    ctx.out.result(unit_doc(unit), [f"Unit created: {unit.id}"])
+    ctx.out.result(unit_json(unit), [f"Unit created: {unit.id}"])
 
 
 async def list_units(ctx: Context, args: argparse.Namespace) -> None:
     units = await ctx.control.list_units(args.prefix, deleted=args.deleted)
     ctx.out.result(
-        {"units": [unit_doc(u) for u in units], "count": len(units)},
+        {"units": [unit_json(u) for u in units], "count": len(units)},
         units_lines(units, deleted=args.deleted),
     )
 
 
 async def info(ctx: Context, args: argparse.Namespace) -> None:
     unit = await ctx.control.get_unit(args.unit_id)
-    ctx.out.result(unit_doc(unit), unit_lines(unit))
+    ctx.out.result(unit_json(unit), unit_lines(unit))
 
 
 async def remove(ctx: Context, args: argparse.Namespace) -> None:
@@ -168,7 +166,7 @@ async def remove(ctx: Context, args: argparse.Namespace) -> None:
 
 async def undelete(ctx: Context, args: argparse.Namespace) -> None:
     unit = await ctx.control.undelete_unit(args.unit_id)
-    ctx.out.result(unit_doc(unit), [f"Unit undeleted: {unit.id}"])
+    ctx.out.result(unit_json(unit), [f"Unit undeleted: {unit.id}"])
 
 
 async def pull(ctx: Context, args: argparse.Namespace) -> None:
@@ -201,7 +199,7 @@ async def push(ctx: Context, args: argparse.Namespace) -> None:
 async def lock(ctx: Context, args: argparse.Namespace) -> None:
     held, _ = await _take_lock(ctx, args.unit_id, "taco unit lock")
     ctx.out.result(
-        {"unit": args.unit_id, "lock": lock_doc(held)},
+        {"unit": args.unit_id, "lock": lock_json(held)},
         [f"Unit locked: {args.unit_id} (lock ID: {held.id})"],
     )
 
@@ -241,7 +239,7 @@ async def acquire(ctx: Context, args: argparse.Namespace) -> None:
         raise
     doc = {
         "unit": unit_id,
-        "lock": lock_doc(held),
+        "lock": lock_json(held),
         "file": args.file if found is not None else None,
         "version": version_doc(found[0]) if found is not None else None,
     }
@@ -312,7 +310,7 @@ async def restore(ctx: Context, args: argparse.Namespace) -> None:
 async def diff(ctx: Context, args: argparse.Namespace) -> None:
     unit_id: UnitId = args.unit_id
     result = await ctx.control.diff(unit_id, args.from_version, args.to_version)
-    ctx.out.result({"unit_id": unit_id, **diff_doc(result)}, diff_lines(result))
+    ctx.out.result({"unit_id": unit_id, **diff_json(result)}, diff_lines(result))
 
 
 HANDLERS: dict[str, Handler] = {

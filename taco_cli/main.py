@@ -33,12 +33,13 @@ from taco_adapters.remote import (
     StaticToken,
 )
 from taco_adapters.sqlite import SqliteStateStore
+from taco_adapters.wire import lock_json
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.credentials import CredentialsFile, SavedCredentials
 from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
-from taco_cli.output import Output, holder_lines, lock_doc
+from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.ports import StateControl
@@ -245,7 +246,7 @@ def report(exc: TacoError | CliError, out: Output) -> int:
     elif isinstance(exc, LockConflict):
         details = ["Lock held by:", *holder_lines(exc.holder)]
         details.append(f"If that lock is stale: taco unit unlock {exc.unit_id} --force")
-        extra["lock"] = lock_doc(exc.holder)
+        extra["lock"] = lock_json(exc.holder)
     elif isinstance(exc, StateRejected) and exc.quarantined is not None:
         details = [
             f"Inspect it: taco unit pull {exc.unit_id} --version {exc.quarantined}",

@@ -3,8 +3,9 @@
 Every command hands ``Output.result`` both forms, so ``--json`` covers every
 command by construction. State bytes go to stdout untouched; when they do,
 messages for people go to stderr so ``taco unit pull x > f`` stays clean.
-The JSON shapes of units, locks and versions match the server's management
-API, so a script can switch between ``curl`` and ``taco --json``.
+Units, locks, diffs and API tokens print in the server's management API
+shapes (``taco_adapters.wire``), so a script can switch between ``curl`` and
+``taco --json``; versions print that shape less the Go reference's extras.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from taco_core.diff import OutputChange, StateDiff
+from taco_adapters.wire import version_json
+from taco_core.diff import StateDiff
 from taco_core.model import LockInfo, StateVersion, Unit
-
-
-def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def when(value: datetime) -> str:
@@ -46,49 +44,13 @@ def human_size(size: int) -> str:
     return f"{value / 1024:.1f} TiB"
 
 
-def lock_doc(lock: LockInfo) -> dict[str, str]:
-    return {
-        "id": lock.id,
-        "operation": lock.operation,
-        "info": lock.info,
-        "who": lock.who,
-        "version": lock.version,
-        "created": lock.created,
-        "path": lock.path,
-    }
-
-
-def unit_doc(unit: Unit) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": unit.id,
-        "size": unit.size,
-        "created": rfc3339(unit.created),
-        "updated": rfc3339(unit.updated),
-        "locked": unit.locked,
-        "lock": lock_doc(unit.lock) if unit.lock else None,
-        "labels": dict(unit.labels),
-        "version": unit.head,
-    }
-    if unit.deleted_at is not None:
-        doc["deleted_at"] = rfc3339(unit.deleted_at)
-    return doc
-
-
 def version_doc(v: StateVersion) -> dict[str, Any]:
-    return {
-        "number": v.number,
-        "created": rfc3339(v.created),
-        "size": v.size,
-        "serial": v.serial,
-        "lineage": v.lineage,
-        "sha256": v.sha256,
-        "md5": v.md5,
-        "author": v.author,
-        "surface": v.surface,
-        "quarantined": v.quarantined,
-        "note": v.note,
-        "restored_from": v.restored_from,
-    }
+    """A version as ``--json`` prints it (see docs/cli.md): the server's history
+    entry without the Go reference's ``timestamp`` and ``hash``, which repeat
+    ``created`` and ``sha256``, and with ``created`` second."""
+    doc = version_json(v)
+    del doc["timestamp"], doc["hash"]
+    return {"number": doc.pop("number"), "created": doc.pop("created"), **doc}
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -171,32 +133,6 @@ def versions_lines(versions: Sequence[StateVersion], head: int | None) -> list[s
     lines = table(["", "VERSION", "CREATED (UTC)", "SIZE", "SERIAL", "WRITTEN BY", "NOTE"], rows)
     noun = "version" if len(versions) == 1 else "versions"
     return [*lines, "", f"Total: {len(versions)} {noun} (* current, Q quarantined)"]
-
-
-def diff_doc(d: StateDiff) -> dict[str, Any]:
-    def output(o: OutputChange) -> dict[str, Any]:
-        return {"name": o.name, "before": o.before, "after": o.after, "sensitive": o.sensitive}
-
-    return {
-        "from_version": d.from_version,
-        "to_version": d.to_version,
-        "from_serial": d.from_serial,
-        "to_serial": d.to_serial,
-        "resources": {
-            "added": list(d.resources_added),
-            "removed": list(d.resources_removed),
-            "changed": [
-                {"address": c.address, "changed_attributes": list(c.changed_attributes)}
-                for c in d.resources_changed
-            ],
-        },
-        "outputs": {
-            "added": [output(o) for o in d.outputs_added],
-            "removed": [output(o) for o in d.outputs_removed],
-            "changed": [output(o) for o in d.outputs_changed],
-        },
-        "empty": d.empty,
-    }
 
 
 def _value(value: Any) -> str:

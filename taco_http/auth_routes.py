@@ -23,13 +23,14 @@ from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_core.auth import ApiToken, IssuedTokens, PrincipalKind
+from taco_adapters.wire import api_token_json
+from taco_core.auth import IssuedTokens, PrincipalKind
 from taco_core.auth_service import AuthService
 from taco_core.errors import InvalidInput
 from taco_http.auth import principal_of
 from taco_http.body import read_body
 from taco_http.settings import Settings, SettingsError, parse_duration
-from taco_http.shapes import parse_json_object, rfc3339, structure
+from taco_http.shapes import parse_json_object, structure
 
 # Where `taco login` listens for the provider's redirect; register it with the
 # provider as an allowed callback of the CLI's client.
@@ -67,20 +68,6 @@ def _tokens_json(issued: IssuedTokens) -> dict[str, Any]:
         "expires_in": issued.expires_in,
         "refresh_expires_in": issued.refresh_expires_in,
         "token_type": "Bearer",
-    }
-
-
-def api_token_json(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "subject": token.subject,
-        "email": token.email,
-        "groups": list(token.groups),
-        "created": rfc3339(token.created),
-        "created_by": token.created_by,
-        "expires": rfc3339(token.expires) if token.expires else None,
-        "revoked": rfc3339(token.revoked) if token.revoked else None,
     }
 
 

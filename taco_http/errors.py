@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from taco_adapters.wire import lock_json
 from taco_core.errors import (
     Conflict,
     Forbidden,
@@ -30,7 +31,7 @@ from taco_core.errors import (
     TacoError,
     Unauthenticated,
 )
-from taco_http.shapes import lock_management, lock_terraform
+from taco_http.shapes import lock_terraform
 
 log = logging.getLogger("opentaco.http")
 
@@ -78,7 +79,7 @@ async def taco_error(request: Request, exc: Exception) -> Response:
         if is_backend(request):
             return JSONResponse(lock_terraform(exc.holder), status_code=status)
         return JSONResponse(
-            {"error": exc.message, "kind": kind_of(exc), "lock": lock_management(exc.holder)},
+            {"error": exc.message, "kind": kind_of(exc), "lock": lock_json(exc.holder)},
             status_code=status,
         )
     body: dict[str, object] = {"error": exc.message, "kind": kind_of(exc)}

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from taco_adapters.wire import diff_json, lock_json, rfc3339, unit_json, version_json
 from taco_core.errors import InvalidInput, NotFound
 from taco_core.model import Surface
 from taco_core.unit_id import UnitId, decode_path_id
@@ -30,14 +31,9 @@ from taco_http.context import service_of
 from taco_http.shapes import (
     CreateUnitRequest,
     RestoreRequest,
-    diff_json,
     lock_from_json,
-    lock_management,
     parse_json_object,
-    rfc3339,
     structure,
-    unit_json,
-    version_json,
 )
 from taco_http.streaming import state_response
 
@@ -147,7 +143,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
 async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
     doc = parse_json_object(await read_body(request, _SMALL_BODY), "lock request")
     held = await service_of(request).lock(unit_id, lock_from_json(doc))
-    return JSONResponse(lock_management(held))
+    return JSONResponse(lock_json(held))
 
 
 async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:

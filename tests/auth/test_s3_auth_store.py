@@ -23,8 +23,9 @@ from starlette.testclient import TestClient
 from taco_adapters.clock import ManualClock
 from taco_adapters.jwt_tokens import JoseAccessTokens
 from taco_adapters.memory_auth import MemoryAuthStore
-from taco_adapters.s3 import S3StateStore, client_config
+from taco_adapters.s3 import S3StateStore
 from taco_adapters.s3_auth import S3AuthStore
+from taco_adapters.s3_common import client_config
 from taco_core.auth import REFRESH_TOKEN_PREFIX, hash_secret, new_secret
 from taco_core.auth_service import AuthService
 from taco_core.errors import StorageUnavailable, Unauthenticated

@@ -1,0 +1,146 @@
+"""One SQLite database file as the SQLite adapters use it: a pool of
+connections, each call one transaction in a worker thread, sqlite3 errors
+translated at this edge.
+
+Why it is built this way: a write is one ``BEGIN IMMEDIATE`` transaction,
+which SQLite grants to a single connection at a time across every process
+sharing the file, so check-then-write rules run inside it hold between
+processes. WAL with ``synchronous=FULL`` makes every acknowledged commit
+survive a crash of the process or the machine. Blocking SQLite calls run in
+worker threads (``anyio.to_thread``) on a small pool of connections, so the
+event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from taco_core.errors import StorageUnavailable
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _vendor_errors() -> Iterator[None]:
+    """Translate sqlite3 errors at the edge so no vendor type reaches the core."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"SQLite error: {exc}") from exc
+
+
+def execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run the ``;``-separated statements of ``script`` (DDL without string
+    literals holding ``;``) inside the caller's transaction. Python 3.11's
+    ``executescript`` would COMMIT that transaction first, so a schema check
+    and the tables it guards would no longer be one atomic step."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+class SqliteDatabase:
+    """A pool of ``connections`` connections to the file at ``path``.
+
+    Each store that uses the file owns one: its tables, its queries and its
+    rules stay in the store, the plumbing here.
+    """
+
+    def __init__(self, path: str | Path, *, connections: int, busy_timeout: float) -> None:
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._size = connections
+        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._limiter = anyio.CapacityLimiter(connections)
+        # Writers of this process queue here instead of in SQLite's busy handler,
+        # which backs off in 1-100 ms sleeps and made concurrent writers slower
+        # than one. The busy timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
+
+    async def open(self, schema: Callable[[sqlite3.Connection], None]) -> None:
+        """Create the file and its folder if missing, connect, and run
+        ``schema`` (which creates the caller's tables and may refuse the file
+        with ``StorageUnavailable``) in one write transaction. Whatever was
+        opened is closed again when this fails."""
+        try:
+            await anyio.to_thread.run_sync(self._connect_all)
+            await self.run(schema, write=True)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Run ``fn`` in one transaction in a worker thread and return its
+        result: ``BEGIN IMMEDIATE`` for a ``write`` (the database's write lock
+        is held from the start, so what ``fn`` reads cannot change before it
+        writes), plain ``BEGIN`` for a read. Any exception from ``fn`` rolls
+        the transaction back and propagates; sqlite3 errors become
+        ``StorageUnavailable``."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            with _vendor_errors():
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
+        def work() -> T:
+            # The limiter admits as many threads as there are connections, so
+            # the pool always has one to hand out.
+            conn = self._pool.get()
+            try:
+                if write:
+                    with self._write_lock:
+                        return transaction(conn)
+                return transaction(conn)
+            finally:
+                self._pool.put(conn)
+
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+
+        def close_all() -> None:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+        await anyio.to_thread.run_sync(close_all)
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are begun explicitly in ``run``.
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._all.append(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _connect_all(self) -> None:
+        with _vendor_errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            first = self._connect()
+            # WAL is a property of the file: setting it once is enough.
+            first.execute("PRAGMA journal_mode=WAL")
+            self._pool.put(first)
+            for _ in range(self._size - 1):
+                self._pool.put(self._connect())
