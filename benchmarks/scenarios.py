@@ -247,15 +247,26 @@ def _lock_info(lock_id: str, path: str) -> bytes:
     ).encode()
 
 
+LOCK_WAIT_SECONDS = 10.0
+
+
 class _Cycler:
     """One apply's backend traffic: LOCK (retried on 423, as ``-lock-timeout``
     does), POST of the next serial with ``?ID=``, UNLOCK."""
 
-    def __init__(self, base: str, maker: StateMaker, unit_of: Callable[[int, int], str]) -> None:
+    def __init__(
+        self,
+        base: str,
+        maker: StateMaker,
+        unit_of: Callable[[int, int], str],
+        serials: dict[str, int] | None = None,
+    ) -> None:
         self.base = base
         self.maker = maker
         self.unit_of = unit_of
-        self.serials: dict[str, int] = {}
+        # Shared by every cell on one service: a unit's serial must keep rising
+        # across cells, or the clobber guard (rightly) refuses the write.
+        self.serials: dict[str, int] = serials if serials is not None else {}
         self.conflicts = 0
 
     async def __call__(self, client: aiohttp.ClientSession, worker: int, index: int) -> None:
@@ -263,21 +274,26 @@ class _Cycler:
         url = f"{self.base}/v1/backend/{unit}"
         lock_id = str(uuid.uuid4())
         info = _lock_info(lock_id, unit)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
                 await request(client, "LOCK", url, data=info)
                 break
             except UnexpectedStatus as exc:
-                if exc.status != 423:
+                if exc.status != 423 or time.monotonic() > deadline:
                     raise
                 self.conflicts += 1
                 await asyncio.sleep(0.001)
-        serial = self.serials[unit] = self.serials.get(unit, 0) + 1
-        body = self.maker.make(serial)
-        await request(
-            client, "POST", f"{url}?ID={lock_id}", data=body, headers=_state_headers(body)
-        )
-        await request(client, "UNLOCK", url, data=info)
+        try:
+            serial = self.serials[unit] = self.serials.get(unit, 0) + 1
+            body = self.maker.make(serial)
+            await request(
+                client, "POST", f"{url}?ID={lock_id}", data=body, headers=_state_headers(body)
+            )
+        finally:
+            # Never leave a lock behind (a failed or cancelled cycle would make
+            # every later cycle on the unit wait for it).
+            await asyncio.shield(request(client, "UNLOCK", url, data=info))
 
 
 async def cycles(ctx: Context) -> dict[str, Any]:
@@ -311,7 +327,8 @@ async def cycles(ctx: Context) -> dict[str, Any]:
     with procs.start_service(ctx.workdir, ctx.workdir / "cycle.db") as svc:
         await _create_units(svc.url, [_spread_unit(k) for k in range(plan.spread_units)])
         with ctx.profile(svc.pid, "cycle"):
-            one = _Cycler(svc.url, maker, lambda w, i: "bench/cycle/one")
+            serials: dict[str, int] = {}
+            one = _Cycler(svc.url, maker, lambda w, i: "bench/cycle/one", serials)
             for cell in plan.cycle_one_unit:
                 one.conflicts = 0
                 summary = (await _cell(one, cell, plan.warmup)).summary()
@@ -322,7 +339,7 @@ async def cycles(ctx: Context) -> dict[str, Any]:
                         f" 423s={one.conflicts}")  # fmt: skip
             for cell in plan.cycle_spread:
                 c = cell.concurrency
-                spread = _Cycler(svc.url, maker, _spread_picker(c, plan.spread_units))
+                spread = _Cycler(svc.url, maker, _spread_picker(c, plan.spread_units), serials)
                 summary = (await _cell(spread, cell, plan.warmup)).summary()
                 out["spread"].append(
                     {"concurrency": c, "cycle": summary, "conflicts": spread.conflicts}
