@@ -48,7 +48,7 @@ class PrincipalKind(StrEnum):
 
 @frozen
 class Principal:
-    """The caller of one request, as the RBAC rules will see it.
+    """The caller of one request, as the use cases see it.
 
     ``token_id`` names the API token used (empty for users), so an audit trail
     can tell a person from the CI job acting with their token.

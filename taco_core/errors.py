@@ -1,7 +1,7 @@
 """One error hierarchy for the whole domain.
 
 Every front end maps these classes to its own vocabulary in exactly one place
-(HTTP statuses in ``taco_http.errors``, CLI exit codes, provider diagnostics), so
+(HTTP statuses in ``taco_http.errors``, exit codes in ``taco_cli.main``), so
 the core never needs to know how an error is shown. Errors carry data
 (``LockConflict.holder``) rather than pre-rendered strings where a front end
 needs to show it in its own shape.
@@ -9,10 +9,7 @@ needs to show it in its own shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from taco_core.model import LockInfo
+from taco_core.model import LockInfo
 
 
 class TacoError(Exception):

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import NewType
 
 from attrs import field, frozen
 
-from taco_core.unit_id import UnitId
+# A unit's ID, once checked by ``taco_core.unit_id.parse_unit_id``.
+UnitId = NewType("UnitId", str)
 
 # State bytes as received. Uploads arrive in a bytearray so a large state is
 # held once instead of being copied into an immutable ``bytes``.
@@ -72,9 +74,9 @@ class Surface(StrEnum):
     BACKEND = "backend"
     API = "api"
     RESTORE = "restore"
+    # Written straight into an S3 bucket (by Terraform's own s3 backend, say)
+    # and adopted into the history by the S3 store.
     S3 = "s3"
-    TFE = "tfe"
-    SYSTEM = "system"
 
 
 @frozen

@@ -21,9 +21,9 @@ from taco_core.model import (
     StateVersion,
     Surface,
     Unit,
+    UnitId,
     WriteResult,
 )
-from taco_core.unit_id import UnitId
 
 
 class Clock(Protocol):
@@ -290,6 +290,16 @@ class SigningKeyStore(Protocol):
 
     async def delete_signing_keys(self, kids: Sequence[str]) -> None:
         """Forget retired keys (unknown IDs and the active key are left alone)."""
+        ...
+
+
+class AuthStore(TokenStore, SigningKeyStore, Protocol):
+    """Both auth ports in one adapter: the tokens and signing keys live beside
+    the states (the same SQLite file, the same bucket and prefix), so every
+    replica that shares the states shares them too."""
+
+    async def aclose(self) -> None:
+        """Release connections and clients."""
         ...
 
 

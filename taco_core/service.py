@@ -37,11 +37,12 @@ from taco_core.model import (
     StateVersion,
     Surface,
     Unit,
+    UnitId,
     WriteResult,
 )
 from taco_core.ports import Clock, StateStore
 from taco_core.state_doc import load_object, read_facts
-from taco_core.unit_id import UnitId, parse_user_unit_id
+from taco_core.unit_id import parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
 # the read and the atomic commit. Contention on one unit is rare (Terraform

@@ -3,22 +3,30 @@
 An ID is one or more segments joined by single ``/``. A segment is
 ``[A-Za-z0-9._-]+`` and is neither ``.`` nor ``..``. The whole ID is at most 255
 characters. ``__`` may appear only as the platform's reserved prefix
-``__opentaco_`` at the very start (``__opentaco_system`` holds the dependency
-graph). Because ``__`` appears nowhere else, the reference tools' path encoding
-(``/`` sent as ``__``) can be decoded without ambiguity.
+``__opentaco_`` at the very start (IDs the platform keeps for itself). Because
+``__`` appears nowhere else, the reference tools' path encoding (``/`` sent as
+``__``) can be decoded without ambiguity.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NewType
 
 from taco_core.errors import InvalidUnitId, ReservedUnitId
+from taco_core.model import UnitId
 
-UnitId = NewType("UnitId", str)
+__all__ = [
+    "MAX_LENGTH",
+    "RESERVED_PREFIX",
+    "UnitId",
+    "decode_path_id",
+    "encode_path_id",
+    "is_reserved",
+    "parse_unit_id",
+    "parse_user_unit_id",
+]
 
 RESERVED_PREFIX = "__opentaco_"
-SYSTEM_UNIT = UnitId("__opentaco_system")
 MAX_LENGTH = 255
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")

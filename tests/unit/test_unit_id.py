@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from taco_core.errors import InvalidUnitId, ReservedUnitId
 from taco_core.unit_id import (
-    SYSTEM_UNIT,
     decode_path_id,
     encode_path_id,
     parse_unit_id,
@@ -48,7 +47,7 @@ def test_invalid_ids_name_the_rule(bad: str, rule: str) -> None:
 
 def test_reserved_prefix_is_refused_for_users_only() -> None:
     """Users cannot create __opentaco_ units; the platform can address them."""
-    assert parse_unit_id("__opentaco_system") == SYSTEM_UNIT
+    assert parse_unit_id("__opentaco_system") == "__opentaco_system"
     with pytest.raises(ReservedUnitId, match="reserved"):
         parse_user_unit_id("__opentaco_system")
 
