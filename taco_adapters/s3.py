@@ -57,6 +57,7 @@ from taco_adapters.s3_common import (
     put_object,
     vendor_errors,
 )
+from taco_adapters.wire import held_lock_from_json, terraform_lock_json
 from taco_core import locks
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -1160,15 +1161,10 @@ def _required_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-_LOCK_FIELDS = ("id", "operation", "info", "who", "version", "created", "path")
-
-
 def _lock_json(lock: LockInfo) -> bytes:
     """Terraform's LockInfo JSON (capitalised keys), so Terraform's own s3
     backend can read our lock and report its holder."""
-    return json.dumps(
-        {name.capitalize() if name != "id" else "ID": getattr(lock, name) for name in _LOCK_FIELDS}
-    ).encode()
+    return json.dumps(terraform_lock_json(lock)).encode()
 
 
 def _lock_of(data: bytes) -> LockInfo:
@@ -1183,10 +1179,7 @@ def _lock_of(data: bytes) -> LockInfo:
         return LockInfo(
             id="", who="unknown", info="unreadable lock object; remove it with a forced unlock"
         )
-    fields = {str(k).lower(): v for k, v in doc.items()}
-    return LockInfo(
-        **{name: "" if fields.get(name) is None else str(fields[name]) for name in _LOCK_FIELDS}
-    )
+    return held_lock_from_json(doc)
 
 
 def _doc_json(doc: _Doc) -> bytes:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taco_adapters.sqlite_db import SqliteDatabase, execute_script
+from taco_adapters.wire import held_lock_from_json, lock_json
 from taco_core import locks, retention
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -305,17 +306,7 @@ def _ts(value: datetime) -> str:
 
 
 def _lock_json(lock: LockInfo) -> str:
-    return json.dumps(
-        {
-            "id": lock.id,
-            "operation": lock.operation,
-            "info": lock.info,
-            "who": lock.who,
-            "version": lock.version,
-            "created": lock.created,
-            "path": lock.path,
-        }
-    )
+    return json.dumps(lock_json(lock))
 
 
 def _unit_of(row: tuple[Any, ...]) -> tuple[int, Unit]:
@@ -327,7 +318,7 @@ def _unit_of(row: tuple[Any, ...]) -> tuple[int, Unit]:
         size=size,
         labels=json.loads(labels) if labels != "{}" else {},
         head=head,
-        lock=LockInfo(**json.loads(lock)) if lock else None,
+        lock=held_lock_from_json(json.loads(lock)) if lock else None,
         deleted_at=datetime.fromisoformat(deleted_at) if deleted_at else None,
     )
 

@@ -3,7 +3,7 @@
 Unlike the unit commands these need a server (there is nobody to log in to
 in embedded mode) and the server's auth API, which is not part of the
 ``StateControl`` port, so they get their own context: the credentials file
-and a way to open a ``RemoteStateControl`` with chosen credentials (a token
+and a way to open a ``RemoteAuth`` with chosen credentials (a token
 being checked before it is saved must be sent instead of the saved one).
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from attrs import frozen
 
-from taco_adapters.remote import AuthConfig, Credentials, RemoteStateControl, StaticToken
-from taco_adapters.wire import api_token_json
+from taco_adapters.remote import Credentials, RemoteAuth, StaticToken
+from taco_adapters.wire import AuthConfig, api_token_json, principal_json
 from taco_cli.credentials import CredentialsFile, Profile
 from taco_cli.errors import AuthenticationFailed, UsageError
 from taco_cli.login import (
@@ -48,7 +48,7 @@ class AuthContext:
     store: CredentialsFile
     credentials: Credentials | None
     source: str
-    connect: Callable[[Credentials | None], RemoteStateControl]
+    connect: Callable[[Credentials | None], RemoteAuth]
     stdin: IO[bytes]
     environ: Mapping[str, str]
     timeout: float
@@ -65,18 +65,6 @@ def _secret_arg(ctx: AuthContext, value: str, what: str) -> str:
     if not value:
         raise UsageError(f"no {what} given (standard input was empty)")
     return value
-
-
-def _principal_doc(principal: Principal) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "subject": principal.subject,
-        "email": principal.email,
-        "groups": list(principal.groups),
-        "kind": str(principal.kind),
-    }
-    if principal.token_id:
-        doc["token_id"] = principal.token_id
-    return doc
 
 
 def _who(principal: Principal) -> str:
@@ -131,7 +119,7 @@ async def login(ctx: AuthContext, args: argparse.Namespace) -> None:
 
 
 async def _browser_login(
-    ctx: AuthContext, api: RemoteStateControl, args: argparse.Namespace, config: AuthConfig | None
+    ctx: AuthContext, api: RemoteAuth, args: argparse.Namespace, config: AuthConfig | None
 ) -> IssuedTokens:
     """The PKCE flow; the tokens are saved before the browser hears of success."""
     options = LoginOptions(
@@ -164,7 +152,7 @@ async def _browser_login(
     return issued[0]
 
 
-async def _auth_config(api: RemoteStateControl) -> AuthConfig | None:
+async def _auth_config(api: RemoteAuth) -> AuthConfig | None:
     """The server's login configuration; ``None`` from a server too old to
     publish one (the options must then say everything)."""
     try:
@@ -173,7 +161,7 @@ async def _auth_config(api: RemoteStateControl) -> AuthConfig | None:
         return None
 
 
-async def _exchange(ctx: AuthContext, api: RemoteStateControl, id_token: IdToken) -> IssuedTokens:
+async def _exchange(ctx: AuthContext, api: RemoteAuth, id_token: IdToken) -> IssuedTokens:
     try:
         return await api.exchange_id_token(id_token.id_token, nonce=id_token.nonce or None)
     except Unauthenticated as exc:
@@ -214,7 +202,7 @@ def _report_login(ctx: AuthContext, principal: Principal, method: str) -> None:
             "server": ctx.server,
             "method": method,
             "credentials_file": str(ctx.store.path),
-            **_principal_doc(principal),
+            **principal_json(principal),
         },
         lines,
     )
@@ -272,7 +260,7 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
         source += f" ({ctx.store.path})"
     kind = str(principal.kind) + (f" (ID {principal.token_id})" if principal.token_id else "")
     ctx.out.result(
-        {"server": ctx.server, **_principal_doc(principal), "credential": ctx.source or None},
+        {"server": ctx.server, **principal_json(principal), "credential": ctx.source or None},
         [
             f"Server:     {ctx.server}",
             f"Subject:    {principal.subject}",

@@ -40,7 +40,7 @@ import attrs
 from aiohttp import web
 from attrs import frozen
 
-from taco_adapters.remote import AuthConfig
+from taco_adapters.wire import AuthConfig
 from taco_cli.errors import AuthenticationFailed, CliError
 from taco_cli.parser import CLIENT_ID_ENV, ISSUER_ENV
 from taco_core.errors import IdentityProviderUnavailable, TacoError

@@ -27,6 +27,7 @@ from attrs import frozen
 from taco_adapters.clock import SystemClock
 from taco_adapters.remote import (
     Credentials,
+    RemoteAuth,
     RemoteStateControl,
     ServerUnreachable,
     SessionExpired,
@@ -164,6 +165,11 @@ def remote_control(
     )
 
 
+def remote_auth(target: Target, out: Output, credentials: Credentials | None) -> RemoteAuth:
+    trace = out.trace if target.verbose else None
+    return RemoteAuth(target.server, timeout=target.timeout, trace=trace, credentials=credentials)
+
+
 async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
     if args.command in AUTH_HANDLERS:
         await run_auth(args, target, out)
@@ -196,7 +202,7 @@ async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> Non
         store=CredentialsFile(target.credentials_file),
         credentials=credentials,
         source=source,
-        connect=lambda chosen: remote_control(target, out, chosen),
+        connect=lambda chosen: remote_auth(target, out, chosen),
         stdin=sys.stdin.buffer,
         environ=os.environ,
         timeout=target.timeout,

@@ -19,36 +19,30 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import api_token_json
-from taco_core.auth import IssuedTokens, PrincipalKind
+from taco_adapters.wire import (
+    AuthConfig,
+    ExchangeRequest,
+    RefreshRequest,
+    api_tokens_json,
+    auth_config_json,
+    issued_tokens_json,
+    new_api_token_json,
+    principal_json,
+    structure,
+)
 from taco_core.auth_service import AuthService
 from taco_core.errors import InvalidInput
 from taco_http.auth import principal_of
-from taco_http.body import read_body
+from taco_http.body import read_json_object
 from taco_http.settings import Settings, SettingsError, parse_duration
-from taco_http.shapes import parse_json_object, structure
 
 # Where `taco login` listens for the provider's redirect; register it with the
 # provider as an allowed callback of the CLI's client.
 REDIRECT_URIS = ("http://127.0.0.1:8585/callback",)
 SCOPES = ("openid", "profile", "email")
-
-_SMALL_BODY = 64 * 1024
-
-
-@frozen
-class ExchangeRequest:
-    id_token: str
-    nonce: str | None = None
-
-
-@frozen
-class RefreshRequest:
-    refresh_token: str
 
 
 def _auth(request: Request) -> AuthService:
@@ -56,66 +50,49 @@ def _auth(request: Request) -> AuthService:
     return service
 
 
-async def _body(request: Request, cls: type[Any], what: str) -> Any:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), what)
-    return structure(doc, cls, what)
-
-
-def _tokens_json(issued: IssuedTokens) -> dict[str, Any]:
-    return {
-        "access_token": issued.access_token,
-        "refresh_token": issued.refresh_token,
-        "expires_in": issued.expires_in,
-        "refresh_expires_in": issued.refresh_expires_in,
-        "token_type": "Bearer",
-    }
-
-
 async def config(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    doc: dict[str, Any] = {
-        "auth_enabled": not settings.auth_disable,
-        "oidc_enabled": bool(settings.auth_issuer),
-        "issuer": settings.auth_issuer,
-        "client_id": settings.auth_client_id,
-        "redirect_uris": list(REDIRECT_URIS),
-        "scopes": list(SCOPES),
-    }
     oidc = request.app.state.oidc
-    if oidc is not None:
-        doc.update(await oidc.endpoints())
-    return JSONResponse(doc)
+    endpoints = await oidc.endpoints() if oidc is not None else {}
+    published = AuthConfig(
+        auth_enabled=not settings.auth_disable,
+        oidc_enabled=bool(settings.auth_issuer),
+        issuer=settings.auth_issuer,
+        client_id=settings.auth_client_id,
+        authorization_endpoint=endpoints.get("authorization_endpoint", ""),
+        token_endpoint=endpoints.get("token_endpoint", ""),
+        redirect_uris=REDIRECT_URIS,
+        scopes=SCOPES,
+    )
+    return JSONResponse(auth_config_json(published))
 
 
 async def exchange(request: Request) -> Response:
-    req: ExchangeRequest = await _body(request, ExchangeRequest, "exchange request")
+    req = structure(
+        await read_json_object(request, "exchange request"), ExchangeRequest, "exchange request"
+    )
     issued = await _auth(request).exchange(req.id_token, nonce=req.nonce)
-    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+    return JSONResponse(issued_tokens_json(issued), headers={"Cache-Control": "no-store"})
 
 
 async def refresh(request: Request) -> Response:
-    req: RefreshRequest = await _body(request, RefreshRequest, "refresh request")
+    req = structure(
+        await read_json_object(request, "refresh request"), RefreshRequest, "refresh request"
+    )
     issued = await _auth(request).refresh(req.refresh_token)
-    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+    return JSONResponse(issued_tokens_json(issued), headers={"Cache-Control": "no-store"})
 
 
 async def logout(request: Request) -> Response:
-    req: RefreshRequest = await _body(request, RefreshRequest, "logout request")
+    req = structure(
+        await read_json_object(request, "logout request"), RefreshRequest, "logout request"
+    )
     await _auth(request).logout(req.refresh_token)
     return JSONResponse({"message": "Logged out"})
 
 
 async def me(request: Request) -> Response:
-    principal = principal_of(request)
-    doc: dict[str, Any] = {
-        "subject": principal.subject,
-        "email": principal.email,
-        "groups": list(principal.groups),
-        "kind": str(principal.kind),
-    }
-    if principal.kind is PrincipalKind.API_TOKEN:
-        doc["token_id"] = principal.token_id
-    return JSONResponse(doc)
+    return JSONResponse(principal_json(principal_of(request)))
 
 
 async def jwks(request: Request) -> Response:
@@ -138,20 +115,21 @@ def _lifetime(doc: dict[str, Any]) -> timedelta | None:
 
 
 async def create_token(request: Request) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "token request")
+    doc = await read_json_object(request, "token request")
     name = doc.get("name")
     if not isinstance(name, str):
         raise InvalidInput('a token request needs a "name" string, e.g. {"name": "ci"}')
     created = await _auth(request).create_api_token(
         principal_of(request), name, expires_in=_lifetime(doc)
     )
-    body = {**api_token_json(created.token), "token": created.secret}
-    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        new_api_token_json(created), status_code=201, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def list_tokens(request: Request) -> Response:
     tokens = await _auth(request).list_api_tokens(principal_of(request))
-    return JSONResponse({"tokens": [api_token_json(t) for t in tokens], "count": len(tokens)})
+    return JSONResponse(api_tokens_json(list(tokens)))
 
 
 async def revoke_token(request: Request) -> Response:

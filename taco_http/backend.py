@@ -15,18 +15,15 @@ import contextlib
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from taco_adapters.wire import lock_from_json, terraform_lock_json
 from taco_core.errors import UnitNotFound
-from taco_core.model import Surface
+from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
-from taco_core.unit_id import UnitId, parse_unit_id
+from taco_core.unit_id import parse_unit_id
 from taco_http.auth import principal_of
-from taco_http.body import read_body
+from taco_http.body import read_body, read_json_object
 from taco_http.context import service_of
-from taco_http.shapes import lock_from_json, lock_terraform, parse_json_object
 from taco_http.streaming import state_response
-
-# LockInfo bodies are tiny; this only bounds what a confused client can send.
-_LOCK_BODY_LIMIT = 64 * 1024
 
 
 def _unit_id(request: Request) -> UnitId:
@@ -85,15 +82,13 @@ async def _put(request: Request, unit_id: UnitId) -> Response:
 
 
 async def _lock(request: Request, unit_id: UnitId) -> Response:
-    body = await read_body(request, _LOCK_BODY_LIMIT)
-    wanted = lock_from_json(parse_json_object(body, "LockInfo"))
+    wanted = lock_from_json(await read_json_object(request, "LockInfo"))
     held = await service_of(request).lock(unit_id, wanted, create_missing=True)
-    return JSONResponse(lock_terraform(held), status_code=200)
+    return JSONResponse(terraform_lock_json(held), status_code=200)
 
 
 async def _unlock(request: Request, unit_id: UnitId) -> Response:
-    body = await read_body(request, _LOCK_BODY_LIMIT)
-    doc = parse_json_object(body, "LockInfo")
+    doc = await read_json_object(request, "LockInfo")
     lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
     # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
     # A unit that does not exist holds no lock, so the caller's goal already holds.

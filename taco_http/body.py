@@ -1,4 +1,4 @@
-"""Reading request bodies within the size limit.
+"""Reading request bodies within a size limit, as bytes or as a JSON object.
 
 The limit is checked against ``Content-Length`` before anything is read, and
 again while streaming (chunked bodies have no length), so an oversized upload
@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+from typing import Any
 
 from starlette.requests import Request
 
@@ -73,3 +75,26 @@ def check_content_md5(request: Request, body: Payload) -> None:
         raise InvalidInput(f"invalid Content-MD5 header {sent!r}") from None
     if hashlib.md5(body, usedforsecurity=False).digest() != expected:
         raise InvalidInput("request body does not match its Content-MD5 header")
+
+
+# Request bodies other than states (lock requests, token requests ...) are
+# tiny; this only bounds what a confused client can send.
+SMALL_BODY = 64 * 1024
+
+
+def parse_json_object(body: Payload, what: str) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object (``{}`` when empty)."""
+    if not body.strip():
+        return {}
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return doc
+
+
+async def read_json_object(request: Request, what: str) -> dict[str, Any]:
+    """The request's small body as a JSON object (``{}`` when empty)."""
+    return parse_json_object(await read_body(request, SMALL_BODY), what)

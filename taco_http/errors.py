@@ -2,7 +2,8 @@
 
 Registered once on ``TacoError`` (Starlette resolves handlers along the MRO),
 so a new error subclass gets the right status by inheriting from the right
-base. Bodies are ``{"error": "..."}`` except where Terraform needs more: a lock
+base. Bodies are ``taco_adapters.wire.error_json``'s (the message, the
+error's ``kind`` and its data), except where Terraform needs its own: a lock
 conflict on the backend answers with the holder's LockInfo, which Terraform
 parses and prints.
 """
@@ -10,13 +11,12 @@ parses and prints.
 from __future__ import annotations
 
 import logging
-import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import lock_json
+from taco_adapters.wire import error_json, terraform_lock_json
 from taco_core.errors import (
     Conflict,
     Forbidden,
@@ -25,13 +25,11 @@ from taco_core.errors import (
     LockConflict,
     NotConfigured,
     NotFound,
-    StateRejected,
     StateTooLarge,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
 )
-from taco_http.shapes import lock_terraform
 
 log = logging.getLogger("opentaco.http")
 
@@ -59,13 +57,6 @@ def status_for(exc: TacoError) -> int:
     return 500
 
 
-def kind_of(exc: TacoError) -> str:
-    """A stable, machine-readable name of the error (``UnitNotFound`` ->
-    ``unit_not_found``), so clients map answers back to the core's classes
-    exactly instead of matching messages."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-
-
 def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
 
@@ -75,18 +66,9 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    if isinstance(exc, LockConflict):
-        if is_backend(request):
-            return JSONResponse(lock_terraform(exc.holder), status_code=status)
-        return JSONResponse(
-            {"error": exc.message, "kind": kind_of(exc), "lock": lock_json(exc.holder)},
-            status_code=status,
-        )
-    body: dict[str, object] = {"error": exc.message, "kind": kind_of(exc)}
-    if isinstance(exc, StateRejected):
-        body["quarantined_version"] = exc.quarantined
-        body["reason"] = exc.reason
-    response = JSONResponse(body, status_code=status)
+    if isinstance(exc, LockConflict) and is_backend(request):
+        return JSONResponse(terraform_lock_json(exc.holder), status_code=status)
+    response = JSONResponse(error_json(exc), status_code=status)
     if isinstance(exc, Unauthenticated):
         # RFC 9110: a 401 names the schemes that would work. Both do here.
         for challenge in AUTH_CHALLENGES:

@@ -21,23 +21,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import diff_json, lock_json, rfc3339, unit_json, version_json
-from taco_core.errors import InvalidInput, NotFound
-from taco_core.model import Surface
-from taco_core.unit_id import UnitId, decode_path_id
-from taco_http.auth import principal_of
-from taco_http.body import read_body
-from taco_http.context import service_of
-from taco_http.shapes import (
+from taco_adapters.wire import (
     CreateUnitRequest,
     RestoreRequest,
+    created_unit_json,
+    diff_json,
     lock_from_json,
-    parse_json_object,
+    lock_json,
+    restored_json,
     structure,
+    unit_json,
+    units_json,
+    upload_json,
+    version_headers,
+    versions_page_json,
 )
+from taco_core.errors import InvalidInput, NotFound
+from taco_core.model import Surface, UnitId
+from taco_core.unit_id import decode_path_id
+from taco_http.auth import principal_of
+from taco_http.body import read_body, read_json_object
+from taco_http.context import service_of
 from taco_http.streaming import state_response
-
-_SMALL_BODY = 64 * 1024
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
 
@@ -52,10 +57,10 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def create_unit(request: Request) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "request body")
-    req: CreateUnitRequest = structure(doc, CreateUnitRequest, "unit")
+    doc = await read_json_object(request, "request body")
+    req = structure(doc, CreateUnitRequest, "unit")
     unit = await service_of(request).create_unit(req.id, req.labels)
-    return JSONResponse({"id": unit.id, "created": rfc3339(unit.created)}, status_code=201)
+    return JSONResponse(created_unit_json(unit), status_code=201)
 
 
 async def list_units(request: Request) -> Response:
@@ -64,7 +69,7 @@ async def list_units(request: Request) -> Response:
 
     def render() -> bytes:
         # 100,000 units take long enough to render that the event loop must not.
-        doc = {"units": [unit_json(u) for u in units], "count": len(units)}
+        doc = units_json(units)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     body = await anyio.to_thread.run_sync(render) if len(units) > 500 else render()
@@ -110,7 +115,7 @@ async def _download(request: Request, unit_id: UnitId, _: str | None) -> Respons
     if found is None:
         return Response(b"", media_type="application/json")
     version, data = found
-    return state_response(data, {"X-OpenTaco-Version": str(version.number)})
+    return state_response(data, version_headers(version))
 
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -125,29 +130,17 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         surface=Surface.API,
         author=principal_of(request).author,
     )
-    message = "Unit uploaded successfully"
-    if force and result.changed:
-        message += " (forced past the clobber guard)"
-    elif not result.changed:
-        message = "State unchanged: identical to the current version"
-    return JSONResponse(
-        {
-            "message": message,
-            "version": result.version.number,
-            "changed": result.changed,
-            "forced": force,
-        }
-    )
+    return JSONResponse(upload_json(result, forced=force))
 
 
 async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "lock request")
+    doc = await read_json_object(request, "lock request")
     held = await service_of(request).lock(unit_id, lock_from_json(doc))
     return JSONResponse(lock_json(held))
 
 
 async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "unlock request")
+    doc = await read_json_object(request, "unlock request")
     lock_id = lock_from_json(doc).id if doc else None
     if not lock_id and not _flag(request, "force"):
         raise InvalidInput('lock ID required: send {"id": "<lock id>"} or use ?force=true')
@@ -159,35 +152,22 @@ async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Respons
     limit = _int_param(request, "limit", 100)
     offset = _int_param(request, "offset", 0)
     versions = await service_of(request).list_versions(unit_id)
-    page = versions[offset : offset + limit]
+    page = list(versions[offset : offset + limit])
     return JSONResponse(
-        {
-            "unit_id": unit_id,
-            "versions": [version_json(v) for v in page],
-            "count": len(page),
-            "total": len(versions),
-            "offset": offset,
-            "limit": limit,
-        }
+        versions_page_json(unit_id, page, total=len(versions), offset=offset, limit=limit)
     )
 
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
     version, data = await service_of(request).read_version(unit_id, int(arg))
-    return state_response(
-        data,
-        {
-            "X-OpenTaco-Version": str(version.number),
-            "X-OpenTaco-Quarantined": str(version.quarantined).lower(),
-        },
-    )
+    return state_response(data, version_headers(version))
 
 
 async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response:
     service = service_of(request)
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "restore request")
-    req: RestoreRequest = structure(doc, RestoreRequest, "restore request")
+    doc = await read_json_object(request, "restore request")
+    req = structure(doc, RestoreRequest, "restore request")
     number = req.version
     if number is None and req.timestamp:
         number = await _number_at(request, unit_id, req.timestamp)
@@ -197,15 +177,7 @@ async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response
     version = await service.restore(
         unit_id, number, lock_id=lock_id, author=principal_of(request).author
     )
-    return JSONResponse(
-        {
-            "unit_id": unit_id,
-            "restored_version": number,
-            "restored_timestamp": rfc3339(version.created),
-            "version": version_json(version),
-            "message": "Version restored",
-        }
-    )
+    return JSONResponse(restored_json(unit_id, number, version))
 
 
 async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:

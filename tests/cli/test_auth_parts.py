@@ -17,7 +17,8 @@ import attrs
 import httpx
 import pytest
 
-from taco_adapters.remote import AuthConfig, StaticToken
+from taco_adapters.remote import StaticToken
+from taco_adapters.wire import AuthConfig
 from taco_cli.credentials import CredentialsFile, Profile, SavedCredentials, config_dir
 from taco_cli.errors import AuthenticationFailed, CliError, LocalFileError
 from taco_cli.login import (

@@ -1,0 +1,31 @@
+"""The HTTP client of a running ``opentacosvc``.
+
+``RemoteStateControl`` implements the core's ``StateControl`` port (what the
+CLI, a Terraform provider or a script does with units); ``RemoteAuth`` is the
+server's auth API beside it. Both send ``taco_adapters.wire`` shapes over one
+``Transport`` each (timeouts, safe retries, Bearer tokens from
+``Credentials`` and their renewal) and raise the core's ``TacoError``
+classes, plus ``ServerUnreachable`` and ``SessionExpired``, which only a
+client meets.
+"""
+
+from __future__ import annotations
+
+from taco_adapters.remote.auth import RemoteAuth
+from taco_adapters.remote.client import RemoteStateControl
+from taco_adapters.remote.credentials import Credentials, Refresher, StaticToken
+from taco_adapters.remote.errors import ServerUnreachable, SessionExpired
+from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace
+
+__all__ = [
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "Credentials",
+    "Refresher",
+    "RemoteAuth",
+    "RemoteStateControl",
+    "ServerUnreachable",
+    "SessionExpired",
+    "StaticToken",
+    "Trace",
+]
