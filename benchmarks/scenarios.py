@@ -432,7 +432,7 @@ def seed_units(db: Path, count: int) -> float:
 def _sqlite_list(db: Path, prefix: str, repeats: int) -> Summary:
     """The adapter's list query (its own column list and order), rows fetched
     as tuples and nothing else: what SQLite alone costs."""
-    from taco_adapters import sqlite as adapter
+    from taco_adapters.sqlite import state_store as adapter
 
     columns = getattr(adapter, "_UNIT_COLUMNS", "*")
     conn = sqlite3.connect(db, isolation_level=None)

@@ -18,10 +18,14 @@ from typing import Protocol
 
 from attrs import frozen
 
-from taco_adapters.jwt_tokens import InvalidKeyFile, JoseAccessTokens, signing_key_from_pem
-from taco_adapters.memory_auth import MemoryAuthStore
-from taco_adapters.oidc import OidcIdTokenVerifier, provider_settings
-from taco_adapters.sqlite_auth import SqliteAuthStore
+from taco_adapters.identity import OidcIdTokenVerifier, provider_settings
+from taco_adapters.identity.access_tokens import (
+    InvalidKeyFile,
+    JoseAccessTokens,
+    signing_key_from_pem,
+)
+from taco_adapters.memory import MemoryAuthStore
+from taco_adapters.sqlite import SqliteAuthStore
 from taco_core.auth import NewApiToken, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.ports import Clock, SigningKeyStore, TokenStore
@@ -56,7 +60,7 @@ async def open_auth_store(settings: Settings) -> AuthStore:
     if settings.storage == "sqlite":
         return await SqliteAuthStore.open(settings.sqlite_db_path)
     if settings.storage == "s3" and not settings.auth_disable:
-        from taco_adapters.s3_auth import S3AuthStore
+        from taco_adapters.s3 import S3AuthStore
 
         # A client of its own: the state store keeps its client private. Like
         # that one, it is made in the event loop that serves requests.

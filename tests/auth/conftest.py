@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.jwt_tokens import JoseAccessTokens
-from taco_adapters.memory_auth import MemoryAuthStore
+from taco_adapters.identity.access_tokens import JoseAccessTokens
+from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth_service import AuthService
 from taco_core.errors import Unauthenticated
 from tests.auth.idp import FakeProvider

@@ -16,14 +16,14 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.jwt_tokens import (
+from taco_adapters.identity.access_tokens import (
     InvalidKeyFile,
     JoseAccessTokens,
     generate_signing_key,
     signing_key_from_pem,
 )
-from taco_adapters.memory_auth import MemoryAuthStore
-from taco_adapters.sqlite_auth import SqliteAuthStore
+from taco_adapters.memory import MemoryAuthStore
+from taco_adapters.sqlite import SqliteAuthStore
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.errors import Unauthenticated
 from tests.auth.conftest import ISSUER

@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.memory_auth import MemoryAuthStore
+from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth import (
     ADMIN_GROUP,
     ANONYMOUS,

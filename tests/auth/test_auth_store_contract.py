@@ -14,10 +14,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from taco_adapters.memory_auth import MemoryAuthStore
-from taco_adapters.s3_auth import S3AuthStore
-from taco_adapters.sqlite import SqliteStateStore
-from taco_adapters.sqlite_auth import SqliteAuthStore
+from taco_adapters.memory import MemoryAuthStore
+from taco_adapters.s3 import S3AuthStore
+from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, hash_secret
 from taco_http.auth_setup import AuthStore
 from tests.s3_server import S3Server

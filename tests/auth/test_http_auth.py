@@ -13,8 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
-from taco_adapters.memory import MemoryStateStore
-from taco_adapters.memory_auth import MemoryAuthStore
+from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from tests.auth.idp import CLIENT_ID, FakeProvider

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import RSAKey
 
-from taco_adapters.oidc import OidcIdTokenVerifier, provider_settings
+from taco_adapters.identity import OidcIdTokenVerifier, provider_settings
 from taco_core.errors import IdentityProviderUnavailable, Unauthenticated
 from tests.auth.idp import CLIENT_ID, FakeProvider
 

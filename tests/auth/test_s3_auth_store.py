@@ -21,11 +21,10 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.jwt_tokens import JoseAccessTokens
-from taco_adapters.memory_auth import MemoryAuthStore
-from taco_adapters.s3 import S3StateStore
-from taco_adapters.s3_auth import S3AuthStore
-from taco_adapters.s3_common import client_config
+from taco_adapters.identity.access_tokens import JoseAccessTokens
+from taco_adapters.memory import MemoryAuthStore
+from taco_adapters.s3 import S3AuthStore, S3Bucket, S3StateStore
+from taco_adapters.s3.bucket import client_config
 from taco_core.auth import REFRESH_TOKEN_PREFIX, hash_secret, new_secret
 from taco_core.auth_service import AuthService
 from taco_core.errors import StorageUnavailable, Unauthenticated
@@ -382,7 +381,7 @@ async def test_a_write_that_landed_but_answered_412_counts_as_ours(
     recognised by its bytes: the rotation, the bootstrap and the key
     activation all report success, once."""
     flaky = FlakyClient(raw_client, lost=1)
-    store = S3AuthStore(bucket, client=flaky, prefix=PREFIX)
+    store = S3AuthStore(S3Bucket(bucket, client=flaky), prefix=PREFIX)
     await store.add_refresh_token(refresh_token("r1"))
     assert await store.rotate_refresh_token("r1", refresh_token("r2"), T0)
     assert await replicas[0].find_refresh_token(hash_secret("otr_r2")) is not None
@@ -400,7 +399,9 @@ async def test_a_conflict_while_a_racing_create_is_in_flight_is_retried(
 ) -> None:
     """AWS's 409 for a create racing one still in flight decides nothing: the
     create is tried again, so a lone bootstrap still happens."""
-    store = S3AuthStore(bucket, client=FlakyClient(raw_client, conflicts=2), prefix=PREFIX)
+    store = S3AuthStore(
+        S3Bucket(bucket, client=FlakyClient(raw_client, conflicts=2)), prefix=PREFIX
+    )
     assert await store.add_first_api_token(api_token("boot"))
     assert [t.id for t in await replicas[0].list_api_tokens()] == ["boot"]
 

@@ -466,14 +466,14 @@ async def test_listing_jumps_past_platform_objects(
     for i in range(40):
         raw.put_object(Bucket=bucket, Key=f"__opentaco/auth/api-tokens/{i:03}.json", Body=b"{}")
     calls = 0
-    real = store._client.list_objects_v2
+    real = store._s3._client.list_objects_v2
 
     async def counting(**kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         return await real(**kwargs)
 
-    store._client.list_objects_v2 = counting
+    store._s3._client.list_objects_v2 = counting
     assert [u.id for u in await store.list_units()] == ["A", "z"]
     assert calls <= 6  # 40 platform objects at 2 a page would take 20 pages
 

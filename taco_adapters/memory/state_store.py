@@ -20,8 +20,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
-from taco_core.unit_id import UnitId
+from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit, UnitId
 
 
 @attrs.define

@@ -1,7 +1,7 @@
 """The embedded default ``StateStore``: one SQLite file, durable, multi-process safe.
 
 Why it holds across processes: every mutating method runs in one
-``BEGIN IMMEDIATE`` transaction (``taco_adapters.sqlite_db``), which SQLite
+``BEGIN IMMEDIATE`` transaction (``taco_adapters.sqlite.database``), which SQLite
 grants to a single connection at a time across every process sharing the
 file; the lock and head checks run inside that transaction, so the database,
 not the Python process, decides who holds a lock. WAL with
@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from taco_adapters.sqlite_db import SqliteDatabase, execute_script
+from taco_adapters.sqlite.database import SqliteDatabase, execute_script
+from taco_adapters.timestamps import decode_optional_time, decode_time, encode_time
 from taco_adapters.wire import held_lock_from_json, lock_json
 from taco_core import locks, retention
 from taco_core.errors import (
@@ -29,8 +30,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit
-from taco_core.unit_id import UnitId
+from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit, UnitId
 
 SCHEMA_VERSION = 1
 
@@ -117,7 +117,12 @@ class SqliteStateStore:
                 raise UnitAlreadyExists(unit.id)
             conn.execute(
                 "INSERT INTO units (id, created, updated, labels) VALUES (?, ?, ?, ?)",
-                (unit.id, _ts(unit.created), _ts(unit.updated), json.dumps(dict(unit.labels))),
+                (
+                    unit.id,
+                    encode_time(unit.created),
+                    encode_time(unit.updated),
+                    json.dumps(dict(unit.labels)),
+                ),
             )
             return unit
 
@@ -150,7 +155,7 @@ class SqliteStateStore:
             key, unit = _live(conn, unit_id)
             if unit.lock is not None:
                 raise LockConflict(unit_id, unit.lock)
-            conn.execute("UPDATE units SET deleted_at = ? WHERE key = ?", (_ts(at), key))
+            conn.execute("UPDATE units SET deleted_at = ? WHERE key = ?", (encode_time(at), key))
 
         await self._db.run(op, write=True)
 
@@ -177,7 +182,7 @@ class SqliteStateStore:
             doomed = conn.execute(
                 "SELECT key, id FROM units WHERE deleted_at IS NOT NULL AND deleted_at < ? "
                 "ORDER BY id",
-                (_ts(deleted_before),),
+                (encode_time(deleted_before),),
             ).fetchall()
             for key, _ in doomed:
                 conn.execute(
@@ -253,7 +258,7 @@ class SqliteStateStore:
                 conn.execute(
                     "UPDATE units SET next_number = ?, head = ?, size = ?, updated = ? "
                     "WHERE key = ?",
-                    (number + 1, number, version.size, _ts(version.created), key),
+                    (number + 1, number, version.size, encode_time(version.created), key),
                 )
             head = unit.head if new.quarantined else number
             _prune(conn, key, unit_id, head, retention, new.created)
@@ -301,10 +306,6 @@ class SqliteStateStore:
 # -- row mapping -------------------------------------------------------------
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
-
-
 def _lock_json(lock: LockInfo) -> str:
     return json.dumps(lock_json(lock))
 
@@ -313,13 +314,13 @@ def _unit_of(row: tuple[Any, ...]) -> tuple[int, Unit]:
     key, unit_id, created, updated, size, labels, head, lock, deleted_at = row
     return key, Unit(
         id=UnitId(unit_id),
-        created=datetime.fromisoformat(created),
-        updated=datetime.fromisoformat(updated),
+        created=decode_time(created),
+        updated=decode_time(updated),
         size=size,
         labels=json.loads(labels) if labels != "{}" else {},
         head=head,
         lock=held_lock_from_json(json.loads(lock)) if lock else None,
-        deleted_at=datetime.fromisoformat(deleted_at) if deleted_at else None,
+        deleted_at=decode_optional_time(deleted_at),
     )
 
 
@@ -341,7 +342,7 @@ def _version_row(v: StateVersion) -> tuple[Any, ...]:
         v.size,
         v.sha256,
         v.md5,
-        _ts(v.created),
+        encode_time(v.created),
         v.author,
         v.surface,
         int(v.quarantined),
@@ -361,7 +362,7 @@ def _version_of(unit_id: UnitId, row: tuple[Any, ...]) -> StateVersion:
         size=size,
         sha256=sha256,
         md5=md5,
-        created=datetime.fromisoformat(created),
+        created=decode_time(created),
         author=author,
         surface=surface,
         quarantined=bool(quarantined),

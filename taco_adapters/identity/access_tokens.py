@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from taco_adapters.identity.jose import JOSE_ERRORS, compact_header, reason
 from taco_core.auth import (
     Principal,
     PrincipalKind,
@@ -72,7 +72,7 @@ def signing_key_from_pem(pem: bytes, *, kid: str, now: datetime) -> SigningKey:
     """The operator's key file as a ``SigningKey`` (``kid`` defaults to its thumbprint)."""
     try:
         key = ECKey.import_key(pem)
-    except (JoseError, ValueError, TypeError) as exc:
+    except JOSE_ERRORS as exc:
         raise InvalidKeyFile(f"not an EC private key in PEM: {exc}") from None
     if key.curve_name != CURVE or not key.is_private:
         raise InvalidKeyFile(
@@ -211,8 +211,8 @@ class JoseAccessTokens:
                 sub={"essential": True},
                 exp={"essential": True},
             ).validate(claims)
-        except (JoseError, ValueError, TypeError) as exc:
-            raise Unauthenticated(f"access token rejected: {_reason(exc)}") from None
+        except JOSE_ERRORS as exc:
+            raise Unauthenticated(f"access token rejected: {reason(exc)}") from None
         groups = claims.get("groups", [])
         return Principal(
             subject=claims["sub"],
@@ -246,12 +246,6 @@ def _import(key: SigningKey) -> ECKey:
 
 def _header_of(token: str) -> dict[str, Any]:
     try:
-        return dict(jws.extract_compact(token.encode()).headers())
-    except (JoseError, ValueError, TypeError) as exc:
-        raise Unauthenticated(f"malformed access token: {_reason(exc)}") from None
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, JoseError):
-        return exc.description or exc.error
-    return str(exc) or type(exc).__name__
+        return compact_header(token)
+    except JOSE_ERRORS as exc:
+        raise Unauthenticated(f"malformed access token: {reason(exc)}") from None

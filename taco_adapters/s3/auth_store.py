@@ -43,20 +43,14 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 import attrs
-from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+from aiobotocore.session import AioSession
 
-from taco_adapters.s3_common import (
-    FanOut,
-    PreconditionFailed,
-    get_object,
-    open_client,
-    put_object,
-    vendor_errors,
-)
+from taco_adapters.s3.bucket import FanOut, PreconditionFailed, S3Bucket
+from taco_adapters.s3.layout import Layout
+from taco_adapters.timestamps import decode_optional_time, decode_time, encode_optional_time
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, active_key
 from taco_core.errors import StorageUnavailable
 
-AUTH_DIR = "__opentaco/auth/"
 API_DIR = "api-tokens/"
 API_IDS_DIR = "api-token-ids/"
 FIRST_API_TOKEN = "first-api-token.json"
@@ -85,25 +79,23 @@ class _Found:
 
 
 class _S3AuthObjects:
-    """The S3 primitives both auth stores share: one client, one bucket, the
-    ``__opentaco/auth/`` folder under the prefix.
+    """What both auth stores share: one bucket, the ``__opentaco/auth/``
+    folder under the prefix, and compare-and-swap of JSON records.
 
     Build it with ``open`` (which creates and owns a client and checks the
-    bucket), or pass a client you own to the constructor.
+    bucket), or on an ``S3Bucket`` you open and close, which the states store
+    may share.
     """
 
     # Keys per ListObjectsV2 page; tests lower it to exercise pagination.
     page_size = 1000
 
-    def __init__(
-        self, bucket: str, *, client: Any, prefix: str = "", endpoint_url: str | None = None
-    ) -> None:
-        self.bucket = bucket
+    def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
+        self._s3 = bucket
+        self._owned: S3Bucket | None = None
+        self.bucket = bucket.name
         self.prefix = prefix.strip("/")
-        self.endpoint_url = endpoint_url
-        self._client = client
-        self._root = f"{self.prefix}/{AUTH_DIR}" if self.prefix else AUTH_DIR
-        self._stack = contextlib.AsyncExitStack()
+        self._root = Layout(prefix).auth_root()
         self._each = FanOut(_FAN_OUT)
 
     @classmethod
@@ -115,69 +107,40 @@ class _S3AuthObjects:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: AioSession | None = None,
-        client: Any = None,
     ) -> Self:
-        """Create the store and prove the bucket is reachable.
-
-        Without ``client``, one aiobotocore client is created from ``session``
-        (default: the standard AWS credential chain) inside the running event
-        loop and closed by ``aclose``. ``StorageUnavailable`` naming the bucket
-        when it cannot be used: tokens must never silently go elsewhere.
-        """
-        stack = contextlib.AsyncExitStack()
-        try:
-            if client is None:
-                client = await open_client(
-                    stack, region=region, endpoint_url=endpoint_url, session=session
-                )
-            store = cls(bucket, client=client, prefix=prefix, endpoint_url=endpoint_url)
-            store._stack = stack
-            where = f"bucket {bucket!r} at {endpoint_url or 'AWS'}"
-            with vendor_errors(f"HeadBucket {where}"):
-                await client.head_bucket(Bucket=bucket)
-        except BaseException:
-            await stack.aclose()
-            raise
+        """A store with a client of its own, closed by ``aclose``, on a bucket
+        proved usable: tokens must never silently go elsewhere."""
+        opened = await S3Bucket.open(
+            bucket, region=region, endpoint_url=endpoint_url, session=session
+        )
+        store = cls(opened, prefix=prefix)
+        store._owned = opened
         return store
 
     async def aclose(self) -> None:
-        """Close the client if ``open`` created it."""
-        await self._stack.aclose()
-
-    # -- S3 primitives (the only code that talks to the client) --------------
+        """Close the client if ``open`` made one."""
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def _get(self, key: str) -> _Found | None:
-        found = await get_object(self._client, self.bucket, key)
-        if found is None:
-            return None
-        resp, body = found
-        return _Found(body, str(resp.get("ETag", "")))
+        obj = await self._s3.get(key)
+        return _Found(obj.body or b"", obj.etag) if obj is not None else None
 
     async def _put(
         self, key: str, body: bytes, *, if_match: str | None = None, if_absent: bool = False
     ) -> None:
         """Write ``key``; with ``if_match``/``if_absent`` only if it is still that
         object / still absent, else ``PreconditionFailed``."""
-        await put_object(
-            self._client, self.bucket, key, body, if_match=if_match, if_absent=if_absent
-        )
+        await self._s3.put(key, body, if_match=if_match, if_absent=if_absent)
 
     async def _delete(self, key: str) -> None:
         """Delete ``key``; a missing key is fine (deletes here are idempotent)."""
-        with vendor_errors(f"DeleteObject s3://{self.bucket}/{key}"):
-            await self._client.delete_object(Bucket=self.bucket, Key=key)
+        await self._s3.delete(key)
 
     async def _keys(self, prefix: str) -> AsyncGenerator[str, None]:
         """Every key under ``prefix``, in key order (so callers may stop early)."""
-        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
-        while True:
-            with vendor_errors(f"ListObjectsV2 s3://{self.bucket}/{prefix}"):
-                resp = await self._client.list_objects_v2(**args)
-            for item in resp.get("Contents", []):
-                yield str(item["Key"])
-            if not resp.get("IsTruncated"):
-                return
-            args["ContinuationToken"] = resp["NextContinuationToken"]
+        async for obj in self._s3.list(prefix, page_size=self.page_size):
+            yield obj.key
 
     # -- building blocks -------------------------------------------------------
 
@@ -247,10 +210,8 @@ class S3TokenStore(_S3AuthObjects):
     secret), so read access to the bucket does not hand out credentials.
     """
 
-    def __init__(
-        self, bucket: str, *, client: Any, prefix: str = "", endpoint_url: str | None = None
-    ) -> None:
-        super().__init__(bucket, client=client, prefix=prefix, endpoint_url=endpoint_url)
+    def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
+        super().__init__(bucket, prefix=prefix)
         # The ID ``first-api-token.json`` names. Once created that object never
         # changes, so caching it is always correct.
         self._first: str | None = None
@@ -364,7 +325,9 @@ class S3TokenStore(_S3AuthObjects):
             return None
 
         def revoke(record: dict[str, Any]) -> dict[str, Any] | None:
-            return None if record.get("revoked") else {**record, "revoked": _ts(at)}
+            return (
+                None if record.get("revoked") else {**record, "revoked": encode_optional_time(at)}
+            )
 
         record, _ = await self._swap(self._api_key(token.secret_hash), revoke)
         return _api_of(record) if record is not None else None
@@ -412,7 +375,7 @@ class S3TokenStore(_S3AuthObjects):
         await self._store_refresh(new)
 
         def use(record: dict[str, Any]) -> dict[str, Any] | None:
-            return {**record, "used": _ts(at)} if _usable(record) else None
+            return {**record, "used": encode_optional_time(at)} if _usable(record) else None
 
         _, changed = await self._swap(key, use, found)
         if not changed:
@@ -433,7 +396,9 @@ class S3TokenStore(_S3AuthObjects):
         """
 
         def revoke(record: dict[str, Any]) -> dict[str, Any] | None:
-            return None if record.get("revoked") else {**record, "revoked": _ts(at)}
+            return (
+                None if record.get("revoked") else {**record, "revoked": encode_optional_time(at)}
+            )
 
         settled: set[str] = set()
         while True:
@@ -579,14 +544,6 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime(_STAMP)
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="microseconds") if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _usable(record: Mapping[str, Any]) -> bool:
     return not record.get("used") and not record.get("revoked")
 
@@ -623,10 +580,10 @@ def _api_json(t: ApiToken, *, first: bool) -> dict[str, Any]:
         "subject": t.subject,
         "email": t.email,
         "groups": list(t.groups),
-        "created": _ts(t.created),
+        "created": encode_optional_time(t.created),
         "created_by": t.created_by,
-        "expires": _ts(t.expires),
-        "revoked": _ts(t.revoked),
+        "expires": encode_optional_time(t.expires),
+        "revoked": encode_optional_time(t.revoked),
         "first": first,
     }
 
@@ -640,10 +597,10 @@ def _api_of(raw: Mapping[str, Any]) -> ApiToken:
             subject=raw["subject"],
             email=raw.get("email", ""),
             groups=raw.get("groups", []),
-            created=datetime.fromisoformat(raw["created"]),
+            created=decode_time(raw["created"]),
             created_by=raw.get("created_by", ""),
-            expires=_dt(raw.get("expires")),
-            revoked=_dt(raw.get("revoked")),
+            expires=decode_optional_time(raw.get("expires")),
+            revoked=decode_optional_time(raw.get("revoked")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(f"API token {raw.get('id')!r}", exc) from exc
@@ -657,10 +614,10 @@ def _refresh_json(t: RefreshToken) -> dict[str, Any]:
         "subject": t.subject,
         "email": t.email,
         "groups": list(t.groups),
-        "created": _ts(t.created),
-        "expires": _ts(t.expires),
-        "used": _ts(t.used),
-        "revoked": _ts(t.revoked),
+        "created": encode_optional_time(t.created),
+        "expires": encode_optional_time(t.expires),
+        "used": encode_optional_time(t.used),
+        "revoked": encode_optional_time(t.revoked),
     }
 
 
@@ -673,10 +630,10 @@ def _refresh_of(raw: Mapping[str, Any]) -> RefreshToken:
             subject=raw["subject"],
             email=raw.get("email", ""),
             groups=raw.get("groups", []),
-            created=datetime.fromisoformat(raw["created"]),
-            expires=datetime.fromisoformat(raw["expires"]),
-            used=_dt(raw.get("used")),
-            revoked=_dt(raw.get("revoked")),
+            created=decode_time(raw["created"]),
+            expires=decode_time(raw["expires"]),
+            used=decode_optional_time(raw.get("used")),
+            revoked=decode_optional_time(raw.get("revoked")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(f"refresh token {raw.get('id')!r}", exc) from exc
@@ -687,8 +644,8 @@ def _key_json(k: SigningKey) -> dict[str, Any]:
         "kid": k.kid,
         "algorithm": k.algorithm,
         "private_pem": k.private_pem,
-        "created": _ts(k.created),
-        "retired": _ts(k.retired),
+        "created": encode_optional_time(k.created),
+        "retired": encode_optional_time(k.retired),
     }
 
 
@@ -697,6 +654,6 @@ def _key_of(raw: Mapping[str, Any]) -> SigningKey:
         kid=raw["kid"],
         algorithm=raw["algorithm"],
         private_pem=raw["private_pem"],
-        created=datetime.fromisoformat(raw["created"]),
-        retired=_dt(raw.get("retired")),
+        created=decode_time(raw["created"]),
+        retired=decode_optional_time(raw.get("retired")),
     )

@@ -23,10 +23,11 @@ from typing import Any
 
 import aiohttp
 from attrs import frozen
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc import jwt
 from joserfc.jwk import Key, KeySet
 
+from taco_adapters.identity.discovery import discover, fetch_json
+from taco_adapters.identity.jose import JOSE_ERRORS, compact_header, reason
 from taco_core.errors import IdentityProviderUnavailable, Unauthenticated
 
 ID_TOKEN_ALGORITHMS = (
@@ -41,6 +42,8 @@ ID_TOKEN_ALGORITHMS = (
     "ES512",
 )
 LEEWAY_SECONDS = 60
+# What an unusable JWKS document raises while it is imported.
+_JWKS_ERRORS: tuple[type[Exception], ...] = (*JOSE_ERRORS, KeyError)
 _REFETCH_INTERVAL_SECONDS = 10.0
 _TIMEOUT_SECONDS = 10.0
 
@@ -120,15 +123,7 @@ class OidcIdTokenVerifier:
     async def metadata(self) -> Mapping[str, Any]:
         """The provider's discovery document (fetched once, then cached)."""
         if self._metadata is None:
-            url = self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration"
-            doc = await self._get_json(url)
-            named = doc.get("issuer")
-            if not isinstance(named, str) or named.rstrip("/") != self.settings.issuer.rstrip("/"):
-                raise IdentityProviderUnavailable(
-                    f"the discovery document at {url} names issuer {named!r}, "
-                    f"not the configured {self.settings.issuer!r}"
-                )
-            self._metadata = doc
+            self._metadata = await discover(self._client(), self.settings.issuer)
         return self._metadata
 
     async def endpoints(self) -> dict[str, str]:
@@ -160,35 +155,25 @@ class OidcIdTokenVerifier:
                 url = self.settings.jwks_url or str((await self.metadata()).get("jwks_uri") or "")
                 if not url:
                     raise IdentityProviderUnavailable("the provider publishes no jwks_uri")
-                doc = await self._get_json(url)
+                doc = await fetch_json(self._client(), url)
                 try:
                     self._keys = KeySet.import_key_set(doc)  # type: ignore[arg-type]
-                except (JoseError, ValueError, TypeError, KeyError) as exc:
+                except _JWKS_ERRORS as exc:
                     raise IdentityProviderUnavailable(f"unusable JWKS at {url}: {exc}") from None
                 self._keys_fetched = time.monotonic()
             return self._keys
 
-    async def _get_json(self, url: str) -> dict[str, Any]:
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._session.get(url, headers={"Accept": "application/json"}) as reply:
-                if reply.status != 200:
-                    raise IdentityProviderUnavailable(f"{url} answered HTTP {reply.status}")
-                doc = await reply.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise IdentityProviderUnavailable(f"cannot fetch {url}: {reason}") from None
-        if not isinstance(doc, dict):
-            raise IdentityProviderUnavailable(f"{url} did not answer a JSON object")
-        return doc
+        return self._session
 
     # -- IdTokenVerifier -------------------------------------------------------
 
     async def verify(self, id_token: str, *, now: datetime) -> Mapping[str, object]:
         try:
-            header = dict(jws.extract_compact(id_token.encode()).headers())
-        except (JoseError, ValueError, TypeError):
+            header = compact_header(id_token)
+        except JOSE_ERRORS:
             raise Unauthenticated("malformed ID token") from None
         alg = header.get("alg")
         if alg not in ID_TOKEN_ALGORITHMS:
@@ -210,9 +195,8 @@ class OidcIdTokenVerifier:
                 exp={"essential": True},
                 iat={"essential": True},
             ).validate(claims)
-        except (JoseError, ValueError, TypeError) as exc:
-            reason = exc.description or exc.error if isinstance(exc, JoseError) else str(exc)
-            raise Unauthenticated(f"ID token rejected: {reason}") from None
+        except JOSE_ERRORS as exc:
+            raise Unauthenticated(f"ID token rejected: {reason(exc)}") from None
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != self.settings.client_id:
             raise Unauthenticated("ID token was issued to another client (azp)")

@@ -3,7 +3,7 @@
 One file keeps a backup of the data and its credentials together. The tables
 are our own (``auth_*``), created if missing, so the state store's schema and
 its version number are untouched. Concurrency works as for the states
-(``taco_adapters.sqlite_db``): every mutation is one ``BEGIN IMMEDIATE``
+(``taco_adapters.sqlite.database``): every mutation is one ``BEGIN IMMEDIATE``
 transaction, which SQLite grants to one connection at a time across all
 processes, so check-then-write rules (rotate a refresh token once, bootstrap
 one admin token, one active signing key) hold between replicas too.
@@ -18,7 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from taco_adapters.sqlite_db import SqliteDatabase, execute_script
+from taco_adapters.sqlite.database import SqliteDatabase, execute_script
+from taco_adapters.timestamps import (
+    decode_optional_time,
+    decode_time,
+    encode_optional_time,
+    encode_time,
+)
 from taco_core.auth import ApiToken, RefreshToken, SigningKey
 
 _SCHEMA = """
@@ -109,7 +115,7 @@ class SqliteAuthStore:
         def op(conn: sqlite3.Connection) -> ApiToken | None:
             conn.execute(
                 "UPDATE auth_api_tokens SET revoked = ? WHERE id = ? AND revoked IS NULL",
-                (_ts(at), token_id),
+                (encode_time(at), token_id),
             )
             return _one_api(conn, "id", token_id)
 
@@ -135,7 +141,7 @@ class SqliteAuthStore:
             changed = conn.execute(
                 "UPDATE auth_refresh_tokens SET used = ? "
                 "WHERE id = ? AND used IS NULL AND revoked IS NULL",
-                (_ts(at), old_id),
+                (encode_time(at), old_id),
             ).rowcount
             if changed != 1:
                 return False
@@ -148,7 +154,7 @@ class SqliteAuthStore:
         await self._db.run(
             lambda c: c.execute(
                 "UPDATE auth_refresh_tokens SET revoked = ? WHERE family = ? AND revoked IS NULL",
-                (_ts(at), family),
+                (encode_time(at), family),
             ),
             write=True,
         )
@@ -156,7 +162,7 @@ class SqliteAuthStore:
     async def purge_refresh_tokens(self, expired_before: datetime) -> int:
         def op(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "DELETE FROM auth_refresh_tokens WHERE expires < ?", (_ts(expired_before),)
+                "DELETE FROM auth_refresh_tokens WHERE expires < ?", (encode_time(expired_before),)
             )
             return cursor.rowcount
 
@@ -179,11 +185,11 @@ class SqliteAuthStore:
                     return current
                 conn.execute(
                     "UPDATE auth_signing_keys SET retired = ? WHERE retired IS NULL",
-                    (_ts(key.created),),
+                    (encode_time(key.created),),
                 )
             conn.execute(
                 f"INSERT INTO auth_signing_keys ({_KEYS}) VALUES (?, ?, ?, ?, ?)",
-                (key.kid, key.algorithm, key.private_pem, _ts(key.created), None),
+                (key.kid, key.algorithm, key.private_pem, encode_time(key.created), None),
             )
             return key
 
@@ -206,14 +212,6 @@ def _create_tables(conn: sqlite3.Connection) -> None:
     execute_script(conn, _SCHEMA)
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
     conn.execute(
         f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -224,10 +222,10 @@ def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
             t.subject,
             t.email,
             json.dumps(list(t.groups)),
-            _ts(t.created),
+            encode_time(t.created),
             t.created_by,
-            _ts(t.expires) if t.expires else None,
-            _ts(t.revoked) if t.revoked else None,
+            encode_optional_time(t.expires),
+            encode_optional_time(t.revoked),
         ),
     )
 
@@ -241,10 +239,10 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         subject=subject,
         email=email,
         groups=json.loads(groups),
-        created=datetime.fromisoformat(created),
+        created=decode_time(created),
         created_by=created_by,
-        expires=_dt(expires),
-        revoked=_dt(revoked),
+        expires=decode_optional_time(expires),
+        revoked=decode_optional_time(revoked),
     )
 
 
@@ -265,10 +263,10 @@ def _insert_refresh(conn: sqlite3.Connection, t: RefreshToken) -> None:
             t.subject,
             t.email,
             json.dumps(list(t.groups)),
-            _ts(t.created),
-            _ts(t.expires),
-            _ts(t.used) if t.used else None,
-            _ts(t.revoked) if t.revoked else None,
+            encode_time(t.created),
+            encode_time(t.expires),
+            encode_optional_time(t.used),
+            encode_optional_time(t.revoked),
         ),
     )
 
@@ -282,10 +280,10 @@ def _refresh_of(row: tuple[Any, ...]) -> RefreshToken:
         subject=subject,
         email=email,
         groups=json.loads(groups),
-        created=datetime.fromisoformat(created),
-        expires=datetime.fromisoformat(expires),
-        used=_dt(used),
-        revoked=_dt(revoked),
+        created=decode_time(created),
+        expires=decode_time(expires),
+        used=decode_optional_time(used),
+        revoked=decode_optional_time(revoked),
     )
 
 
@@ -295,8 +293,8 @@ def _key_of(row: tuple[Any, ...]) -> SigningKey:
         kid=kid,
         algorithm=algorithm,
         private_pem=private_pem,
-        created=datetime.fromisoformat(created),
-        retired=_dt(retired),
+        created=decode_time(created),
+        retired=decode_optional_time(retired),
     )
 
 
