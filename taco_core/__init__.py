@@ -56,6 +56,7 @@ from taco_core.model import (
     Surface,
     Unit,
     UnitId,
+    VersionPage,
     WriteResult,
 )
 from taco_core.ports import (
@@ -125,6 +126,7 @@ __all__ = [
     "UnitId",
     "UnitNotFound",
     "VersionNotFound",
+    "VersionPage",
     "WriteResult",
     "diff_states",
     "parse_unit_id",

@@ -7,7 +7,7 @@ whether the request came over HTTP or from an embedded tool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from attrs import frozen
@@ -253,6 +253,10 @@ class AuthService:
         if await self.tokens.add_first_api_token(token):
             return NewApiToken(token, secret)
         return None
+
+    async def public_keys(self) -> Mapping[str, object]:
+        """The JWKS document that verifies our access tokens (public)."""
+        return await self.codec.public_keys()
 
     async def purge_expired(self) -> int:
         """Forget refresh tokens that can never be accepted again."""

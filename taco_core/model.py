@@ -147,6 +147,14 @@ class StateVersion:
 
 
 @frozen
+class VersionPage:
+    """Part of a unit's history, newest first, and how long the whole is."""
+
+    versions: tuple[StateVersion, ...]
+    total: int
+
+
+@frozen
 class RetentionPolicy:
     """How much history a store keeps (see ``taco_core.retention``)."""
 

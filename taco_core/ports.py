@@ -22,6 +22,7 @@ from taco_core.model import (
     Surface,
     Unit,
     UnitId,
+    VersionPage,
     WriteResult,
 )
 
@@ -88,6 +89,11 @@ class StateStore(Protocol):
         """The current version's metadata, or ``None`` before the first write."""
         ...
 
+    async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        """``get_unit`` and ``head`` in one read (one transaction, one round of
+        requests): what a write checks before it commits. ``UnitNotFound``."""
+        ...
+
     async def commit(
         self,
         unit_id: UnitId,
@@ -118,6 +124,12 @@ class StateStore(Protocol):
 
     async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
         """One version and its bytes. ``VersionNotFound`` if not kept."""
+        ...
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        """``limit`` versions from the ``offset``-th newest on, as
+        ``list_versions`` orders them, and how many there are in all, read
+        together, without reading the rest of the history."""
         ...
 
     async def ping(self) -> None:

@@ -38,6 +38,7 @@ from taco_core.model import (
     Surface,
     Unit,
     UnitId,
+    VersionPage,
     WriteResult,
 )
 from taco_core.ports import Clock, StateStore
@@ -100,6 +101,10 @@ class StateService:
 
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
         return await self.store.undelete_unit(unit_id)
+
+    async def ping(self) -> None:
+        """Prove the store answers (readiness); ``StorageUnavailable`` if not."""
+        await self.store.ping()
 
     async def purge_expired(self) -> Sequence[UnitId]:
         """Remove units deleted longer ago than the grace period."""
@@ -205,14 +210,13 @@ class StateService:
         """
         for _ in range(_MAX_ATTEMPTS):
             try:
-                unit = await self.store.get_unit(unit_id)
+                unit, current = await self.store.unit_and_head(unit_id)
             except UnitNotFound:
                 if not create_missing:
                     raise
                 await self.ensure_unit(unit_id)
                 continue
             locks.check_write(unit_id, unit.lock, lock_id)
-            current = await self.store.head(unit_id)
             try:
                 return await attempt(current)
             except ConcurrentUpdate:
@@ -234,6 +238,11 @@ class StateService:
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         return await self.store.list_versions(unit_id)
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        """Part of the history, newest first (``limit=1``: just the newest),
+        without reading the rest of it."""
+        return await self.store.version_page(unit_id, offset=offset, limit=limit)
 
     async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
         return await self.store.read_version(unit_id, number)

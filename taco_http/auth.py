@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taco_core.auth import ANONYMOUS, Principal
-from taco_core.auth_service import AuthService
 from taco_core.errors import TacoError, Unauthenticated
+from taco_http.context import services_in
 from taco_http.errors import taco_error
 
 PUBLIC_PATHS = frozenset(
@@ -85,14 +85,13 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
         principal = ANONYMOUS
-        if not state.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+        services = services_in(scope)
+        if not services.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))
-                service: AuthService = state.auth
-                principal = await service.authenticate(credential)
+                principal = await services.auth.authenticate(credential)
             except TacoError as exc:
                 response = await taco_error(request, exc)
                 await response(scope, receive, send)

@@ -37,7 +37,8 @@ from taco_core.auth_service import AuthService
 from taco_core.errors import InvalidInput
 from taco_http.auth import principal_of
 from taco_http.body import read_json_object
-from taco_http.settings import Settings, SettingsError, parse_duration
+from taco_http.context import services_of
+from taco_http.settings import SettingsError, parse_duration
 
 # Where `taco login` listens for the provider's redirect; register it with the
 # provider as an allowed callback of the CLI's client.
@@ -46,13 +47,12 @@ SCOPES = ("openid", "profile", "email")
 
 
 def _auth(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
+    return services_of(request).auth
 
 
 async def config(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    oidc = request.app.state.oidc
+    services = services_of(request)
+    settings, oidc = services.settings, services.oidc
     endpoints = await oidc.endpoints() if oidc is not None else {}
     published = AuthConfig(
         auth_enabled=not settings.auth_disable,
@@ -96,7 +96,7 @@ async def me(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    keys = await _auth(request).codec.public_keys()
+    keys = await _auth(request).public_keys()
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 

@@ -22,7 +22,7 @@ from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import principal_of
 from taco_http.body import read_body, read_json_object
-from taco_http.context import service_of
+from taco_http.context import services_of
 from taco_http.streaming import state_response
 
 
@@ -51,13 +51,13 @@ async def backend(request: Request) -> Response:
     if method == "UNLOCK":
         return await _unlock(request, unit_id)
     # DELETE (route methods restrict the rest)
-    await service_of(request).delete_unit(unit_id)
+    await services_of(request).states.delete_unit(unit_id)
     return Response(status_code=200)
 
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
     try:
-        found = await service_of(request).download(unit_id)
+        found = await services_of(request).states.download(unit_id)
     except UnitNotFound:
         found = None
     if found is None:
@@ -68,7 +68,7 @@ async def _get(request: Request, unit_id: UnitId) -> Response:
 
 
 async def _put(request: Request, unit_id: UnitId) -> Response:
-    service = service_of(request)
+    service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     await service.upload(
         unit_id,
@@ -83,7 +83,7 @@ async def _put(request: Request, unit_id: UnitId) -> Response:
 
 async def _lock(request: Request, unit_id: UnitId) -> Response:
     wanted = lock_from_json(await read_json_object(request, "LockInfo"))
-    held = await service_of(request).lock(unit_id, wanted, create_missing=True)
+    held = await services_of(request).states.lock(unit_id, wanted, create_missing=True)
     return JSONResponse(terraform_lock_json(held), status_code=200)
 
 
@@ -93,5 +93,5 @@ async def _unlock(request: Request, unit_id: UnitId) -> Response:
     # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
     # A unit that does not exist holds no lock, so the caller's goal already holds.
     with contextlib.suppress(UnitNotFound):
-        await service_of(request).unlock(unit_id, lock_id or None)
+        await services_of(request).states.unlock(unit_id, lock_id or None)
     return Response(status_code=200)

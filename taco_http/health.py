@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_core.errors import StorageUnavailable
-from taco_http.context import service_of
+from taco_http.context import services_of
+from taco_http.wiring import storage_info
 
 
 async def healthz(request: Request) -> Response:
@@ -25,7 +26,7 @@ async def readyz(request: Request) -> Response:
     error = ""
     with anyio.move_on_after(READY_DEADLINE_SECONDS) as deadline:
         try:
-            await service_of(request).store.ping()
+            await services_of(request).states.ping()
         except StorageUnavailable as exc:
             error = exc.message
     if deadline.cancelled_caught:
@@ -39,8 +40,4 @@ async def readyz(request: Request) -> Response:
 
 async def info(request: Request) -> Response:
     """Which storage this server uses (the reference's ``/v1/info``)."""
-    settings = request.app.state.settings
-    storage: dict[str, str] = {"type": settings.storage}
-    if settings.storage == "s3":
-        storage.update(bucket=settings.s3_bucket, prefix=settings.s3_prefix)
-    return JSONResponse({"storage": storage})
+    return JSONResponse({"storage": storage_info(services_of(request).settings)})

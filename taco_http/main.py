@@ -1,9 +1,10 @@
 """``opentacosvc``: the service's entry point.
 
-The stores are opened before the server starts, in the same event loop, so a
-storage that cannot be reached (or a signing key file that cannot be used)
-stops the service with one clear line instead of a traceback, and never with
-a silent fallback to another storage.
+The adapters are opened (``taco_http.wiring.open_adapters``) before the server
+starts, in the same event loop, and handed to the app, so a storage that
+cannot be reached (or a signing key file that cannot be used) stops the
+service with one clear line instead of a traceback, and never with a silent
+fallback to another storage.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import uvicorn
 
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
-from taco_http.auth_setup import configured_key, open_auth_store
 from taco_http.parser import build_parser
 from taco_http.settings import Settings, SettingsError, from_env
-from taco_http.stores import open_store
+from taco_http.wiring import configured_key, open_adapters
 
 log = logging.getLogger("opentaco")
 
@@ -38,32 +38,20 @@ def _configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    configured_key(settings, datetime.now(UTC))
-    store = await open_store(settings)
-    try:
-        auth_store = await open_auth_store(settings)
-    except BaseException:
-        await store.aclose()
-        raise
-    if settings.storage == "sqlite":
-        log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
-    elif settings.storage == "memory":
-        log.warning("storage: memory; every state is lost when the process stops")
-    else:
-        log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
-    _log_auth(settings)
-    app = create_app(settings, store=store, auth_store=auth_store)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        log_config=None,
-    )
-    await uvicorn.Server(config).serve()
+    configured_key(settings, datetime.now(UTC))  # a bad key file stops us before any I/O
+    async with open_adapters(settings) as adapters:
+        _log_auth(settings)
+        config = uvicorn.Config(
+            create_app(settings, adapters=adapters),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+            log_config=None,
+        )
+        await uvicorn.Server(config).serve()
 
 
 def _log_auth(settings: Settings) -> None:

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 
 @frozen
 class Settings:
+    """Every setting of ``opentacosvc``, parsed and checked (``from_env``)."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     storage: str = "sqlite"
@@ -66,15 +68,6 @@ class Settings:
         """The ``iss`` of our access tokens: the public base URL, or where
         this server listens. Every replica must agree on it."""
         return self.public_base_url or f"http://{self.host}:{self.port}"
-
-    def admin_token_file(self) -> Path | None:
-        """Where the bootstrap admin token is written: as configured, else
-        beside the SQLite database; ``None`` (print only) for other storages."""
-        if self.admin_token_path is not None:
-            return self.admin_token_path
-        if self.storage == "sqlite":
-            return self.sqlite_db_path.parent / "admin-token"
-        return None
 
 
 # env var -> (field, parser)

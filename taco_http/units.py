@@ -41,7 +41,7 @@ from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http.auth import principal_of
 from taco_http.body import read_body, read_json_object
-from taco_http.context import service_of
+from taco_http.context import services_of
 from taco_http.streaming import state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
@@ -59,13 +59,13 @@ def _flag(request: Request, name: str) -> bool:
 async def create_unit(request: Request) -> Response:
     doc = await read_json_object(request, "request body")
     req = structure(doc, CreateUnitRequest, "unit")
-    unit = await service_of(request).create_unit(req.id, req.labels)
+    unit = await services_of(request).states.create_unit(req.id, req.labels)
     return JSONResponse(created_unit_json(unit), status_code=201)
 
 
 async def list_units(request: Request) -> Response:
     prefix = request.query_params.get("prefix", "")
-    units = await service_of(request).list_units(prefix, deleted=_flag(request, "deleted"))
+    units = await services_of(request).states.list_units(prefix, deleted=_flag(request, "deleted"))
 
     def render() -> bytes:
         # 100,000 units take long enough to render that the event loop must not.
@@ -102,16 +102,16 @@ async def unit_route(request: Request) -> Response:
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    return JSONResponse(unit_json(await service_of(request).get_unit(unit_id)))
+    return JSONResponse(unit_json(await services_of(request).states.get_unit(unit_id)))
 
 
 async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    await service_of(request).delete_unit(unit_id)
+    await services_of(request).states.delete_unit(unit_id)
     return Response(status_code=204)
 
 
 async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    found = await service_of(request).download(unit_id)
+    found = await services_of(request).states.download(unit_id)
     if found is None:
         return Response(b"", media_type="application/json")
     version, data = found
@@ -119,7 +119,7 @@ async def _download(request: Request, unit_id: UnitId, _: str | None) -> Respons
 
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    service = service_of(request)
+    service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     force = _flag(request, "force")
     result = await service.upload(
@@ -135,7 +135,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
 
 async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
     doc = await read_json_object(request, "lock request")
-    held = await service_of(request).lock(unit_id, lock_from_json(doc))
+    held = await services_of(request).states.lock(unit_id, lock_from_json(doc))
     return JSONResponse(lock_json(held))
 
 
@@ -144,28 +144,27 @@ async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:
     lock_id = lock_from_json(doc).id if doc else None
     if not lock_id and not _flag(request, "force"):
         raise InvalidInput('lock ID required: send {"id": "<lock id>"} or use ?force=true')
-    await service_of(request).unlock(unit_id, lock_id or None)
+    await services_of(request).states.unlock(unit_id, lock_id or None)
     return JSONResponse({"message": "Unit unlocked successfully"})
 
 
 async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Response:
     limit = _int_param(request, "limit", 100)
     offset = _int_param(request, "offset", 0)
-    versions = await service_of(request).list_versions(unit_id)
-    page = list(versions[offset : offset + limit])
+    page = await services_of(request).states.version_page(unit_id, offset=offset, limit=limit)
     return JSONResponse(
-        versions_page_json(unit_id, page, total=len(versions), offset=offset, limit=limit)
+        versions_page_json(unit_id, page.versions, total=page.total, offset=offset, limit=limit)
     )
 
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
-    version, data = await service_of(request).read_version(unit_id, int(arg))
+    version, data = await services_of(request).states.read_version(unit_id, int(arg))
     return state_response(data, version_headers(version))
 
 
 async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    service = service_of(request)
+    service = services_of(request).states
     doc = await read_json_object(request, "restore request")
     req = structure(doc, RestoreRequest, "restore request")
     number = req.version
@@ -185,14 +184,14 @@ async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
         wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
-    for v in await service_of(request).list_versions(unit_id):
+    for v in await services_of(request).states.list_versions(unit_id):
         if abs((v.created - wanted).total_seconds()) < 1e-6:
             return v.number
     raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
 
 
 async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    diff = await service_of(request).diff(
+    diff = await services_of(request).states.diff(
         unit_id, _opt_int(request, "from"), _opt_int(request, "to")
     )
     return JSONResponse({"unit_id": unit_id, **diff_json(diff)})
@@ -206,7 +205,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 
 async def _undelete(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    unit = await service_of(request).undelete_unit(unit_id)
+    unit = await services_of(request).states.undelete_unit(unit_id)
     return JSONResponse(unit_json(unit))
 
 

@@ -20,7 +20,15 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit, UnitId
+from taco_core.model import (
+    LockInfo,
+    NewVersion,
+    RetentionPolicy,
+    StateVersion,
+    Unit,
+    UnitId,
+    VersionPage,
+)
 
 
 @attrs.define
@@ -128,6 +136,9 @@ class MemoryStateStore:
             del record.versions[number]
         return version
 
+    async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        return await self.get_unit(unit_id), await self.head(unit_id)
+
     async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         record = self._record(unit_id)
         if record.unit.head is None:
@@ -144,6 +155,10 @@ class MemoryStateStore:
             return record.versions[number]
         except KeyError:
             raise VersionNotFound(unit_id, number) from None
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        versions = await self.list_versions(unit_id)
+        return VersionPage(tuple(versions[offset : offset + limit]), len(versions))
 
     async def ping(self) -> None:
         return None

@@ -61,6 +61,7 @@ from taco_core.model import (
     StateVersion,
     Unit,
     UnitId,
+    VersionPage,
 )
 from taco_core.retention import prunable
 
@@ -173,31 +174,44 @@ class S3StateStore:
     async def _current(
         self, unit_id: UnitId, *, data: bool
     ) -> tuple[View, StateVersion | None, bytes | None]:
-        """The unit's head version (and its bytes if ``data``). An outside write
-        is read whole to learn its serial and lineage; if ``terraform.tfstate``
-        changes while we read it, we read again."""
+        """The unit's head version (and its bytes if ``data``); if
+        ``terraform.tfstate`` changes while we read it, we read again."""
         for _ in range(_ATTEMPTS):
             view = await self._view(unit_id)
-            if view.pending:
-                assert view.state is not None
-                obj = await self._s3.get(view.state.key)
-                if obj is None or obj.etag != view.state.etag:
-                    continue
-                body = obj.body or b""
-                return view, outside_version(unit_id, view.doc.next_number, obj, body), body
-            entry = view.doc.head_entry
-            if entry is None:
-                return view, None, None
-            if not data:
-                return view, entry.version, None
-            try:
-                return view, entry.version, await self._version_bytes(unit_id, entry)
-            except VersionNotFound:
-                raise StorageUnavailable(
-                    f"the current version of unit {unit_id!r} is listed in {UNIT_DOC} but its "
-                    "object is missing from the bucket"
-                ) from None
-        raise StorageUnavailable(
+            found = await self._head_of(view, data=data)
+            if found is not None:
+                return view, *found
+        raise self._kept_changing(unit_id)
+
+    async def _head_of(
+        self, view: View, *, data: bool
+    ) -> tuple[StateVersion | None, bytes | None] | None:
+        """The head version of ``view`` (and its bytes if ``data``); ``None``
+        when ``terraform.tfstate`` changed since ``view`` was read. An outside
+        write is read whole to learn its serial and lineage."""
+        unit_id = view.unit_id
+        if view.pending:
+            assert view.state is not None
+            obj = await self._s3.get(view.state.key)
+            if obj is None or obj.etag != view.state.etag:
+                return None
+            body = obj.body or b""
+            return outside_version(unit_id, view.doc.next_number, obj, body), body
+        entry = view.doc.head_entry
+        if entry is None:
+            return None, None
+        if not data:
+            return entry.version, None
+        try:
+            return entry.version, await self._version_bytes(unit_id, entry)
+        except VersionNotFound:
+            raise StorageUnavailable(
+                f"the current version of unit {unit_id!r} is listed in {UNIT_DOC} but its "
+                "object is missing from the bucket"
+            ) from None
+
+    def _kept_changing(self, unit_id: UnitId) -> StorageUnavailable:
+        return StorageUnavailable(
             f"the state of unit {unit_id!r} kept changing while it was read; try again"
         )
 
@@ -437,6 +451,16 @@ class S3StateStore:
         _, version, _ = await self._current(unit_id, data=False)
         return version
 
+    async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        """The view, the lock holder and (for an outside write) the state
+        object, read in one round where ``get_unit`` and ``head`` take two."""
+        for _ in range(_ATTEMPTS):
+            view, holder = await both(self._view(unit_id), self._locks.holder(unit_id))
+            found = await self._head_of(view, data=False)
+            if found is not None:
+                return unit_of(view, holder), found[0]
+        raise self._kept_changing(unit_id)
+
     async def commit(
         self,
         unit_id: UnitId,
@@ -608,6 +632,11 @@ class S3StateStore:
         if entry is None:
             raise VersionNotFound(unit_id, number)
         return entry.version, await self._version_bytes(unit_id, entry)
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        # The index is one object: the page costs what the whole history does.
+        versions = await self.list_versions(unit_id)
+        return VersionPage(tuple(versions[offset : offset + limit]), len(versions))
 
     async def ping(self) -> None:
         await self._s3.ping()

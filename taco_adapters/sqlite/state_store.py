@@ -30,7 +30,15 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.model import LockInfo, NewVersion, RetentionPolicy, StateVersion, Unit, UnitId
+from taco_core.model import (
+    LockInfo,
+    NewVersion,
+    RetentionPolicy,
+    StateVersion,
+    Unit,
+    UnitId,
+    VersionPage,
+)
 
 SCHEMA_VERSION = 1
 
@@ -228,6 +236,15 @@ class SqliteStateStore:
 
         return await self._db.run(op, write=False)
 
+    async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        def op(conn: sqlite3.Connection) -> tuple[Unit, StateVersion | None]:
+            key, unit = _live(conn, unit_id)
+            if unit.head is None:
+                return unit, None
+            return unit, _fetch_version(conn, key, unit_id, unit.head)
+
+        return await self._db.run(op, write=False)
+
     async def commit(
         self,
         unit_id: UnitId,
@@ -290,6 +307,21 @@ class SqliteStateStore:
         def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes]:
             key, _ = _live(conn, unit_id)
             return _fetch_version_data(conn, key, unit_id, number)
+
+        return await self._db.run(op, write=False)
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        def op(conn: sqlite3.Connection) -> VersionPage:
+            key, _ = _live(conn, unit_id)
+            (total,) = conn.execute(
+                "SELECT COUNT(*) FROM versions WHERE unit_key = ?", (key,)
+            ).fetchone()
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ? "
+                "ORDER BY number DESC LIMIT ? OFFSET ?",
+                (key, limit, offset),
+            )
+            return VersionPage(tuple(_version_of(unit_id, row) for row in rows), total)
 
         return await self._db.run(op, write=False)
 

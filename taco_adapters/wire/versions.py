@@ -7,7 +7,7 @@ a client learns what it wrote or read in the same round trip.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taco_adapters.wire.converter import parse_time, rfc3339
@@ -79,7 +79,7 @@ def version_from_headers(headers: Mapping[str, str], unit_id: UnitId) -> StateVe
 
 
 def versions_page_json(
-    unit_id: UnitId, page: list[StateVersion], *, total: int, offset: int, limit: int
+    unit_id: UnitId, page: Sequence[StateVersion], *, total: int, offset: int, limit: int
 ) -> dict[str, Any]:
     """One page of a unit's history, newest first, and where it sits in the whole."""
     return {

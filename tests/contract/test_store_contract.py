@@ -67,6 +67,8 @@ async def test_missing_unit_raises_not_found_everywhere(store: StateStore) -> No
         store.lock(missing, LockInfo(id="a")),
         store.unlock(missing, "a"),
         store.head(missing),
+        store.unit_and_head(missing),
+        store.version_page(missing, offset=0, limit=1),
         store.read_state(missing),
         store.list_versions(missing),
         store.read_version(missing, 1),
@@ -332,3 +334,31 @@ async def test_undelete_of_live_or_missing_unit_is_not_found(store: StateStore) 
 async def test_ping(store: StateStore) -> None:
     """A healthy store answers ping."""
     await store.ping()
+
+
+async def test_unit_and_head_read_both_together(store: StateStore) -> None:
+    """``unit_and_head`` is what ``get_unit`` and ``head`` say, lock included."""
+    await store.create_unit(unit())
+    assert await store.unit_and_head(U) == (await store.get_unit(U), None)
+    v1 = await store.commit(U, new(state(1)), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    held = await store.lock(U, LockInfo(id="holder", who="me"))
+    got, head = await store.unit_and_head(U)
+    assert (got, head) == (await store.get_unit(U), v1)
+    assert got.lock == held and got.head == 1
+
+
+async def test_version_page_is_a_slice_of_the_history(store: StateStore) -> None:
+    """A page holds the versions ``list_versions`` lists at those places, and the total."""
+    await store.create_unit(unit())
+    head = None
+    for serial in range(1, 6):
+        head = (
+            await store.commit(
+                U, new(state(serial)), expected_head=head, lock_id=None, retention=KEEP_ALL
+            )
+        ).number
+    everything = list(await store.list_versions(U))
+    for offset, limit in ((0, 1), (0, 5), (1, 2), (4, 10), (7, 3)):
+        page = await store.version_page(U, offset=offset, limit=limit)
+        assert page.total == 5
+        assert list(page.versions) == everything[offset : offset + limit]

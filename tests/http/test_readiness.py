@@ -7,10 +7,16 @@ import time
 import anyio
 from starlette.testclient import TestClient
 
-from taco_adapters.memory import MemoryStateStore
+from taco_adapters.clock import SystemClock
+from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
 from taco_http.settings import Settings
+from taco_http.wiring import Adapters
+
+
+def on(states: MemoryStateStore) -> Adapters:
+    return Adapters(states=states, auth=MemoryAuthStore(), clock=SystemClock())
 
 
 class HangingStore(MemoryStateStore):
@@ -25,7 +31,7 @@ class BrokenStore(MemoryStateStore):
 
 def test_hanging_store_gives_503_within_the_probe_deadline() -> None:
     """A store that does not answer makes /readyz 503 at the deadline, not after the hang."""
-    app = create_app(Settings(storage="memory", auth_disable=True), store=HangingStore())
+    app = create_app(Settings(storage="memory", auth_disable=True), adapters=on(HangingStore()))
     with TestClient(app) as client:
         started = time.monotonic()
         r = client.get("/readyz")
@@ -36,7 +42,7 @@ def test_hanging_store_gives_503_within_the_probe_deadline() -> None:
 
 def test_failing_store_gives_503_with_reason() -> None:
     """A store error makes /readyz 503 naming the failure; /healthz stays 200."""
-    app = create_app(Settings(storage="memory", auth_disable=True), store=BrokenStore())
+    app = create_app(Settings(storage="memory", auth_disable=True), adapters=on(BrokenStore()))
     with TestClient(app) as client:
         r = client.get("/readyz")
         assert client.get("/healthz").status_code == 200

@@ -28,9 +28,9 @@ from taco_adapters.s3.bucket import client_config
 from taco_core.auth import REFRESH_TOKEN_PREFIX, hash_secret, new_secret
 from taco_core.auth_service import AuthService
 from taco_core.errors import StorageUnavailable, Unauthenticated
-from taco_http.auth_setup import open_auth_store
 from taco_http.settings import Settings
-from tests.auth.test_auth_store_contract import T0, api_token, refresh_token, signing_key
+from taco_http.wiring import open_adapters
+from tests.contract.test_auth_store_contract import T0, api_token, refresh_token, signing_key
 from tests.s3_server import S3Server
 
 PREFIX = "states"
@@ -134,16 +134,17 @@ async def test_reused_refresh_token_racing_its_owner_revokes_the_session(
 
 
 async def revoke_while_rotating(
-    rotator: S3AuthStore, revoker: S3AuthStore, family: str, delay: float
+    rotator: S3AuthStore, revoker: S3AuthStore, family: str, rotations: int
 ) -> tuple[list[str], list[bool]]:
     """Rotate a new session's chain as fast as possible while the other replica
-    revokes it after ``delay``. Returns the IDs of every token the chain
-    produced, and the outcome of each rotation that ended after the
-    revocation returned."""
+    revokes it once the chain has rotated ``rotations`` times. Returns the IDs
+    of every token the chain produced, and the outcome of each rotation that
+    ended after the revocation returned."""
     await rotator.add_refresh_token(refresh_token(f"{family}-0", family))
     produced = [f"{family}-0"]
     after: list[bool] = []
     revoked = anyio.Event()
+    rotating = anyio.Event()
 
     async def rotate_chain() -> None:
         while True:
@@ -156,9 +157,11 @@ async def revoke_while_rotating(
             if not ok:
                 return
             produced.append(f"{family}-{n}")
+            if len(produced) > rotations:
+                rotating.set()
 
     async def revoke() -> None:
-        await anyio.sleep(delay)
+        await rotating.wait()
         await revoker.revoke_refresh_family(family, T0)
         revoked.set()
 
@@ -177,7 +180,7 @@ async def test_revocation_racing_rotation_leaves_no_live_token(
     for attempt in range(3):
         family = f"fam{attempt}"
         produced, after = await revoke_while_rotating(
-            replicas[0], replicas[1], family, 0.05 * (attempt + 1)
+            replicas[0], replicas[1], family, rotations=attempt + 1
         )
         assert len(produced) > 1, "the chain never rotated before the revocation"
         for token_id in produced:
@@ -434,14 +437,12 @@ def s3_settings(s3: S3Server, bucket: str, **extra: Any) -> Settings:
 async def test_s3_storage_opens_the_s3_auth_store(s3_server: S3Server, bucket: str) -> None:
     """--storage s3 keeps credentials in the bucket; with auth disabled nothing
     is kept (no credential is ever checked), so nothing is written either."""
-    store = await open_auth_store(s3_settings(s3_server, bucket))
-    try:
+    async with open_adapters(s3_settings(s3_server, bucket)) as adapters:
+        store = adapters.auth
         assert isinstance(store, S3AuthStore)
         assert (store.bucket, store.prefix) == (bucket, PREFIX)
-    finally:
-        await store.aclose()
-    off = await open_auth_store(s3_settings(s3_server, bucket, auth_disable=True))
-    assert isinstance(off, MemoryAuthStore)
+    async with open_adapters(s3_settings(s3_server, bucket, auth_disable=True)) as adapters:
+        assert isinstance(adapters.auth, MemoryAuthStore)
 
 
 @pytest.mark.usefixtures("s3_env")

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from taco_http.app import create_app
 from taco_http.parser import build_parser
 from taco_http.settings import Settings, SettingsError, from_env
+from taco_http.wiring import admin_token_file
 
 
 def test_defaults_are_secure() -> None:
@@ -22,8 +23,8 @@ def test_defaults_are_secure() -> None:
     assert (s.tokens_access_ttl_seconds, s.tokens_refresh_ttl_seconds) == (3600, 720 * 3600)
     assert s.tokens_key_rotation_seconds == 30 * 86400
     assert s.token_issuer() == "http://127.0.0.1:8080"
-    assert s.admin_token_file() == Path("data/admin-token")
-    assert Settings(storage="memory").admin_token_file() is None
+    assert admin_token_file(s) == Path("data/admin-token")
+    assert admin_token_file(Settings(storage="memory")) is None
 
 
 def test_env_and_flags() -> None:

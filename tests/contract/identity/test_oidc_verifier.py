@@ -17,7 +17,7 @@ from joserfc.jwk import RSAKey
 
 from taco_adapters.identity import OidcIdTokenVerifier, provider_settings
 from taco_core.errors import IdentityProviderUnavailable, Unauthenticated
-from tests.auth.idp import CLIENT_ID, FakeProvider
+from tests.idp import CLIENT_ID, FakeProvider
 
 
 def now() -> datetime:

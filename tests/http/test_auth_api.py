@@ -13,10 +13,12 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
+from taco_adapters.clock import SystemClock
 from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
-from tests.auth.idp import CLIENT_ID, FakeProvider
+from taco_http.wiring import Adapters
+from tests.idp import CLIENT_ID, FakeProvider
 
 STATE = b'{"version": 4, "serial": 1, "lineage": "l-1", "outputs": {}, "resources": []}'
 
@@ -31,7 +33,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def start(settings: Settings) -> TestClient:
-    app = create_app(settings, store=MemoryStateStore(), auth_store=MemoryAuthStore())
+    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=SystemClock())
+    app = create_app(settings, adapters=adapters)
     return TestClient(app)
 
 

@@ -1,9 +1,9 @@
-"""Fixtures for the auth tests: a manual clock, fake and real stores, our codec,
-and a stand-in OIDC provider."""
+"""Fixtures for the auth use cases: a manual clock, the in-memory auth store,
+our codec over it and a fake of the OIDC provider's ID-token verifier."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,7 +13,6 @@ from taco_adapters.identity.access_tokens import JoseAccessTokens
 from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth_service import AuthService
 from taco_core.errors import Unauthenticated
-from tests.auth.idp import FakeProvider
 
 ISSUER = "https://taco.example.test"
 
@@ -65,13 +64,3 @@ def service(
     store: MemoryAuthStore, codec: JoseAccessTokens, clock: ManualClock, id_tokens: FakeIdTokens
 ) -> AuthService:
     return AuthService(store, codec, clock, id_tokens=id_tokens)
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    """A stand-in OIDC provider on a loopback port."""
-    idp = FakeProvider().start()
-    try:
-        yield idp
-    finally:
-        idp.stop()

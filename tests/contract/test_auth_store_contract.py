@@ -18,7 +18,7 @@ from taco_adapters.memory import MemoryAuthStore
 from taco_adapters.s3 import S3AuthStore
 from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, hash_secret
-from taco_http.auth_setup import AuthStore
+from taco_core.ports import AuthStore
 from tests.s3_server import S3Server
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
