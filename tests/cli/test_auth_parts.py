@@ -81,10 +81,12 @@ def test_a_damaged_file_is_an_error_naming_it(tmp_path: Path) -> None:
         store.read()
 
 
-def _refresher(calls: list[str], *, delay: float = 0.0) -> Any:
+def _refresher(calls: list[str], *, hold: bool = False) -> Any:
     async def refresh(token: str) -> IssuedTokens:
         calls.append(token)
-        await anyio.sleep(delay)
+        if hold:
+            # Answer only once every other task waits (a second renewal on the lock).
+            await anyio.wait_all_tasks_blocked()
         n = len(calls) + 1
         return IssuedTokens(f"at-{n}", 3600, f"otr_{n}", 86400)
 
@@ -119,7 +121,7 @@ async def test_renewal_by_two_processes_spends_the_refresh_token_once(tmp_path: 
     results: list[str | None] = []
 
     async def renew(saved: SavedCredentials) -> None:
-        results.append(await saved.renew("at-1", _refresher(calls, delay=0.1)))
+        results.append(await saved.renew("at-1", _refresher(calls, hold=True)))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(renew, first)
@@ -328,7 +330,7 @@ async def test_the_callback_page_waits_for_the_outcome() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(visit)
             assert await callback.code() == "c"
-            await anyio.sleep(0.1)
+            await anyio.wait_all_tasks_blocked()  # the page waits for the outcome
             assert pages == []
             callback.finish(None)
         again = await browser.get(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from taco_core.guard import Outcome, judge
 from taco_core.model import StateFacts, StateVersion
 from taco_core.unit_id import UnitId
@@ -65,3 +68,39 @@ def test_force_bypasses_every_refusal() -> None:
 def test_current_without_lineage_accepts_anything() -> None:
     """A hand-made or empty current state cannot anchor the guard."""
     assert judge(current(lineage=None), facts(serial=0)).outcome is Outcome.ACCEPT
+
+
+SERIALS = st.one_of(st.none(), st.integers(0, 5))
+LINEAGES = st.one_of(st.none(), st.sampled_from(["L", "M"]))
+SHAS = st.sampled_from(["aaa", "bbb"])
+
+
+@given(SERIALS, LINEAGES, SHAS, SERIALS, LINEAGES, SHAS, st.booleans())
+def test_the_guard_never_lets_a_state_go_back(
+    cur_serial: int | None,
+    cur_lineage: str | None,
+    cur_sha: str,
+    new_serial: int | None,
+    new_lineage: str | None,
+    new_sha: str,
+    force: bool,
+) -> None:
+    """For any current state and any write: identical bytes are idempotent; a
+    forced write or one over a lineage-less state is accepted; otherwise a write
+    is accepted exactly when it keeps the lineage (or names none) and does not
+    take the serial back or repeat it; every refusal says why."""
+    verdict = judge(
+        current(cur_serial, cur_lineage, cur_sha),
+        facts(new_serial, new_lineage, new_sha),
+        force=force,
+    )
+    if cur_sha == new_sha:
+        assert verdict.outcome is Outcome.IDEMPOTENT
+        return
+    if force or cur_lineage is None:
+        assert verdict.outcome is Outcome.ACCEPT
+        return
+    foreign = new_lineage is not None and new_lineage != cur_lineage
+    back = cur_serial is not None and new_serial is not None and new_serial <= cur_serial
+    assert (verdict.outcome is Outcome.ACCEPT) == (not foreign and not back)
+    assert (verdict.outcome is Outcome.REFUSE) == bool(verdict.reason)
