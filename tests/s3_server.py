@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import botocore.session  # type: ignore[import-untyped]
-from aiobotocore.session import AioSession, get_session  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
+import botocore.session
+from aiobotocore.session import AioSession, get_session
+from botocore.config import Config
 
 ACCESS_KEY = "opentaco-test"
 SECRET_KEY = "opentaco-test-secret"

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiohttp
 import anyio
@@ -25,10 +25,13 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from attrs import frozen
 from botocore.exceptions import BotoCoreError, ClientError
-from types_aiobotocore_s3 import S3Client
 
 from taco_core.errors import StorageUnavailable
 from taco_core.model import Payload
+
+if TYPE_CHECKING:
+    # Types only (types-aiobotocore-s3): nothing of it is needed to run.
+    from types_aiobotocore_s3 import S3Client
 
 T = TypeVar("T")
 A = TypeVar("A")

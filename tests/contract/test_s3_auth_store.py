@@ -13,11 +13,11 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pytest
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import ManualClock
@@ -32,6 +32,9 @@ from taco_http.settings import Settings
 from taco_http.wiring import open_adapters
 from tests.contract.test_auth_store_contract import T0, api_token, refresh_token, signing_key
 from tests.s3_server import S3Server
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
 
 PREFIX = "states"
 REPLICAS = 4
@@ -342,6 +345,10 @@ class FlakyClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    def as_client(self) -> S3Client:
+        """This wrapper where the stores take a client: it answers every call a client does."""
+        return cast("S3Client", self)
+
     async def put_object(self, **args: Any) -> Any:
         conditional = "IfMatch" in args or "IfNoneMatch" in args
         if conditional and self.conflicts:
@@ -349,7 +356,7 @@ class FlakyClient:
             raise ClientError(
                 {
                     "Error": {"Code": "ConditionalRequestConflict", "Message": "in flight"},
-                    "ResponseMetadata": {"HTTPStatusCode": 409},
+                    "ResponseMetadata": {"HTTPStatusCode": 409},  # type: ignore[typeddict-item]
                 },
                 "PutObject",
             )
@@ -359,7 +366,7 @@ class FlakyClient:
             raise ClientError(
                 {
                     "Error": {"Code": "PreconditionFailed", "Message": "retried"},
-                    "ResponseMetadata": {"HTTPStatusCode": 412},
+                    "ResponseMetadata": {"HTTPStatusCode": 412},  # type: ignore[typeddict-item]
                 },
                 "PutObject",
             )
@@ -384,7 +391,7 @@ async def test_a_write_that_landed_but_answered_412_counts_as_ours(
     recognised by its bytes: the rotation, the bootstrap and the key
     activation all report success, once."""
     flaky = FlakyClient(raw_client, lost=1)
-    store = S3AuthStore(S3Bucket(bucket, client=flaky), prefix=PREFIX)
+    store = S3AuthStore(S3Bucket(bucket, client=flaky.as_client()), prefix=PREFIX)
     await store.add_refresh_token(refresh_token("r1"))
     assert await store.rotate_refresh_token("r1", refresh_token("r2"), T0)
     assert await replicas[0].find_refresh_token(hash_secret("otr_r2")) is not None
@@ -403,7 +410,7 @@ async def test_a_conflict_while_a_racing_create_is_in_flight_is_retried(
     """AWS's 409 for a create racing one still in flight decides nothing: the
     create is tried again, so a lone bootstrap still happens."""
     store = S3AuthStore(
-        S3Bucket(bucket, client=FlakyClient(raw_client, conflicts=2)), prefix=PREFIX
+        S3Bucket(bucket, client=FlakyClient(raw_client, conflicts=2).as_client()), prefix=PREFIX
     )
     assert await store.add_first_api_token(api_token("boot"))
     assert [t.id for t in await replicas[0].list_api_tokens()] == ["boot"]

@@ -473,7 +473,7 @@ async def test_listing_jumps_past_platform_objects(
         calls += 1
         return await real(**kwargs)
 
-    store._s3._client.list_objects_v2 = counting
+    store._s3._client.list_objects_v2 = counting  # type: ignore[method-assign]
     assert [u.id for u in await store.list_units()] == ["A", "z"]
     assert calls <= 6  # 40 platform objects at 2 a page would take 20 pages
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from taco_http.parser import build_parser
-from taco_http.settings import SettingsError, from_env
+from taco_http.settings import Settings, SettingsError, from_env
 
 
-def settings_for(argv: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def settings_for(argv: list[str], env: dict[str, str] | None = None) -> Settings:
     return from_env(env or {}, vars(build_parser().parse_args(argv)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -226,7 +227,7 @@ def test_diff_endpoint_defaults_to_last_change(client: TestClient) -> None:
     assert client.get("/v1/units/u/diff?from=x").status_code == 400
 
 
-def test_deleted_units_are_purged_after_grace_on_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_units_are_purged_after_grace_on_start(tmp_path: Path) -> None:
     """The service purges units whose delete grace is over (here: at the next start)."""
     from taco_http.app import create_app
     from taco_http.settings import Settings

@@ -24,7 +24,9 @@ json_values = st.recursive(
     lineage=st.text(min_size=1, max_size=8),
     rest=st.dictionaries(st.sampled_from(["outputs", "resources", "x"]), json_values, max_size=3),
 )
-def test_streaming_facts_equal_full_parse(serial: int, lineage: str, rest: dict) -> None:
+def test_streaming_facts_equal_full_parse(
+    serial: int, lineage: str, rest: dict[str, object]
+) -> None:
     """The low-memory parse reads the same top-level serial and lineage as a full parse,
     whatever nested objects (with their own 'serial' keys) surround them."""
     data = json.dumps({**rest, "serial": serial, "lineage": lineage}).encode()

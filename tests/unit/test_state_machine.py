@@ -54,7 +54,7 @@ def state(serial: int, lineage: str, salt: int) -> bytes:
 
 def examples(n: int) -> int:
     """``n`` examples under the ``ci`` profile, fewer under ``dev`` (tests/conftest.py)."""
-    return max(3, n * settings.default.max_examples // 100)
+    return max(3, n * settings().max_examples // 100)
 
 
 class ServiceMachine(RuleBasedStateMachine):
@@ -240,7 +240,8 @@ class ServiceMachine(RuleBasedStateMachine):
 class SqliteServiceMachine(ServiceMachine):
     def make_store(self) -> StateStore:
         self.tmp = tempfile.TemporaryDirectory()
-        return self.run(SqliteStateStore.open(Path(self.tmp.name) / "t.db"))
+        store: StateStore = self.run(SqliteStateStore.open(Path(self.tmp.name) / "t.db"))
+        return store
 
     def teardown(self) -> None:
         super().teardown()
@@ -253,7 +254,7 @@ class S3ServiceMachine(ServiceMachine):
     server: S3Server
 
     def make_store(self) -> StateStore:
-        return self.run(
+        store: StateStore = self.run(
             S3StateStore.open(
                 self.server.new_bucket(),
                 region=self.server.region,
@@ -261,6 +262,7 @@ class S3ServiceMachine(ServiceMachine):
                 session=self.server.session(),
             )
         )
+        return store
 
 
 TestMemoryService = ServiceMachine.TestCase
