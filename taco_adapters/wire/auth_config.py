@@ -28,9 +28,15 @@ class AuthConfig:
     scopes: tuple[str, ...] = ()
 
 
+# Left out while unknown (the provider could not be reached), rather than sent empty.
+_OPTIONAL = ("authorization_endpoint", "token_endpoint")
+
+
 def auth_config_json(config: AuthConfig) -> dict[str, Any]:
     doc: dict[str, Any] = converter.unstructure(config)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in doc.items() if v or k not in _OPTIONAL
+    }
 
 
 def auth_config_from_json(doc: Mapping[str, Any]) -> AuthConfig:
