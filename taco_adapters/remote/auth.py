@@ -9,12 +9,9 @@ logout) are called without credentials.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote
 
-from taco_adapters.remote.credentials import Credentials
-from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace, Transport
+from taco_adapters.remote.transport import RemoteClient
 from taco_adapters.wire import (
     AuthConfig,
     ExchangeRequest,
@@ -30,36 +27,8 @@ from taco_adapters.wire import (
 from taco_core.auth import ApiToken, IssuedTokens, NewApiToken, Principal
 
 
-class RemoteAuth:
+class RemoteAuth(RemoteClient):
     """The auth API of the server at ``server``; arguments as ``RemoteStateControl``'s."""
-
-    def __init__(
-        self,
-        server: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        trace: Trace | None = None,
-        credentials: Credentials | None = None,
-    ) -> None:
-        self._http = Transport(
-            server, timeout=timeout, retries=retries, trace=trace, credentials=credentials
-        )
-        self.server = self._http.server
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def auth_config(self) -> AuthConfig:
         """How to log in to this server (``GET /v1/auth/config``, public)."""

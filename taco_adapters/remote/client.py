@@ -21,14 +21,11 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote
 
 import attrs
 
-from taco_adapters.remote.credentials import Credentials
-from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace, Transport
+from taco_adapters.remote.transport import RemoteClient
 from taco_adapters.wire import (
     VERSION_HEADER,
     CreateUnitRequest,
@@ -55,7 +52,7 @@ from taco_core.unit_id import parse_user_unit_id
 _PAGE = 500
 
 
-class RemoteStateControl:
+class RemoteStateControl(RemoteClient):
     """``StateControl`` implemented as an HTTP client of ``opentacosvc``.
 
     ``server`` is the base URL (``http://localhost:8080``). ``timeout`` bounds
@@ -67,35 +64,6 @@ class RemoteStateControl:
     authentication disabled accepts. Use it as ``async with`` or call
     ``aclose()``.
     """
-
-    def __init__(
-        self,
-        server: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        trace: Trace | None = None,
-        credentials: Credentials | None = None,
-    ) -> None:
-        self._http = Transport(
-            server, timeout=timeout, retries=retries, trace=trace, credentials=credentials
-        )
-        self.server = self._http.server
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP session; the instance may open a new one if used again."""
-        await self._http.aclose()
 
     # -- units ---------------------------------------------------------------
 

@@ -23,7 +23,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import aiohttp
 import anyio
@@ -233,6 +234,41 @@ class Transport:
             elapsed = (time.monotonic() - started) * 1000
             trace(f"< {reply.status} {reply.reason} ({len(body)} bytes, {elapsed:.0f} ms)")
         return reply
+
+
+class RemoteClient:
+    """What both clients of a server share: one ``Transport``, closed by
+    ``aclose()`` or at the end of ``async with`` (a later call opens a new
+    session). Arguments as ``Transport``'s."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        trace: Trace | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self._http = Transport(
+            server, timeout=timeout, retries=retries, trace=trace, credentials=credentials
+        )
+        self.server = self._http.server
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session."""
+        await self._http.aclose()
 
 
 def _reason(exc: BaseException) -> str:

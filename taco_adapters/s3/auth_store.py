@@ -40,12 +40,11 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 import attrs
-from aiobotocore.session import AioSession
 
-from taco_adapters.s3.bucket import FanOut, PreconditionFailed, S3Bucket
+from taco_adapters.s3.bucket import BucketStore, FanOut, PreconditionFailed, S3Bucket
 from taco_adapters.s3.layout import Layout
 from taco_adapters.timestamps import decode_optional_time, decode_time, encode_optional_time
 from taco_core.auth import ApiToken, RefreshToken, SigningKey, active_key
@@ -78,7 +77,7 @@ class _Found:
     etag: str
 
 
-class _S3AuthObjects:
+class _S3AuthObjects(BucketStore):
     """What both auth stores share: one bucket, the ``__opentaco/auth/``
     folder under the prefix, and compare-and-swap of JSON records.
 
@@ -91,36 +90,9 @@ class _S3AuthObjects:
     page_size = 1000
 
     def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
-        self._s3 = bucket
-        self._owned: S3Bucket | None = None
-        self.bucket = bucket.name
-        self.prefix = prefix.strip("/")
+        super().__init__(bucket, prefix=prefix)
         self._root = Layout(prefix).auth_root()
         self._each = FanOut(_FAN_OUT)
-
-    @classmethod
-    async def open(
-        cls,
-        bucket: str,
-        *,
-        prefix: str = "",
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        session: AioSession | None = None,
-    ) -> Self:
-        """A store with a client of its own, closed by ``aclose``, on a bucket
-        proved usable: tokens must never silently go elsewhere."""
-        opened = await S3Bucket.open(
-            bucket, region=region, endpoint_url=endpoint_url, session=session
-        )
-        store = cls(opened, prefix=prefix)
-        store._owned = opened
-        return store
-
-    async def aclose(self) -> None:
-        """Close the client if ``open`` made one."""
-        if self._owned is not None:
-            await self._owned.aclose()
 
     async def _get(self, key: str) -> _Found | None:
         obj = await self._s3.get(key)

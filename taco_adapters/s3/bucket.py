@@ -332,6 +332,46 @@ class S3Bucket:
                 args["ContinuationToken"] = resp["NextContinuationToken"]
 
 
+class BucketStore:
+    """A store on an ``S3Bucket`` under a key prefix, which closes the bucket
+    only if it opened it.
+
+    Build it with ``open`` (which creates and owns a client and checks the
+    bucket, so a store that cannot be used is ``StorageUnavailable`` naming
+    the bucket, the endpoint and the fix), or on an ``S3Bucket`` you open and
+    close, which other stores may share.
+    """
+
+    def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
+        self._s3 = bucket
+        self._owned: S3Bucket | None = None
+        self.bucket = bucket.name
+        self.prefix = prefix.strip("/")
+
+    @classmethod
+    async def open(
+        cls,
+        bucket: str,
+        *,
+        prefix: str = "",
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: AioSession | None = None,
+    ) -> Self:
+        """A store on a bucket of its own (``S3Bucket.open``), closed by ``aclose``."""
+        opened = await S3Bucket.open(
+            bucket, region=region, endpoint_url=endpoint_url, session=session
+        )
+        store = cls(opened, prefix=prefix)
+        store._owned = opened
+        return store
+
+    async def aclose(self) -> None:
+        """Close the client if ``open`` made one."""
+        if self._owned is not None:
+            await self._owned.aclose()
+
+
 class FanOut:
     """Runs batches of requests concurrently, at most ``width`` at a time:
     one round trip for many small objects instead of one per object, without

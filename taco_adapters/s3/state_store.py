@@ -18,9 +18,15 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
-from aiobotocore.session import AioSession
 
-from taco_adapters.s3.bucket import FanOut, PreconditionFailed, S3Bucket, S3Object, both
+from taco_adapters.s3.bucket import (
+    BucketStore,
+    FanOut,
+    PreconditionFailed,
+    S3Bucket,
+    S3Object,
+    both,
+)
 from taco_adapters.s3.codecs import Doc, Entry, doc_json, doc_of
 from taco_adapters.s3.layout import (
     DELETED_DIR,
@@ -75,7 +81,7 @@ _ATTEMPTS = 8
 _FAN_OUT = 8
 
 
-class S3StateStore:
+class S3StateStore(BucketStore):
     """``StateStore`` in an S3 bucket, under an optional key prefix.
 
     Build it with ``open`` (which creates and owns one client and checks the
@@ -87,33 +93,10 @@ class S3StateStore:
     page_size = 1000
 
     def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
-        self._s3 = bucket
-        self._owned: S3Bucket | None = None
+        super().__init__(bucket, prefix=prefix)
         self._layout = Layout(prefix)
         self._locks = LockObjects(bucket, self._layout, attempts=_ATTEMPTS)
         self._fan_out = FanOut(_FAN_OUT)
-        self.bucket = bucket.name
-        self.prefix = self._layout.prefix
-
-    @classmethod
-    async def open(
-        cls,
-        bucket: str,
-        *,
-        prefix: str = "",
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        session: AioSession | None = None,
-    ) -> S3StateStore:
-        """A store with a client of its own, closed by ``aclose``: the bucket
-        is checked first (``S3Bucket.open``), so a store that cannot be used
-        is ``StorageUnavailable`` naming the bucket, the endpoint and the fix."""
-        opened = await S3Bucket.open(
-            bucket, region=region, endpoint_url=endpoint_url, session=session
-        )
-        store = cls(opened, prefix=prefix)
-        store._owned = opened
-        return store
 
     def _version_key(self, unit_id: str, entry: Entry) -> str:
         return self._layout.version_key(unit_id, entry.name)
@@ -640,8 +623,3 @@ class S3StateStore:
 
     async def ping(self) -> None:
         await self._s3.ping()
-
-    async def aclose(self) -> None:
-        """Close the client if ``open`` made one."""
-        if self._owned is not None:
-            await self._owned.aclose()

@@ -4,17 +4,18 @@ our codec over it and a fake of the OIDC provider's ID-token verifier."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.identity.access_tokens import JoseAccessTokens
+from taco_adapters.identity import JoseAccessTokens
 from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth_service import AuthService
 from taco_core.errors import Unauthenticated
+from tests.auth_fixtures import clock, codec, store
 
-ISSUER = "https://taco.example.test"
+__all__ = ["FakeIdTokens", "clock", "codec", "id_tokens", "service", "store"]
 
 
 class FakeIdTokens:
@@ -28,23 +29,6 @@ class FakeIdTokens:
             return self.known[id_token]
         except KeyError:
             raise Unauthenticated("invalid ID token") from None
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def store() -> MemoryAuthStore:
-    return MemoryAuthStore()
-
-
-@pytest.fixture
-async def codec(store: MemoryAuthStore, clock: ManualClock) -> JoseAccessTokens:
-    return await JoseAccessTokens.open(
-        store, issuer=ISSUER, now=clock.now(), keep_for=timedelta(hours=1)
-    )
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -249,14 +250,17 @@ class SqliteServiceMachine(ServiceMachine):
 
 
 class S3ServiceMachine(ServiceMachine):
-    """On a fresh bucket of the session's SeaweedFS for every example."""
+    """On the session's SeaweedFS, under a fresh key prefix for every example
+    (in one bucket: every SeaweedFS bucket takes volumes of its own)."""
 
     server: S3Server
+    bucket: str
 
     def make_store(self) -> StateStore:
         store: StateStore = self.run(
             S3StateStore.open(
-                self.server.new_bucket(),
+                self.bucket,
+                prefix=f"example-{uuid.uuid4().hex}",
                 region=self.server.region,
                 endpoint_url=self.server.endpoint_url,
                 session=self.server.session(),
@@ -282,6 +286,7 @@ def test_the_service_rules_hold_on_s3(s3_server: S3Server) -> None:
 
     class OnThisServer(S3ServiceMachine):
         server = s3_server
+        bucket = s3_server.new_bucket()
 
     run_state_machine_as_test(
         OnThisServer,

@@ -1,31 +1,8 @@
-"""Fixtures for the identity adapters' tests: a manual clock and our codec over
-the in-memory key store (the stand-in OIDC provider is ``tests/conftest.py``'s)."""
+"""Fixtures for the identity adapters' tests (the stand-in OIDC provider is
+``tests/conftest.py``'s)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from tests.auth_fixtures import clock, codec, store
 
-import pytest
-
-from taco_adapters.clock import ManualClock
-from taco_adapters.identity import JoseAccessTokens
-from taco_adapters.memory import MemoryAuthStore
-
-ISSUER = "https://taco.example.test"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def store() -> MemoryAuthStore:
-    return MemoryAuthStore()
-
-
-@pytest.fixture
-async def codec(store: MemoryAuthStore, clock: ManualClock) -> JoseAccessTokens:
-    return await JoseAccessTokens.open(
-        store, issuer=ISSUER, now=clock.now(), keep_for=timedelta(hours=1)
-    )
+__all__ = ["clock", "codec", "store"]

@@ -26,7 +26,7 @@ from taco_adapters.memory import MemoryAuthStore
 from taco_adapters.sqlite import SqliteAuthStore
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.errors import Unauthenticated
-from tests.contract.identity.conftest import ISSUER
+from tests.auth_fixtures import ISSUER
 
 ALICE = Principal(
     subject="alice", kind=PrincipalKind.USER, email="alice@example.test", groups=("ops",)
