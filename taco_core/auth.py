@@ -38,6 +38,10 @@ def _tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _optional_tuple(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 class PrincipalKind(StrEnum):
     """How a caller proved who they are."""
 
@@ -52,6 +56,8 @@ class Principal:
 
     ``token_id`` names the API token used (empty for users), so an audit trail
     can tell a person from the CI job acting with their token.
+    ``narrowed_to``, when set, is the API token's narrowing: the caller acts
+    with at most these roles of its subject (``taco_core.rbac.effective_roles``).
     """
 
     subject: str
@@ -59,6 +65,7 @@ class Principal:
     email: str = ""
     groups: tuple[str, ...] = field(default=(), converter=_tuple)
     token_id: str = ""
+    narrowed_to: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
 
     @property
     def is_admin(self) -> bool:
@@ -79,6 +86,8 @@ class ApiToken:
 
     It acts as the principal that created it (``subject``, ``email``,
     ``groups`` are copied at creation), like a personal access token.
+    ``roles``, when set, narrows it to these roles of its subject: it never
+    acts with a role its subject does not hold at the time of the request.
     """
 
     id: str
@@ -91,6 +100,7 @@ class ApiToken:
     groups: tuple[str, ...] = field(default=(), converter=_tuple)
     expires: datetime | None = None
     revoked: datetime | None = None
+    roles: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked is None and (self.expires is None or now < self.expires)
@@ -102,6 +112,7 @@ class ApiToken:
             email=self.email,
             groups=self.groups,
             token_id=self.id,
+            narrowed_to=self.roles,
         )
 
 

@@ -119,6 +119,102 @@ class Forbidden(TacoError):
     """The caller is known but may not do this."""
 
 
+class PermissionDenied(Forbidden):
+    """The caller's roles do not allow ``action`` on ``resource``.
+
+    ``resource`` is a unit ID, or ``*`` for actions that concern no unit
+    (``rbac.manage``, ``token.manage``). ``reason`` says which rule decided, or
+    that none allowed it, so the refusal can be explained without a lookup.
+    """
+
+    def __init__(self, action: str, resource: str, reason: str = "") -> None:
+        target = "" if resource == "*" else f" on unit {resource!r}"
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"permission denied: {action}{target} is not allowed{why}")
+        self.action = action
+        self.resource = resource
+        self.reason = reason
+
+
+class RoleNotFound(NotFound):
+    def __init__(self, role_id: str) -> None:
+        super().__init__(f"role {role_id!r} not found")
+        self.role_id = role_id
+
+
+class PermissionNotFound(NotFound):
+    def __init__(self, permission_id: str) -> None:
+        super().__init__(f"permission {permission_id!r} not found")
+        self.permission_id = permission_id
+
+
+class NotAssigned(NotFound):
+    """``item`` is not assigned to ``holder`` (a permission to a role, or a
+    role to a subject), so there is nothing to revoke."""
+
+    def __init__(self, kind: str, item: str, holder: str) -> None:
+        super().__init__(f"{kind} {item!r} is not assigned to {holder!r}")
+        self.kind = kind
+        self.item = item
+        self.holder = holder
+
+
+class RoleAlreadyExists(Conflict):
+    def __init__(self, role_id: str) -> None:
+        super().__init__(f"role {role_id!r} already exists")
+        self.role_id = role_id
+
+
+class PermissionAlreadyExists(Conflict):
+    def __init__(self, permission_id: str) -> None:
+        super().__init__(f"permission {permission_id!r} already exists")
+        self.permission_id = permission_id
+
+
+class AlreadyAssigned(Conflict):
+    """``item`` is already assigned to ``holder``; nothing was changed."""
+
+    def __init__(self, kind: str, item: str, holder: str) -> None:
+        super().__init__(f"{kind} {item!r} is already assigned to {holder!r}")
+        self.kind = kind
+        self.item = item
+        self.holder = holder
+
+
+class StillReferenced(Conflict):
+    """A role or permission cannot be deleted while others refer to it.
+
+    ``referrers`` names them (subjects holding the role, roles holding the
+    permission), so the caller can revoke it from each, or delete with cascade.
+    """
+
+    def __init__(self, kind: str, item_id: str, referrers: tuple[str, ...]) -> None:
+        by = "assigned to subjects" if kind == "role" else "used by roles"
+        names = ", ".join(repr(r) for r in referrers)
+        super().__init__(
+            f"{kind} {item_id!r} is still {by} {names}; revoke it from them first, "
+            "or delete with cascade"
+        )
+        self.kind = kind
+        self.item_id = item_id
+        self.referrers = referrers
+
+
+class WouldLockOut(Conflict):
+    """The RBAC edit would leave nobody able to manage RBAC; it was refused."""
+
+
+class ConcurrentPolicyUpdate(Conflict):
+    """Other admins kept changing the RBAC policy while this edit retried.
+
+    Edits re-read and retry when they lose a compare-and-swap; this reaches a
+    caller only when contention persists.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the RBAC policy was changed concurrently too often; retry the request")
+
+
 class TokenNotFound(NotFound):
     def __init__(self, token_id: str) -> None:
         super().__init__(f"API token {token_id!r} not found")

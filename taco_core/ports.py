@@ -25,6 +25,7 @@ from taco_core.model import (
     VersionPage,
     WriteResult,
 )
+from taco_core.rbac import RbacPolicy
 
 
 class Clock(Protocol):
@@ -312,6 +313,35 @@ class AuthStore(TokenStore, SigningKeyStore, Protocol):
 
     async def aclose(self) -> None:
         """Release connections and clients."""
+        ...
+
+
+class RbacStore(Protocol):
+    """The one RBAC policy document of the installation, replaced whole by
+    compare-and-swap on its ``version``.
+
+    Every process sharing the storage sees the same document. Vendor errors
+    surface as ``StorageUnavailable``; nothing else is raised.
+    """
+
+    async def load(self) -> RbacPolicy | None:
+        """The last policy saved, equal to what was passed to ``save`` (every
+        field round-trips, ``created_at`` included), or ``None`` if none was
+        ever saved. A load after a successful ``save`` (in any process) returns
+        that policy or a later one, never an older one."""
+        ...
+
+    async def save(self, policy: RbacPolicy, expected_version: int | None) -> bool:
+        """Replace the stored policy with ``policy`` only if the stored one's
+        version is still ``expected_version``, or, with ``None``, only if no
+        policy is stored. Decided atomically across every process sharing the
+        storage, so of concurrent savers expecting the same version exactly one
+        wins. True when stored; False, with nothing changed, when the stored
+        version was not the expected one (the caller re-loads and retries).
+
+        Callers pass ``policy.version == expected_version + 1`` (``1`` when
+        creating), so a version number never names two different documents.
+        """
         ...
 
 
