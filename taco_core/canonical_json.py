@@ -75,6 +75,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def has_surrogate_escape(text: str) -> bool:
+    """Whether JSON text escapes a UTF-16 surrogate (the only way a decoded
+    string can hold a lone one)."""
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """A decoded value with every lone surrogate replaced by U+FFFD, as Go
+    decodes them (keys included; no key collapsing)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(_REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {
+            _SURROGATE.sub(_REPLACEMENT, k): replace_lone_surrogates(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [replace_lone_surrogates(item) for item in value]
+    return value
+
+
 def loads_like_go(data: bytes | bytearray | str) -> Any:
     """Decode ``data`` into the values Go's ``json.Unmarshal`` gives an ``interface{}``.
 
@@ -84,7 +104,7 @@ def loads_like_go(data: bytes | bytearray | str) -> Any:
     nested deeper than Python's parser goes.
     """
     text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-    if _SURROGATE_ESCAPE.search(text) is None:
+    if not has_surrogate_escape(text):
         return json.loads(
             text, parse_int=_as_float64, parse_float=_as_float64, parse_constant=_not_json
         )

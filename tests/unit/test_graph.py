@@ -140,3 +140,13 @@ def test_a_state_without_edges_is_an_empty_graph() -> None:
     assert graph is not None
     assert graph.edges == ()
     assert graph.serial == 0
+
+
+def test_lone_surrogates_read_as_replacement_characters() -> None:
+    """An escaped lone surrogate in an attribute reads as U+FFFD, as Go reads it,
+    so every edge field can be written out as UTF-8."""
+    attributes = dependency_attributes("a", "o", "b", status="\ud800")
+    graph = read_graph(encode(graph_state(dependency_resource("r", instance(attributes)))))
+    assert graph is not None
+    assert graph.edges[0].status == "\ufffd"
+    assert graph.edges[0].status.encode() == b"\xef\xbf\xbd"

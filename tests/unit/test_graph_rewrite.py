@@ -211,6 +211,7 @@ def test_rewrite_changes_only_edge_attributes_and_serial(
     assert reread is not None
     assert reread.serial == graph.serial + 1
     assert list(reread.edges) == [changes.get(i, e) for i, e in enumerate(graph.edges)]
+    assert reread == graph.with_changes(changes)
 
 
 def test_rewrite_of_a_terraform_state_keeps_every_other_byte() -> None:
