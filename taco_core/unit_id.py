@@ -18,6 +18,7 @@ from taco_core.model import UnitId
 __all__ = [
     "MAX_LENGTH",
     "RESERVED_PREFIX",
+    "SYSTEM_UNIT",
     "UnitId",
     "decode_path_id",
     "encode_path_id",
@@ -28,6 +29,8 @@ __all__ = [
 
 RESERVED_PREFIX = "__opentaco_"
 MAX_LENGTH = 255
+# The platform's own unit: its state holds the dependency graph's edges.
+SYSTEM_UNIT = UnitId("__opentaco_system")
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 
