@@ -48,6 +48,9 @@ class PrincipalKind(StrEnum):
     USER = "user"
     API_TOKEN = "api_token"
     ANONYMOUS = "anonymous"
+    # The service itself (its own writes to the dependency graph, say);
+    # never the result of authenticating a credential.
+    SYSTEM = "system"
 
 
 @frozen

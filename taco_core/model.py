@@ -77,6 +77,10 @@ class Surface(StrEnum):
     # Written straight into an S3 bucket (by Terraform's own s3 backend, say)
     # and adopted into the history by the S3 store.
     S3 = "s3"
+    # Written by ``taco`` working on a local store (``--embedded``).
+    CLI = "cli"
+    # Written by the service itself (the dependency graph's updates).
+    SYSTEM = "system"
 
 
 @frozen

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.diff import StateDiff
+from taco_core.events import Event
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -31,6 +32,18 @@ from taco_core.rbac import RbacPolicy
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+
+class EventSink(Protocol):
+    """Something that listens to the domain events (``taco_core.events``):
+    the audit log, the dependency graph's updater, metrics, webhooks."""
+
+    async def publish(self, event: Event) -> None:
+        """Take note of ``event``. Called after the effect it describes, in the
+        request that caused it, so a sink must be quick (queue slow work) and
+        should not raise; what it raises is logged by the bus, never shown to
+        the caller."""
         ...
 
 

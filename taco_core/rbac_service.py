@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TypeVar
 
 import anyio.to_thread
 import attrs
 
+from taco_core.access import ReadAccess
 from taco_core.auth import Principal
 from taco_core.errors import ConcurrentPolicyUpdate, PermissionDenied, WouldLockOut
 from taco_core.model import Payload
@@ -45,13 +45,6 @@ _MAX_ATTEMPTS = 16
 # Redacting parses the whole state; past this size that would stall the
 # event loop for every other request, so it runs in a worker thread.
 _INLINE_REDACT_LIMIT = 256 * 1024
-
-
-class ReadAccess(StrEnum):
-    """How much of a state a caller may read."""
-
-    FULL = "full"
-    OUTPUTS_ONLY = "outputs_only"
 
 
 class RbacService:
