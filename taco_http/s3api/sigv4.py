@@ -263,7 +263,7 @@ class SigV4Verifier(Generic[P_co]):
                 AWSAccessKeyId=claim.access_key_id,
                 StringToSign=string_to_sign,
                 SignatureProvided=claim.signature,
-                CanonicalRequest=canonical,
+                CanonicalRequest=_redacted(canonical, claim.session_token),
             )
         return VerifiedRequest(
             access_key_id=claim.access_key_id,
@@ -533,6 +533,19 @@ def _check_signed_headers(request: S3Request, claim: _Claim) -> None:
             "There were headers present in the request which were not signed",
             HeadersNotSigned=", ".join(unsigned),
         )
+
+
+def _redacted(canonical: str, session_token: str | None) -> str:
+    """The canonical request to show the client, without its session token.
+
+    S3 echoes the canonical request so a client can find where its signing
+    differs; the token is a credential and error bodies end up in logs.
+    """
+    if not session_token:
+        return canonical
+    return canonical.replace(session_token, "<session-token>").replace(
+        percent_encode(session_token), "<session-token>"
+    )
 
 
 def _canonical_request(request: S3Request, claim: _Claim, payload_value: str) -> tuple[str, str]:

@@ -187,7 +187,8 @@ async def test_tampering_with_a_signed_part_is_refused(tamper) -> None:
     assert error.status == 403
     details = dict(error.details)
     assert details["AWSAccessKeyId"] == ACCESS_KEY
-    assert "CanonicalRequest" in details
+    assert "x-amz-security-token:<session-token>" in details["CanonicalRequest"]
+    assert TOKEN not in details["CanonicalRequest"]
 
 
 async def test_unsigned_headers_other_than_amz_are_ignored() -> None:
