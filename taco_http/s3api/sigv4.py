@@ -33,11 +33,11 @@ from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote_plus
 
 import attrs
-from botocore.auth import EMPTY_SHA256_HASH, S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.compat import HTTPHeaders
-from botocore.credentials import Credentials
-from botocore.utils import percent_encode
+from botocore.auth import EMPTY_SHA256_HASH, S3SigV4Auth  # type: ignore[import-untyped, unused-ignore]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped, unused-ignore]
+from botocore.compat import HTTPHeaders  # type: ignore[import-untyped, unused-ignore]
+from botocore.credentials import Credentials  # type: ignore[import-untyped, unused-ignore]
+from botocore.utils import percent_encode  # type: ignore[import-untyped, unused-ignore]
 
 from taco_core.ports import Clock
 from taco_http.s3api.errors import (

@@ -1,4 +1,4 @@
-"""What boto3 really sends, over real HTTP and TLS, verified by the s3api package.
+"""What boto3/botocore really send, over real HTTP and TLS, verified by the s3api package.
 
 A tiny ASGI app under uvicorn (the server OpenTaco runs on) records each
 request exactly as the server sees it (raw path, headers, the body after HTTP
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import boto3
 import botocore.config
+import botocore.session
 import httpx
 import pytest
 import trustme
@@ -136,7 +136,7 @@ def endpoint(request: pytest.FixtureRequest, ca_files: tuple[Path, Path]) -> Ite
 
 
 def client(endpoint: Endpoint, key: str = ACCESS_KEY, secret: str = SECRET) -> Any:
-    s3 = boto3.client(
+    s3 = botocore.session.get_session().create_client(
         "s3",
         endpoint_url=endpoint.url,
         region_name="us-east-1",
