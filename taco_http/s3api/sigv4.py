@@ -240,7 +240,7 @@ class SigV4Verifier(Generic[P_co]):
             payload_value = signed_value if signed_value is not None else PayloadMode.UNSIGNED.value
         elif any(name in ("AWSAccessKeyId", "Signature") for name, _ in query):
             raise InvalidRequest(_SIGV2_REFUSED)
-        elif any(name.startswith("X-Amz-") for name, _ in query if name in _QUERY_AUTH):
+        elif any(name in _QUERY_AUTH for name, _ in query):
             raise AuthorizationQueryParametersError(
                 "Query-string authentication requires the X-Amz-Algorithm parameter."
             )
