@@ -42,6 +42,7 @@ from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.ports import StateControl
 from taco_core.service import StateService
@@ -148,7 +149,7 @@ async def open_control(
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
         store = await SqliteStateStore.open(target.embedded)
         try:
-            yield StateService(store, SystemClock())
+            yield StateService(store, SystemClock()).acting_as(local_caller(whoami()))
         finally:
             await store.aclose()
         return

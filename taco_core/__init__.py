@@ -11,6 +11,7 @@ the adapters and the services call them.
 
 from __future__ import annotations
 
+from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
 from taco_core.auth import (
     ADMIN_GROUP,
     ANONYMOUS,
@@ -23,8 +24,11 @@ from taco_core.auth import (
     SigningKey,
 )
 from taco_core.auth_service import AuthPolicy, AuthService
+from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
 from taco_core.errors import (
+    AlreadyAssigned,
+    ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
     Forbidden,
@@ -33,11 +37,18 @@ from taco_core.errors import (
     InvalidState,
     InvalidUnitId,
     LockConflict,
+    NotAssigned,
     NotConfigured,
     NotFound,
+    PermissionAlreadyExists,
+    PermissionDenied,
+    PermissionNotFound,
     ReservedUnitId,
+    RoleAlreadyExists,
+    RoleNotFound,
     StateRejected,
     StateTooLarge,
+    StillReferenced,
     StorageUnavailable,
     TacoError,
     TokenNotFound,
@@ -45,7 +56,9 @@ from taco_core.errors import (
     UnitAlreadyExists,
     UnitNotFound,
     VersionNotFound,
+    WouldLockOut,
 )
+from taco_core.event_bus import EventBus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -63,26 +76,41 @@ from taco_core.ports import (
     AccessTokenCodec,
     AuthStore,
     Clock,
+    EventSink,
     IdTokenVerifier,
+    RbacStore,
     SigningKeyStore,
     StateControl,
     StateStore,
     TokenStore,
 )
+from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
+from taco_core.rbac_service import RbacService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
 __all__ = [
     "ADMIN_GROUP",
+    "ALLOW_ALL",
     "ANONYMOUS",
+    "SYSTEM_CALLER",
+    "AccessControl",
     "AccessTokenCodec",
+    "Action",
+    "AlreadyAssigned",
     "ApiToken",
     "AuthPolicy",
     "AuthService",
     "AuthStore",
+    "Authorizer",
+    "Caller",
     "Clock",
+    "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
+    "Decision",
+    "EventBus",
+    "EventSink",
     "Forbidden",
     "IdTokenVerifier",
     "IdentityProviderUnavailable",
@@ -94,17 +122,30 @@ __all__ = [
     "LockInfo",
     "NewApiToken",
     "NewVersion",
+    "NotAssigned",
     "NotConfigured",
     "NotFound",
     "OutputChange",
     "Payload",
+    "Permission",
+    "PermissionAlreadyExists",
+    "PermissionDenied",
+    "PermissionNotFound",
     "Policy",
     "Principal",
     "PrincipalKind",
+    "RbacPolicy",
+    "RbacService",
+    "RbacStore",
+    "ReadAccess",
     "RefreshToken",
     "ReservedUnitId",
     "ResourceChange",
     "RetentionPolicy",
+    "Role",
+    "RoleAlreadyExists",
+    "RoleNotFound",
+    "Rule",
     "SigningKey",
     "SigningKeyStore",
     "StateControl",
@@ -115,6 +156,7 @@ __all__ = [
     "StateStore",
     "StateTooLarge",
     "StateVersion",
+    "StillReferenced",
     "StorageUnavailable",
     "Surface",
     "TacoError",
@@ -127,8 +169,10 @@ __all__ = [
     "UnitNotFound",
     "VersionNotFound",
     "VersionPage",
+    "WouldLockOut",
     "WriteResult",
     "diff_states",
+    "local_caller",
     "parse_unit_id",
     "parse_user_unit_id",
 ]

@@ -149,14 +149,14 @@ class PermissionNotFound(NotFound):
 
 
 class NotAssigned(NotFound):
-    """``item`` is not assigned to ``holder`` (a permission to a role, or a
+    """``item`` is not assigned to ``assignee`` (a permission to a role, or a
     role to a subject), so there is nothing to revoke."""
 
-    def __init__(self, kind: str, item: str, holder: str) -> None:
-        super().__init__(f"{kind} {item!r} is not assigned to {holder!r}")
-        self.kind = kind
+    def __init__(self, item_kind: str, item: str, assignee: str) -> None:
+        super().__init__(f"{item_kind} {item!r} is not assigned to {assignee!r}")
+        self.item_kind = item_kind
         self.item = item
-        self.holder = holder
+        self.assignee = assignee
 
 
 class RoleAlreadyExists(Conflict):
@@ -172,13 +172,13 @@ class PermissionAlreadyExists(Conflict):
 
 
 class AlreadyAssigned(Conflict):
-    """``item`` is already assigned to ``holder``; nothing was changed."""
+    """``item`` is already assigned to ``assignee``; nothing was changed."""
 
-    def __init__(self, kind: str, item: str, holder: str) -> None:
-        super().__init__(f"{kind} {item!r} is already assigned to {holder!r}")
-        self.kind = kind
+    def __init__(self, item_kind: str, item: str, assignee: str) -> None:
+        super().__init__(f"{item_kind} {item!r} is already assigned to {assignee!r}")
+        self.item_kind = item_kind
         self.item = item
-        self.holder = holder
+        self.assignee = assignee
 
 
 class StillReferenced(Conflict):
@@ -188,14 +188,14 @@ class StillReferenced(Conflict):
     permission), so the caller can revoke it from each, or delete with cascade.
     """
 
-    def __init__(self, kind: str, item_id: str, referrers: tuple[str, ...]) -> None:
-        by = "assigned to subjects" if kind == "role" else "used by roles"
+    def __init__(self, item_kind: str, item_id: str, referrers: tuple[str, ...]) -> None:
+        by = "assigned to subjects" if item_kind == "role" else "used by roles"
         names = ", ".join(repr(r) for r in referrers)
         super().__init__(
-            f"{kind} {item_id!r} is still {by} {names}; revoke it from them first, "
+            f"{item_kind} {item_id!r} is still {by} {names}; revoke it from them first, "
             "or delete with cascade"
         )
-        self.kind = kind
+        self.item_kind = item_kind
         self.item_id = item_id
         self.referrers = referrers
 

@@ -20,7 +20,6 @@ from taco_core.model import (
     Payload,
     RetentionPolicy,
     StateVersion,
-    Surface,
     Unit,
     UnitId,
     VersionPage,
@@ -159,10 +158,12 @@ class StateControl(Protocol):
     """What a front end (CLI, provider, custom tooling) can do with units.
 
     Two implementations share it, so every front end runs unchanged against a
-    server or embedded: ``taco_core.service.StateService`` (in process, over a
-    ``StateStore``) and ``taco_adapters.remote.RemoteStateControl`` (HTTP
-    client of a running ``opentacosvc``). Errors are the core's ``TacoError``
-    classes in both.
+    server or embedded: ``StateService.acting_as(caller)`` (in process, over a
+    ``StateStore``, on behalf of one caller) and
+    ``taco_adapters.remote.RemoteStateControl`` (HTTP client of a running
+    ``opentacosvc``, which decides who the caller is from its token). Errors
+    are the core's ``TacoError`` classes in both, ``PermissionDenied``
+    included.
     """
 
     async def create_unit(self, raw_id: str, labels: Mapping[str, str] | None = None) -> Unit:
@@ -196,8 +197,6 @@ class StateControl(Protocol):
         *,
         lock_id: str | None = None,
         force: bool = False,
-        surface: Surface = Surface.API,
-        author: str = "",
         create_missing: bool = False,
     ) -> WriteResult:
         """Store a new current state (lock, validation and clobber guard apply)."""
@@ -222,7 +221,7 @@ class StateControl(Protocol):
         ...
 
     async def restore(
-        self, unit_id: UnitId, number: int, *, lock_id: str | None = None, author: str = ""
+        self, unit_id: UnitId, number: int, *, lock_id: str | None = None
     ) -> StateVersion:
         """Make an old version current again as a new version with a higher serial."""
         ...

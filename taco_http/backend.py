@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import lock_from_json, terraform_lock_json
+from taco_core.caller import Caller
 from taco_core.errors import UnitNotFound
 from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
-from taco_http.auth import principal_of
+from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
 from taco_http.streaming import state_response
@@ -28,6 +29,10 @@ from taco_http.streaming import state_response
 
 def _unit_id(request: Request) -> UnitId:
     return parse_unit_id(request.path_params["unit_id"])
+
+
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.BACKEND)
 
 
 def _lock_id_of(request: Request) -> str | None:
@@ -51,13 +56,13 @@ async def backend(request: Request) -> Response:
     if method == "UNLOCK":
         return await _unlock(request, unit_id)
     # DELETE (route methods restrict the rest)
-    await services_of(request).states.delete_unit(unit_id)
+    await services_of(request).states.delete_unit(_caller(request), unit_id)
     return Response(status_code=200)
 
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
     try:
-        found = await services_of(request).states.download(unit_id)
+        found = await services_of(request).states.download(_caller(request), unit_id)
     except UnitNotFound:
         found = None
     if found is None:
@@ -71,19 +76,16 @@ async def _put(request: Request, unit_id: UnitId) -> Response:
     service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     await service.upload(
-        unit_id,
-        data,
-        lock_id=_lock_id_of(request),
-        surface=Surface.BACKEND,
-        author=principal_of(request).author,
-        create_missing=True,
+        _caller(request), unit_id, data, lock_id=_lock_id_of(request), create_missing=True
     )
     return Response(status_code=200)
 
 
 async def _lock(request: Request, unit_id: UnitId) -> Response:
     wanted = lock_from_json(await read_json_object(request, "LockInfo"))
-    held = await services_of(request).states.lock(unit_id, wanted, create_missing=True)
+    held = await services_of(request).states.lock(
+        _caller(request), unit_id, wanted, create_missing=True
+    )
     return JSONResponse(terraform_lock_json(held), status_code=200)
 
 
@@ -93,5 +95,5 @@ async def _unlock(request: Request, unit_id: UnitId) -> Response:
     # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
     # A unit that does not exist holds no lock, so the caller's goal already holds.
     with contextlib.suppress(UnitNotFound):
-        await services_of(request).states.unlock(unit_id, lock_id or None)
+        await services_of(request).states.unlock(_caller(request), unit_id, lock_id or None)
     return Response(status_code=200)

@@ -36,15 +36,20 @@ from taco_adapters.wire import (
     version_headers,
     versions_page_json,
 )
+from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound
 from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
-from taco_http.auth import principal_of
+from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
 from taco_http.streaming import state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
+
+
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.API)
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -59,13 +64,15 @@ def _flag(request: Request, name: str) -> bool:
 async def create_unit(request: Request) -> Response:
     doc = await read_json_object(request, "request body")
     req = structure(doc, CreateUnitRequest, "unit")
-    unit = await services_of(request).states.create_unit(req.id, req.labels)
+    unit = await services_of(request).states.create_unit(_caller(request), req.id, req.labels)
     return JSONResponse(created_unit_json(unit), status_code=201)
 
 
 async def list_units(request: Request) -> Response:
     prefix = request.query_params.get("prefix", "")
-    units = await services_of(request).states.list_units(prefix, deleted=_flag(request, "deleted"))
+    units = await services_of(request).states.list_units(
+        _caller(request), prefix, deleted=_flag(request, "deleted")
+    )
 
     def render() -> bytes:
         # 100,000 units take long enough to render that the event loop must not.
@@ -102,16 +109,18 @@ async def unit_route(request: Request) -> Response:
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    return JSONResponse(unit_json(await services_of(request).states.get_unit(unit_id)))
+    return JSONResponse(
+        unit_json(await services_of(request).states.get_unit(_caller(request), unit_id))
+    )
 
 
 async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    await services_of(request).states.delete_unit(unit_id)
+    await services_of(request).states.delete_unit(_caller(request), unit_id)
     return Response(status_code=204)
 
 
 async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    found = await services_of(request).states.download(unit_id)
+    found = await services_of(request).states.download(_caller(request), unit_id)
     if found is None:
         return Response(b"", media_type="application/json")
     version, data = found
@@ -123,19 +132,18 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
     data = await read_body(request, service.policy.max_state_bytes)
     force = _flag(request, "force")
     result = await service.upload(
+        _caller(request),
         unit_id,
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
-        surface=Surface.API,
-        author=principal_of(request).author,
     )
     return JSONResponse(upload_json(result, forced=force))
 
 
 async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
     doc = await read_json_object(request, "lock request")
-    held = await services_of(request).states.lock(unit_id, lock_from_json(doc))
+    held = await services_of(request).states.lock(_caller(request), unit_id, lock_from_json(doc))
     return JSONResponse(lock_json(held))
 
 
@@ -144,14 +152,16 @@ async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:
     lock_id = lock_from_json(doc).id if doc else None
     if not lock_id and not _flag(request, "force"):
         raise InvalidInput('lock ID required: send {"id": "<lock id>"} or use ?force=true')
-    await services_of(request).states.unlock(unit_id, lock_id or None)
+    await services_of(request).states.unlock(_caller(request), unit_id, lock_id or None)
     return JSONResponse({"message": "Unit unlocked successfully"})
 
 
 async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Response:
     limit = _int_param(request, "limit", 100)
     offset = _int_param(request, "offset", 0)
-    page = await services_of(request).states.version_page(unit_id, offset=offset, limit=limit)
+    page = await services_of(request).states.version_page(
+        _caller(request), unit_id, offset=offset, limit=limit
+    )
     return JSONResponse(
         versions_page_json(unit_id, page.versions, total=page.total, offset=offset, limit=limit)
     )
@@ -159,7 +169,9 @@ async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Respons
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
-    version, data = await services_of(request).states.read_version(unit_id, int(arg))
+    version, data = await services_of(request).states.read_version(
+        _caller(request), unit_id, int(arg)
+    )
     return state_response(data, version_headers(version))
 
 
@@ -173,9 +185,7 @@ async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response
     if number is None:
         raise InvalidInput('restore needs {"version": N} or {"timestamp": "<RFC 3339>"}')
     lock_id = req.lock_id or request.query_params.get("if_locked_by") or None
-    version = await service.restore(
-        unit_id, number, lock_id=lock_id, author=principal_of(request).author
-    )
+    version = await service.restore(_caller(request), unit_id, number, lock_id=lock_id)
     return JSONResponse(restored_json(unit_id, number, version))
 
 
@@ -184,7 +194,7 @@ async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
         wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
-    for v in await services_of(request).states.list_versions(unit_id):
+    for v in await services_of(request).states.list_versions(_caller(request), unit_id):
         if abs((v.created - wanted).total_seconds()) < 1e-6:
             return v.number
     raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
@@ -192,7 +202,7 @@ async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
 
 async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
     diff = await services_of(request).states.diff(
-        unit_id, _opt_int(request, "from"), _opt_int(request, "to")
+        _caller(request), unit_id, _opt_int(request, "from"), _opt_int(request, "to")
     )
     return JSONResponse({"unit_id": unit_id, **diff_json(diff)})
 
@@ -205,7 +215,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 
 async def _undelete(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    unit = await services_of(request).states.undelete_unit(unit_id)
+    unit = await services_of(request).states.undelete_unit(_caller(request), unit_id)
     return JSONResponse(unit_json(unit))
 
 

@@ -39,7 +39,10 @@ from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
 from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
 from taco_core.auth import SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
-from taco_core.ports import AuthStore, Clock, StateStore
+from taco_core.errors import TacoError
+from taco_core.event_bus import EventBus
+from taco_core.events import Event
+from taco_core.ports import AuthStore, Clock, EventSink, StateStore
 from taco_core.service import StateService
 from taco_http.settings import Settings, SettingsError
 
@@ -66,6 +69,9 @@ class Services:
     auth: AuthService
     access_tokens: JoseAccessTokens
     oidc: OidcIdTokenVerifier | None
+    # What the use cases publish (``taco_core.events``); listeners (the audit
+    # log, the dependency graph, metrics) subscribe here in ``open_services``.
+    events: EventBus
 
 
 @contextlib.asynccontextmanager
@@ -138,17 +144,31 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
                 jwks_url=settings.auth_jwks_url,
             )
         )
+    events = EventBus(on_error=_listener_failed)
     try:
         yield Services(
             settings=settings,
-            states=StateService(adapters.states, clock, settings.policy()),
+            states=StateService(adapters.states, clock, settings.policy(), events=events),
             auth=AuthService(adapters.auth, access_tokens, clock, id_tokens=oidc, policy=policy),
             access_tokens=access_tokens,
             oidc=oidc,
+            events=events,
         )
     finally:
         if oidc is not None:
             await oidc.aclose()
+
+
+def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
+    """A listener could not take an event: the use case it reports on has
+    already happened, so the failure is logged, never shown to the caller."""
+    log.error(
+        "%s failed to take %s: %s",
+        type(sink).__name__,
+        type(event).__name__,
+        exc,
+        exc_info=not isinstance(exc, TacoError),
+    )
 
 
 async def _open_access_tokens(

@@ -45,7 +45,7 @@ from taco_adapters.wire import (
 )
 from taco_core.diff import StateDiff
 from taco_core.errors import StorageUnavailable, UnitAlreadyExists
-from taco_core.model import LockInfo, Payload, StateVersion, Surface, Unit, UnitId, WriteResult
+from taco_core.model import LockInfo, Payload, StateVersion, Unit, UnitId, WriteResult
 from taco_core.unit_id import parse_user_unit_id
 
 # Page size when walking the history; the server accepts any limit.
@@ -108,13 +108,10 @@ class RemoteStateControl(RemoteClient):
         *,
         lock_id: str | None = None,
         force: bool = False,
-        surface: Surface = Surface.API,
-        author: str = "",
         create_missing: bool = False,
     ) -> WriteResult:
-        """Store a new current state. ``surface`` and ``author`` are decided by
-        the server for remote writes (they record who really wrote), so they
-        are accepted for the port's sake and not sent."""
+        """Store a new current state; the server records who wrote it (from
+        the token) and through which surface."""
         if create_missing:
             await self._ensure_unit(unit_id)
         params: dict[str, str] = {}
@@ -167,9 +164,9 @@ class RemoteStateControl(RemoteClient):
         return self._checked(unit_id, reply.headers, reply.body)
 
     async def restore(
-        self, unit_id: UnitId, number: int, *, lock_id: str | None = None, author: str = ""
+        self, unit_id: UnitId, number: int, *, lock_id: str | None = None
     ) -> StateVersion:
-        """Make version ``number`` current again (``author`` is the server's to decide)."""
+        """Make version ``number`` current again (the server records who did)."""
         body = request_json(RestoreRequest(version=number, lock_id=lock_id or None))
         reply = await self._http.call("POST", _path(unit_id, "restore"), json_body=body)
         return restored_from_json(reply.json(), unit_id)

@@ -43,6 +43,16 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.NotConfigured,
     core.IdentityProviderUnavailable,
     core.StorageUnavailable,
+    core.PermissionDenied,
+    core.RoleNotFound,
+    core.PermissionNotFound,
+    core.NotAssigned,
+    core.RoleAlreadyExists,
+    core.PermissionAlreadyExists,
+    core.AlreadyAssigned,
+    core.StillReferenced,
+    core.WouldLockOut,
+    core.ConcurrentPolicyUpdate,
 )
 
 
@@ -65,6 +75,15 @@ _DATA: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
     "holder": ("lock", lock_json, held_lock_from_json, None),
     "reason": ("reason", str, str, ""),
     "quarantined": ("quarantined_version", lambda v: v, lambda v: v, None),
+    "action": ("action", str, str, ""),
+    "resource": ("resource", str, str, ""),
+    "role_id": ("role_id", str, str, ""),
+    "permission_id": ("permission_id", str, str, ""),
+    "item_kind": ("item_kind", str, str, ""),
+    "item": ("item", str, str, ""),
+    "item_id": ("item_id", str, str, ""),
+    "assignee": ("assignee", str, str, ""),
+    "referrers": ("referrers", list, tuple, ()),
 }
 
 

@@ -199,6 +199,17 @@ def _core_errors() -> Iterator[TacoError]:
         StateTooLarge: StateTooLarge(1024),
         VersionNotFound: VersionNotFound(UNIT, 9),
         TokenNotFound: TokenNotFound("tok-1"),
+        core_errors.PermissionDenied: core_errors.PermissionDenied(
+            "unit.write", UNIT, "no matching allow"
+        ),
+        core_errors.RoleNotFound: core_errors.RoleNotFound("ops"),
+        core_errors.PermissionNotFound: core_errors.PermissionNotFound("p1"),
+        core_errors.NotAssigned: core_errors.NotAssigned("role", "ops", "alice"),
+        core_errors.RoleAlreadyExists: core_errors.RoleAlreadyExists("ops"),
+        core_errors.PermissionAlreadyExists: core_errors.PermissionAlreadyExists("p1"),
+        core_errors.AlreadyAssigned: core_errors.AlreadyAssigned("role", "ops", "alice"),
+        core_errors.StillReferenced: core_errors.StillReferenced("role", "ops", ("alice", "bob")),
+        core_errors.ConcurrentPolicyUpdate: core_errors.ConcurrentPolicyUpdate(),
     }
     for _, cls in inspect.getmembers(core_errors, inspect.isclass):
         if not issubclass(cls, TacoError):
@@ -229,7 +240,11 @@ async def test_every_core_error_comes_back_as_itself(error: TacoError) -> None:
         assert server.url in got.message and error.message in got.message
     else:
         assert got.message == error.message
-    for name in ("unit_id", "number", "token_id", "limit", "holder", "reason", "quarantined"):
+    for name in (
+        "unit_id", "number", "token_id", "limit", "holder", "reason", "quarantined", "action",
+        "resource", "role_id", "permission_id", "item_kind", "item", "item_id", "assignee",
+        "referrers",
+    ):  # fmt: skip
         assert getattr(got, name, None) == getattr(error, name, None), name
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
+from taco_core.access import ReadAccess
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.errors import (
     ConcurrentPolicyUpdate,
@@ -30,7 +31,7 @@ from taco_core.rbac_policy import (
     delete_role,
     revoke_role,
 )
-from taco_core.rbac_service import RbacService, ReadAccess
+from taco_core.rbac_service import RbacService
 
 
 class Clock:

@@ -36,8 +36,10 @@ from taco_adapters.clock import ManualClock
 from taco_adapters.memory import MemoryStateStore
 from taco_adapters.s3 import S3StateStore
 from taco_adapters.sqlite import SqliteStateStore
+from taco_core.auth import Principal, PrincipalKind
+from taco_core.caller import Caller
 from taco_core.errors import LockConflict, StateRejected, UnitNotFound
-from taco_core.model import LockInfo, RetentionPolicy
+from taco_core.model import LockInfo, RetentionPolicy, Surface
 from taco_core.ports import StateStore
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import UnitId
@@ -47,6 +49,8 @@ U = UnitId("m/u")
 LOCK_IDS = st.sampled_from(["a", "b", "c"])
 # Small, so that pruning happens within a few writes.
 MAX_VERSIONS = 3
+
+ME = Caller(Principal(subject="tester", kind=PrincipalKind.USER), Surface.API)
 
 
 def state(serial: int, lineage: str, salt: int) -> bytes:
@@ -70,7 +74,7 @@ class ServiceMachine(RuleBasedStateMachine):
         self.store = self.make_store()
         retention = RetentionPolicy(max_versions=MAX_VERSIONS)
         self.svc = StateService(self.store, ManualClock(), Policy(retention=retention))
-        self.run(self.svc.create_unit("m/u"))
+        self.run(self.svc.create_unit(ME, "m/u"))
         self.holder: str | None = None
         self.head: tuple[int, str, bytes] | None = None  # serial, lineage, bytes
         self.acked: dict[int, bytes] = {}  # version number -> bytes of accepted writes
@@ -93,7 +97,7 @@ class ServiceMachine(RuleBasedStateMachine):
     @rule(lock_id=LOCK_IDS)
     def lock(self, lock_id: str) -> None:
         try:
-            held = self.run(self.svc.lock(U, LockInfo(id=lock_id, who=lock_id)))
+            held = self.run(self.svc.lock(ME, U, LockInfo(id=lock_id, who=lock_id)))
         except UnitNotFound:
             assert self.deleted
             return
@@ -109,7 +113,7 @@ class ServiceMachine(RuleBasedStateMachine):
     @rule(lock_id=st.one_of(st.none(), LOCK_IDS))
     def unlock(self, lock_id: str | None) -> None:
         try:
-            self.run(self.svc.unlock(U, lock_id))
+            self.run(self.svc.unlock(ME, U, lock_id))
         except UnitNotFound:
             assert self.deleted
             return
@@ -134,7 +138,7 @@ class ServiceMachine(RuleBasedStateMachine):
         lineage = "OTHER" if other_lineage else "L"
         data = state(serial, lineage, salt)
         try:
-            result = self.run(self.svc.upload(U, data, lock_id=lock_id, force=force))
+            result = self.run(self.svc.upload(ME, U, data, lock_id=lock_id, force=force))
         except UnitNotFound:
             assert self.deleted
             return
@@ -144,7 +148,7 @@ class ServiceMachine(RuleBasedStateMachine):
         except StateRejected as exc:
             assert self.head is not None and not force
             assert exc.quarantined is not None
-            version, kept = self.run(self.svc.read_version(U, exc.quarantined))
+            version, kept = self.run(self.svc.read_version(ME, U, exc.quarantined))
             assert version.quarantined and kept == data
             self.quarantined[exc.quarantined] = data
             return
@@ -164,12 +168,12 @@ class ServiceMachine(RuleBasedStateMachine):
     def restore(self, pick: int) -> None:
         numbers = self.kept()
         number = numbers[pick % len(numbers)]
-        serials = [v.serial for v in self.run(self.svc.list_versions(U))]
+        serials = [v.serial for v in self.run(self.svc.list_versions(ME, U))]
         try:
-            version = self.run(self.svc.restore(U, number, lock_id=self.holder))
+            version = self.run(self.svc.restore(ME, U, number, lock_id=self.holder))
         except LockConflict:  # pragma: no cover - we always pass the holder
             raise AssertionError("restore with the holder's ID must not conflict") from None
-        _, data = self.run(self.svc.download(U))
+        _, data = self.run(self.svc.download(ME, U))
         doc = json.loads(data)
         old = json.loads(self.acked[number])
         assert doc == {**old, "serial": doc["serial"]}
@@ -182,7 +186,7 @@ class ServiceMachine(RuleBasedStateMachine):
     @rule()
     def delete(self) -> None:
         try:
-            self.run(self.svc.delete_unit(U))
+            self.run(self.svc.delete_unit(ME, U))
         except LockConflict as exc:
             assert self.holder is not None and exc.holder.id == self.holder
             return
@@ -192,7 +196,7 @@ class ServiceMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.deleted)
     @rule()
     def undelete(self) -> None:
-        unit = self.run(self.svc.undelete_unit(U))
+        unit = self.run(self.svc.undelete_unit(ME, U))
         assert unit.lock is None
         assert unit.head == (max(self.acked) if self.acked else None)
         self.deleted = False
@@ -201,16 +205,16 @@ class ServiceMachine(RuleBasedStateMachine):
     def one_holder_matches_model(self) -> None:
         if self.deleted:
             with pytest.raises(UnitNotFound):
-                self.run(self.svc.get_unit(U))
+                self.run(self.svc.get_unit(ME, U))
             return
-        unit = self.run(self.svc.get_unit(U))
+        unit = self.run(self.svc.get_unit(ME, U))
         assert (unit.lock.id if unit.lock else None) == self.holder
 
     @invariant()
     def history_is_append_only_and_retention_keeps_the_newest(self) -> None:
         if self.deleted:
             return
-        versions = self.run(self.svc.list_versions(U))
+        versions = self.run(self.svc.list_versions(ME, U))
         numbers = [v.number for v in versions]
         assert numbers == sorted(numbers, reverse=True)
         assert not self.pruned & set(numbers), "a pruned version came back"
@@ -228,10 +232,10 @@ class ServiceMachine(RuleBasedStateMachine):
         if self.deleted:
             return
         for number in self.kept():
-            assert self.run(self.svc.read_version(U, number))[1] == self.acked[number]
+            assert self.run(self.svc.read_version(ME, U, number))[1] == self.acked[number]
         for number, data in self.quarantined.items():
-            assert self.run(self.svc.read_version(U, number))[1] == data
-        found = self.run(self.svc.download(U))
+            assert self.run(self.svc.read_version(ME, U, number))[1] == data
+        found = self.run(self.svc.download(ME, U))
         if self.head is None:
             assert found is None
         else:
