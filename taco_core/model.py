@@ -31,6 +31,10 @@ class LockInfo:
 
     ``created`` is kept as the RFC 3339 text the locker sent (Terraform sends
     nanoseconds, which ``datetime`` cannot hold), so it round-trips exactly.
+    ``owner`` is ours, not Terraform's: the service sets it to the acquiring
+    principal's ``Principal.owner_key``, so protocols that cannot carry a
+    lock ID on writes (Terraform's s3 and remote backends) can still write
+    under a lock their own principal holds, and nobody else can.
     """
 
     id: str
@@ -40,6 +44,7 @@ class LockInfo:
     version: str = ""
     created: str = ""
     path: str = ""
+    owner: str = ""
 
 
 @frozen

@@ -318,10 +318,22 @@ class SigningKeyStore(Protocol):
         ...
 
 
-class AuthStore(TokenStore, SigningKeyStore, Protocol):
-    """Both auth ports in one adapter: the tokens and signing keys live beside
-    the states (the same SQLite file, the same bucket and prefix), so every
-    replica that shares the states shares them too."""
+class SecretStore(Protocol):
+    """Installation-wide secrets (keys for signed URLs, for short-lived S3
+    credentials ...), the same bytes in every process sharing the storage."""
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        """The secret called ``name``: ``candidate`` is stored if none is yet,
+        decided atomically so that of many processes starting at once exactly
+        one candidate wins, and every caller gets the winner. Never changed
+        afterwards. ``name`` is a short identifier (``[a-z0-9-]+``)."""
+        ...
+
+
+class AuthStore(TokenStore, SigningKeyStore, SecretStore, Protocol):
+    """The auth ports in one adapter: tokens, signing keys and secrets live
+    beside the states (the same SQLite file, the same bucket and prefix), so
+    every replica that shares the states shares them too."""
 
     async def aclose(self) -> None:
         """Release connections and clients."""

@@ -244,6 +244,7 @@ class StateService:
         ``created`` gets the server's time. ``create_missing`` creates the
         unit on first use (which needs ``unit.write`` too)."""
         await self._authorize(caller, Action.UNIT_LOCK, unit_id)
+        wanted = attrs.evolve(wanted, owner=caller.principal.owner_key)
         if not wanted.id:
             wanted = attrs.evolve(wanted, id=str(uuid.uuid4()))
         if not wanted.created:
@@ -316,6 +317,7 @@ class StateService:
         lock_id: str | None = None,
         force: bool = False,
         create_missing: bool = False,
+        owned_lock: bool = False,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
@@ -323,12 +325,18 @@ class StateService:
         lock (``LockConflict``; nothing is stored), then the clobber guard: a
         refused write is kept as a quarantined version and ``StateRejected``
         names it.
+
+        ``owned_lock`` is for protocols whose writes cannot carry a lock ID
+        (Terraform's s3 and remote backends): with no ``lock_id``, a unit
+        locked by a lock this caller's principal acquired
+        (``LockInfo.owner``) is written under that lock; anyone else's lock
+        still refuses the write.
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
         facts = await _read_facts(data)
 
-        async def attempt(current: StateVersion | None) -> WriteResult:
+        async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
@@ -356,7 +364,12 @@ class StateService:
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
         result = await self._optimistic(
-            caller, unit_id, lock_id, attempt, create_missing=create_missing
+            caller,
+            unit_id,
+            lock_id,
+            attempt,
+            create_missing=create_missing,
+            owned_lock=owned_lock and lock_id is None,
         )
         if result.changed:
             await self._committed(caller, result.version, lock_id)
@@ -378,9 +391,10 @@ class StateService:
         caller: Caller,
         unit_id: UnitId,
         lock_id: str | None,
-        attempt: Callable[[StateVersion | None], Awaitable[WriteResult]],
+        attempt: Callable[[StateVersion | None, str | None], Awaitable[WriteResult]],
         *,
         create_missing: bool = False,
+        owned_lock: bool = False,
     ) -> WriteResult:
         """Run ``attempt`` against the current head until its commit lands.
 
@@ -398,9 +412,12 @@ class StateService:
                         raise
                     await self._ensure_unit(caller, unit_id)
                     continue
-                locks.check_write(unit_id, unit.lock, lock_id)
+                effective = lock_id
+                if owned_lock and unit.lock is not None and _owns(caller, unit.lock):
+                    effective = unit.lock.id
+                locks.check_write(unit_id, unit.lock, effective)
                 try:
-                    return await attempt(current)
+                    return await attempt(current, effective)
                 except ConcurrentUpdate:
                     continue
         except LockConflict as exc:
@@ -459,7 +476,7 @@ class StateService:
         old, data = await self.store.read_version(unit_id, number)
         doc = load_object(data)
 
-        async def attempt(current: StateVersion | None) -> WriteResult:
+        async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
             seen = [v.serial for v in await self.store.list_versions(unit_id)]
             top = max((x for x in [*seen, old.serial] if x is not None), default=-1)
             restored = with_serial(data, doc, top + 1)
@@ -572,6 +589,10 @@ class BoundStateControl:
         self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
     ) -> StateDiff:
         return await self.service.diff(self.caller, unit_id, from_version, to_version)
+
+
+def _owns(caller: Caller, lock: LockInfo) -> bool:
+    return bool(lock.owner) and lock.owner == caller.principal.owner_key
 
 
 def _unit_key(unit: Unit) -> str:

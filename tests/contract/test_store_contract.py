@@ -92,7 +92,9 @@ async def test_list_filters_by_string_prefix_and_sorts(store: StateStore) -> Non
 async def test_lock_is_exclusive_and_reports_the_holder(store: StateStore) -> None:
     """A second lock with another ID fails with the first holder attached."""
     await store.create_unit(unit())
-    first = LockInfo(id="one", who="alice", operation="OperationTypeApply", created="x")
+    first = LockInfo(
+        id="one", who="alice", operation="OperationTypeApply", created="x", owner="user:alice"
+    )
     assert await store.lock(U, first) == first
     with pytest.raises(LockConflict) as caught:
         await store.lock(U, LockInfo(id="two", who="bob"))
