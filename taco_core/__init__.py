@@ -26,8 +26,11 @@ from taco_core.auth import (
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
+from taco_core.directory import Directory, Organization, User
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import (
     AlreadyAssigned,
+    ConcurrentDirectoryUpdate,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
@@ -40,6 +43,8 @@ from taco_core.errors import (
     NotAssigned,
     NotConfigured,
     NotFound,
+    OrganizationAlreadyExists,
+    OrganizationNotFound,
     PermissionAlreadyExists,
     PermissionDenied,
     PermissionNotFound,
@@ -55,6 +60,7 @@ from taco_core.errors import (
     Unauthenticated,
     UnitAlreadyExists,
     UnitNotFound,
+    UserNotFound,
     VersionNotFound,
     WouldLockOut,
 )
@@ -76,6 +82,7 @@ from taco_core.ports import (
     AccessTokenCodec,
     AuthStore,
     Clock,
+    DirectoryStore,
     EventSink,
     IdTokenVerifier,
     RbacStore,
@@ -105,10 +112,14 @@ __all__ = [
     "Authorizer",
     "Caller",
     "Clock",
+    "ConcurrentDirectoryUpdate",
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
     "Decision",
+    "Directory",
+    "DirectoryService",
+    "DirectoryStore",
     "EventBus",
     "EventSink",
     "Forbidden",
@@ -125,6 +136,9 @@ __all__ = [
     "NotAssigned",
     "NotConfigured",
     "NotFound",
+    "Organization",
+    "OrganizationAlreadyExists",
+    "OrganizationNotFound",
     "OutputChange",
     "Payload",
     "Permission",
@@ -167,6 +181,8 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "User",
+    "UserNotFound",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",

@@ -12,6 +12,7 @@ from datetime import datetime
 from attrs import frozen
 
 from taco_core.caller import Caller
+from taco_core.directory import Organization, User
 from taco_core.model import LockInfo, StateVersion, Unit, UnitId
 
 __all__ = [
@@ -20,10 +21,13 @@ __all__ = [
     "LockAcquired",
     "LockRefused",
     "LockReleased",
+    "OrganizationCreated",
     "StateCommitted",
     "UnitCreated",
     "UnitDeleted",
+    "UnitLabelsChanged",
     "UnitUndeleted",
+    "UserAdded",
     "WriteRefused",
 ]
 
@@ -107,3 +111,29 @@ class AccessDenied(Event):
     action: str
     resource: str
     reason: str
+
+
+@frozen(kw_only=True)
+class UnitLabelsChanged(Event):
+    """The unit's labels (its workspace tags, through the Terraform-Cloud API)
+    changed; ``unit`` carries them as they now are."""
+
+    unit: Unit
+
+
+@frozen(kw_only=True)
+class OrganizationCreated(Event):
+    """An organization joined the directory (created or first synced); the
+    caller is who asked, e.g. the UI's user behind the internal API."""
+
+    organization: Organization
+
+
+@frozen(kw_only=True)
+class UserAdded(Event):
+    """``user`` became a member of ``organization`` (or was already one and
+    was synced again: ``created`` tells a new user from a known one)."""
+
+    organization: Organization
+    user: User
+    created: bool

@@ -86,6 +86,9 @@ class Surface(StrEnum):
     CLI = "cli"
     # Written by the service itself (the dependency graph's updates).
     SYSTEM = "system"
+    # Written by Terraform's ``remote`` or ``cloud`` backend through the
+    # Terraform-Cloud-compatible API (``/api/v2``).
+    TFE = "tfe"
 
 
 @frozen

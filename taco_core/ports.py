@@ -13,6 +13,7 @@ from typing import Protocol
 
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.diff import StateDiff
+from taco_core.directory import Directory
 from taco_core.events import Event
 from taco_core.model import (
     LockInfo,
@@ -85,6 +86,14 @@ class StateStore(Protocol):
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
         """Remove for good the incarnations deleted before the given time,
         with all their versions. Returns their IDs."""
+        ...
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Change the live unit's labels in one atomic step: each key of
+        ``changes`` is set to its value, or removed when the value is
+        ``None``; other labels stay. Returns the unit as it now is (with its
+        lock). ``UnitNotFound`` if absent. Two concurrent updates of different
+        keys both land."""
         ...
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
@@ -366,6 +375,27 @@ class RbacStore(Protocol):
         Callers pass ``policy.version == expected_version + 1`` (``1`` when
         creating), so a version number never names two different documents.
         """
+        ...
+
+
+class DirectoryStore(Protocol):
+    """The directory of organizations and users (``taco_core.directory``), one
+    versioned document replaced whole by compare-and-swap on its ``version``,
+    shared by every process using the storage. Vendor errors surface as
+    ``StorageUnavailable``; nothing else is raised."""
+
+    async def load(self) -> Directory | None:
+        """The last directory saved, equal to what was passed to ``save``, or
+        ``None`` if none ever was. A load after a successful ``save`` (in any
+        process) returns that directory or a later one."""
+        ...
+
+    async def save(self, directory: Directory, expected_version: int | None) -> bool:
+        """Replace the stored directory with ``directory`` only if the stored
+        one's version is still ``expected_version`` (``None``: only if none is
+        stored), decided atomically across processes, so of concurrent savers
+        expecting the same version exactly one wins. False, with nothing
+        changed, when the version was not the expected one."""
         ...
 
 

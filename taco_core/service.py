@@ -42,6 +42,7 @@ from taco_core.events import (
     StateCommitted,
     UnitCreated,
     UnitDeleted,
+    UnitLabelsChanged,
     UnitUndeleted,
     WriteRefused,
 )
@@ -226,6 +227,16 @@ class StateService:
         await self._publish(UnitUndeleted(caller=caller, at=self.clock.now(), unit=unit))
         return unit
 
+    async def update_labels(
+        self, caller: Caller, unit_id: UnitId, changes: Mapping[str, str | None]
+    ) -> Unit:
+        """Set (or, with ``None``, remove) some of the unit's labels, leaving
+        the others; atomic in the store. Needs ``unit.write``."""
+        await self._authorize(caller, Action.UNIT_WRITE, unit_id)
+        unit = await self.store.update_labels(unit_id, changes)
+        await self._publish(UnitLabelsChanged(caller=caller, at=self.clock.now(), unit=unit))
+        return unit
+
     async def ping(self) -> None:
         """Prove the store answers (readiness); ``StorageUnavailable`` if not."""
         await self.store.ping()
@@ -340,13 +351,19 @@ class StateService:
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
+            # History says "forced" only when the force mattered, and why.
+            unforced = guard.judge(current, facts) if force else verdict
             new = NewVersion(
                 facts=facts,
                 data=data,
                 created=self.clock.now(),
                 author=caller.principal.author,
                 surface=caller.surface,
-                note="forced over the clobber guard" if force else "",
+                note=(
+                    f"forced over the clobber guard: {unforced.reason}"
+                    if unforced.outcome is guard.Outcome.REFUSE and verdict is not unforced
+                    else ""
+                ),
             )
             if verdict.outcome is guard.Outcome.REFUSE:
                 quarantined = attrs.evolve(new, quarantined=True, note=verdict.reason)

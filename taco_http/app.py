@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from taco_http import auth_routes, backend, health, units
 from taco_http.auth import AuthMiddleware
@@ -24,7 +24,10 @@ from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.internal import routes as internal
 from taco_http.settings import Settings
+from taco_http.tfe import routes as tfe
+from taco_http.tfe.paths import API_PREFIXES
 from taco_http.wiring import Adapters, Services, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
@@ -49,7 +52,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/v1/info", health.info, methods=["GET"]),
@@ -70,7 +73,13 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             units.unit_route,
             methods=["GET", "POST", "PUT", "DELETE"],
         ),
+        *tfe.ROUTES,
+        *(Mount(prefix, routes=tfe.API_ROUTES) for prefix in API_PREFIXES),
     ]
+    if settings.internal_endpoints_secret:
+        routes.append(
+            Mount(internal.PREFIX, routes=internal.ROUTES, middleware=internal.MIDDLEWARE)
+        )
     return Starlette(
         routes=routes,
         lifespan=lifespan,

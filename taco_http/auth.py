@@ -27,6 +27,10 @@ from taco_core.errors import TacoError, Unauthenticated
 from taco_core.model import Surface
 from taco_http.context import services_in
 from taco_http.errors import taco_error
+from taco_http.settings import Settings
+from taco_http.tfe.paths import is_public as is_public_tfe
+
+INTERNAL_PREFIX = "/internal/api/"
 
 PUBLIC_PATHS = frozenset(
     {
@@ -93,6 +97,16 @@ def credential_of(authorization: str) -> str:
     )
 
 
+def _public(scope: Scope, settings: Settings) -> bool:
+    """Routes that need no credential of ours: the probes, the endpoints that
+    hand credentials out, Terraform's discovery and signed uploads, and the
+    internal API (it checks its own webhook secret)."""
+    path: str = scope["path"]
+    if path in PUBLIC_PATHS or is_public_tfe(scope["method"], path):
+        return True
+    return bool(settings.internal_endpoints_secret) and path.startswith(INTERNAL_PREFIX)
+
+
 class AuthMiddleware:
     """Resolve the caller of every HTTP request, or answer 401 for the app."""
 
@@ -105,7 +119,7 @@ class AuthMiddleware:
             return
         principal = ANONYMOUS
         services = services_in(scope)
-        if not services.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+        if not services.settings.auth_disable and not _public(scope, services.settings):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))

@@ -53,6 +53,15 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trust_proxy: bool = False
+    # HMAC key of signed URLs and of `terraform login`'s OAuth state and
+    # codes; without it, a random key kept in the storage is used.
+    secret_key: str = ""
+    # The internal API's webhook secret; setting it enables /internal/api.
+    internal_endpoints_secret: str = ""
+    terraform_token_ttl_seconds: float | None = None
 
     def policy(self) -> Policy:
         return Policy(
@@ -64,10 +73,16 @@ class Settings:
             delete_grace_seconds=self.delete_grace_seconds,
         )
 
+    @property
+    def tls(self) -> bool:
+        """Whether the service itself serves HTTPS."""
+        return self.tls_cert is not None
+
     def token_issuer(self) -> str:
         """The ``iss`` of our access tokens: the public base URL, or where
         this server listens. Every replica must agree on it."""
-        return self.public_base_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return self.public_base_url or f"{scheme}://{self.host}:{self.port}"
 
 
 # env var -> (field, parser)
@@ -150,6 +165,23 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+_MIN_SECRET = 8
+
+
+def parse_secret(name: str, raw: str) -> str:
+    """A shared secret: kept as given (no trimming inside), at least 8
+    characters, no whitespace; empty means unset."""
+    value = raw.strip()
+    if not value:
+        return ""
+    if len(value) < _MIN_SECRET or any(c.isspace() for c in value):
+        raise SettingsError(
+            f"{name} must be at least {_MIN_SECRET} characters without spaces "
+            "(use a long random value, e.g. from `openssl rand -hex 32`)"
+        )
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     if not raw.strip():
         raise SettingsError(f"{name} must not be empty")
@@ -183,6 +215,12 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_TLS_CERT": ("tls_cert", _path),
+    "OPENTACO_TLS_KEY": ("tls_key", _path),
+    "OPENTACO_TRUST_PROXY": ("trust_proxy", parse_bool),
+    "OPENTACO_SECRET_KEY": ("secret_key", parse_secret),
+    "OPENTACO_ENABLE_INTERNAL_ENDPOINTS": ("internal_endpoints_secret", parse_secret),
+    "OPENTACO_TERRAFORM_TOKEN_TTL": ("terraform_token_ttl_seconds", parse_positive_duration),
 }
 
 
@@ -198,6 +236,11 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.storage == "s3" and not settings.s3_bucket:
         raise SettingsError("storage s3 needs a bucket: set OPENTACO_S3_BUCKET or --s3-bucket")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError(
+            "TLS needs both a certificate and its key: set OPENTACO_TLS_CERT and "
+            "OPENTACO_TLS_KEY (--tls-cert, --tls-key)"
+        )
     if bool(settings.auth_issuer) != bool(settings.auth_client_id):
         raise SettingsError(
             "OIDC login needs both OPENTACO_AUTH_ISSUER and OPENTACO_AUTH_CLIENT_ID "

@@ -20,12 +20,15 @@ configured.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from taco_adapters.clock import SystemClock
 from taco_adapters.identity import (
@@ -35,14 +38,15 @@ from taco_adapters.identity import (
     provider_settings,
     signing_key_from_pem,
 )
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
-from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryDirectoryStore, MemoryStateStore
+from taco_adapters.sqlite import SqliteAuthStore, SqliteDirectoryStore, SqliteStateStore
 from taco_core.auth import SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuthStore, Clock, EventSink, StateStore
+from taco_core.ports import AuthStore, Clock, DirectoryStore, EventSink, StateStore
 from taco_core.service import StateService
 from taco_http.settings import Settings, SettingsError
 
@@ -51,11 +55,24 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on."""
+    """Every adapter the service runs on. ``directory`` (organizations and
+    users) defaults to memory only for callers that build this by hand
+    (tests); ``open_adapters`` keeps it beside the states."""
 
     states: StateStore
     auth: AuthStore
     clock: Clock
+    directory: DirectoryStore = field(factory=MemoryDirectoryStore)
+
+
+@frozen
+class Keys:
+    """The service's own HMAC keys, one per purpose, the same on every
+    replica: derived from ``OPENTACO_SECRET_KEY`` when it is set, else
+    random keys created once in the storage (``SecretStore``)."""
+
+    signed_urls: bytes
+    terraform_login: bytes
 
 
 @frozen
@@ -72,6 +89,9 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    # Organizations and their users (the internal API syncs them in).
+    directory: DirectoryService
+    keys: Keys
 
 
 @contextlib.asynccontextmanager
@@ -90,12 +110,13 @@ async def open_adapters(
     async with contextlib.AsyncExitStack() as stack:
         states: StateStore
         auth: AuthStore
+        directory: DirectoryStore
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
-            states, auth = MemoryStateStore(), MemoryAuthStore()
+            states, auth, directory = MemoryStateStore(), MemoryAuthStore(), MemoryDirectoryStore()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
-            from taco_adapters.s3 import S3AuthStore, S3Bucket, S3StateStore
+            from taco_adapters.s3 import S3AuthStore, S3Bucket, S3DirectoryStore, S3StateStore
 
             # One client, made in the event loop that serves requests, and one
             # bucket check for both stores.
@@ -107,6 +128,7 @@ async def open_adapters(
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
+            directory = S3DirectoryStore(bucket, prefix=settings.s3_prefix)
             auth = (
                 MemoryAuthStore()
                 if settings.auth_disable
@@ -117,8 +139,11 @@ async def open_adapters(
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
+            sqlite_directory = await SqliteDirectoryStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_directory.aclose)
+            directory = sqlite_directory
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
-        yield Adapters(states=states, auth=auth, clock=clock)
+        yield Adapters(states=states, auth=auth, clock=clock, directory=directory)
 
 
 @contextlib.asynccontextmanager
@@ -145,6 +170,7 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
+    keys = await _open_keys(settings, adapters)
     try:
         yield Services(
             settings=settings,
@@ -153,10 +179,23 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
+            directory=DirectoryService(adapters.directory, clock, events=events),
+            keys=keys,
         )
     finally:
         if oidc is not None:
             await oidc.aclose()
+
+
+async def _open_keys(settings: Settings, adapters: Adapters) -> Keys:
+    async def key(purpose: str) -> bytes:
+        if settings.secret_key:
+            # One operator secret, a distinct key per purpose: a value signed
+            # for one use is never valid for another.
+            return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        return await adapters.auth.secret(purpose, secrets.token_bytes(32))
+
+    return Keys(signed_urls=await key("signed-urls"), terraform_login=await key("terraform-login"))
 
 
 def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:

@@ -8,6 +8,7 @@ use them in place of SQLite or S3. Nothing survives the process.
 from __future__ import annotations
 
 from taco_adapters.memory.auth_store import MemoryAuthStore
+from taco_adapters.memory.directory_store import MemoryDirectoryStore
 from taco_adapters.memory.state_store import MemoryStateStore
 
-__all__ = ["MemoryAuthStore", "MemoryStateStore"]
+__all__ = ["MemoryAuthStore", "MemoryDirectoryStore", "MemoryStateStore"]

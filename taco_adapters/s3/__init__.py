@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from taco_adapters.s3.auth_store import S3AuthStore, S3SigningKeyStore, S3TokenStore
 from taco_adapters.s3.bucket import S3Bucket
+from taco_adapters.s3.directory_store import S3DirectoryStore
 from taco_adapters.s3.state_store import S3StateStore
 
-__all__ = ["S3AuthStore", "S3Bucket", "S3SigningKeyStore", "S3StateStore", "S3TokenStore"]
+__all__ = [
+    "S3AuthStore",
+    "S3Bucket",
+    "S3DirectoryStore",
+    "S3SigningKeyStore",
+    "S3StateStore",
+    "S3TokenStore",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from taco_adapters.sqlite.auth_store import SqliteAuthStore
 from taco_adapters.sqlite.database import SqliteDatabase
+from taco_adapters.sqlite.directory_store import SqliteDirectoryStore
 from taco_adapters.sqlite.state_store import SqliteStateStore
 
-__all__ = ["SqliteAuthStore", "SqliteDatabase", "SqliteStateStore"]
+__all__ = ["SqliteAuthStore", "SqliteDatabase", "SqliteDirectoryStore", "SqliteStateStore"]

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from taco_adapters.sqlite.database import SqliteDatabase, execute_script
 from taco_adapters.timestamps import decode_optional_time, decode_time, encode_time
@@ -30,6 +32,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
+from taco_core.labels import apply_label_changes
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -157,6 +160,15 @@ class SqliteStateStore:
             return [_unit_of(row)[1] for row in rows]
 
         return await self._db.run(op, write=False)
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        def op(conn: sqlite3.Connection) -> Unit:
+            key, unit = _live(conn, unit_id)
+            labels = apply_label_changes(unit.labels, changes)
+            conn.execute("UPDATE units SET labels = ? WHERE key = ?", (json.dumps(labels), key))
+            return attrs.evolve(unit, labels=labels)
+
+        return await self._db.run(op, write=True)
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
         def op(conn: sqlite3.Connection) -> None:
