@@ -39,6 +39,8 @@ def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = 
         raise InvalidState(
             f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise InvalidState("state is not a Terraform state: it is nested too deeply") from None
 
 
 def _not_an_object(doc: Any) -> InvalidState:

@@ -90,6 +90,9 @@ def parse_json_object(body: Payload, what: str) -> dict[str, Any]:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        # A small body can nest deeper than the parser recurses.
+        raise InvalidInput(f"{what} is nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{what} must be a JSON object")
     return doc

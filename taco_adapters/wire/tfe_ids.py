@@ -94,6 +94,8 @@ def _workspace(key: str) -> Workspace | None:
     if split is None:
         return None
     organization, name = split
+    if "/" in organization or "/" in name:
+        return None
     try:
         parse_unit_id(f"{organization}/{name}")
     except InvalidUnitId:
