@@ -26,7 +26,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -79,7 +79,7 @@ def _key(request: Request) -> bytes:
     return services_of(request).keys.terraform_login
 
 
-def _now(request: Request) -> Any:
+def _now(request: Request) -> datetime:
     return services_of(request).states.clock.now()
 
 
