@@ -157,7 +157,10 @@ async def create(request: Request) -> Response:
     requested_force = flag(attributes, "force")
     who = caller(request)
     unit = await unit_of(request, ws)
-    data = base64_bytes(attributes, "state")
+    if len(body) <= _INLINE_PARSE_LIMIT:
+        data = base64_bytes(attributes, "state")
+    else:
+        data = await anyio.to_thread.run_sync(base64_bytes, attributes, "state")
     if data is None:
         return _announce(request, ws, unit, who, md5, serial, lineage, requested_force)
     service.check_size(len(data))
