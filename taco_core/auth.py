@@ -24,10 +24,8 @@ from attrs import field, frozen
 API_TOKEN_PREFIX = "otc_"
 REFRESH_TOKEN_PREFIX = "otr_"
 
-# The group whose members manage every API token (not only their own). The
-# bootstrap admin token carries it; an OIDC provider can put users in it
-# through the ID token's ``groups`` claim.
-ADMIN_GROUP = "opentaco-admins"
+# The subject of the bootstrap admin token. A fresh install's RBAC policy
+# assigns it the ``admin`` role (``taco_core.rbac_policy.initial_policy``).
 BOOTSTRAP_SUBJECT = "admin"
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
 
@@ -71,10 +69,6 @@ class Principal:
     narrowed_to: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
 
     @property
-    def is_admin(self) -> bool:
-        return ADMIN_GROUP in self.groups
-
-    @property
     def author(self) -> str:
         """What history records as the author of a write ("" when anonymous)."""
         return "" if self.kind is PrincipalKind.ANONYMOUS else self.subject
@@ -87,10 +81,13 @@ ANONYMOUS = Principal(subject="anonymous", kind=PrincipalKind.ANONYMOUS)
 class ApiToken:
     """A long-lived, revocable credential for automation (CI, Terraform).
 
-    It acts as the principal that created it (``subject``, ``email``,
-    ``groups`` are copied at creation), like a personal access token.
-    ``roles``, when set, narrows it to these roles of its subject: it never
-    acts with a role its subject does not hold at the time of the request.
+    Made for oneself, it acts as the principal that created it (``subject``,
+    ``email``, ``groups`` are copied at creation), like a personal access
+    token. Made by an admin for a service subject (``ci-dev``), it carries
+    that subject and no email or groups: its roles come from the subject's
+    assignments. ``roles``, when set, narrows it to these roles of its
+    subject: it never acts with a role its subject does not hold at the time
+    of the request.
     """
 
     id: str
@@ -216,11 +213,6 @@ def check_token_name(name: str) -> str | None:
     if not name.isprintable():
         return "an API token name must be printable text"
     return None
-
-
-def may_manage(principal: Principal, token: ApiToken) -> bool:
-    """Members of ``ADMIN_GROUP`` manage every token; others only their own."""
-    return principal.is_admin or token.subject == principal.subject
 
 
 def principal_from_id_claims(claims: Mapping[str, object]) -> Principal:

@@ -40,7 +40,7 @@ from attrs import field, frozen
 
 from taco_core.auth import Principal
 from taco_core.errors import InvalidInput
-from taco_core.rbac_pattern import Pattern, PatternSet, compile_pattern
+from taco_core.rbac_pattern import Pattern, PatternSet, compile_pattern, matches
 
 T = TypeVar("T")
 
@@ -312,6 +312,16 @@ def check_narrowing(requested: Iterable[str], held: Iterable[str], subject: str)
 
 
 # -- decisions --------------------------------------------------------------------
+
+
+def rule_applies(rule: Rule, action: str, resource: str) -> bool:
+    """Whether ``rule`` speaks about ``action`` on ``resource``, read as the
+    ``Authorizer`` reads it (an allow of ``unit.read`` also speaks about
+    ``unit.read_outputs``); what ``rbac test`` lists as applicable."""
+    wanted = {action, Action.ALL.value}
+    if rule.effect is Effect.ALLOW:
+        wanted |= _IMPLIED_BY.get(action, frozenset())
+    return not wanted.isdisjoint(rule.actions) and any(matches(p, resource) for p in rule.resources)
 
 
 class Basis(StrEnum):

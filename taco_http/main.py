@@ -57,12 +57,13 @@ async def serve(settings: Settings) -> None:
 def _log_auth(settings: Settings) -> None:
     if settings.auth_disable:
         log.warning(
-            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE): anyone who "
-            "can reach %s:%d can read and write every state",
+            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE), AND WITH IT "
+            "AUTHORIZATION (RBAC): anyone who can reach %s:%d can read and write every state",
             settings.host,
             settings.port,
         )
-    elif settings.auth_issuer:
+        return
+    if settings.auth_issuer:
         log.info(
             "authentication: OIDC login via %s (client %s) and API tokens",
             settings.auth_issuer,
@@ -70,6 +71,12 @@ def _log_auth(settings: Settings) -> None:
         )
     else:
         log.info("authentication: API tokens (no OIDC provider configured)")
+    mapped = settings.rbac_group_roles or "none (OPENTACO_RBAC_GROUP_ROLES)"
+    log.info(
+        "authorization: RBAC, deny by default; group roles: %s; policy reused for %gs",
+        mapped,
+        settings.rbac_max_age(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
