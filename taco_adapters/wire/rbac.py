@@ -230,18 +230,21 @@ def permissions_from_json(docs: Sequence[Mapping[str, Any]]) -> list[Permission]
     return [permission_from_json(d) for d in docs]
 
 
-def role_json(role: Role, version: int) -> dict[str, Any]:
+def role_json(role: Role, version: int | None = None) -> dict[str, Any]:
     """``{"id", "name", "description", "permissions", "created_at",
-    "created_by", "version"}``; ``version`` is the policy's."""
-    return {
+    "created_by", "version"}``; ``version`` is the policy's (left out when
+    not known, as in what a client prints)."""
+    doc: dict[str, Any] = {
         "id": role.id,
         "name": role.name,
         "description": role.description,
         "permissions": list(role.permissions),
         "created_at": _time(role.created_at),
         "created_by": role.created_by,
-        "version": version,
     }
+    if version is not None:
+        doc["version"] = version
+    return doc
 
 
 def role_from_json(doc: Mapping[str, Any]) -> Role:
