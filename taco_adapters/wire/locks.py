@@ -52,7 +52,7 @@ def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     """A lock a caller asks for, in either spelling; ``InvalidInput`` when a
     field is not a string. Absent fields stay empty."""
     lowered = _lowered(doc)
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"id": ""}  # no ID: the service picks one
     for name in LOCK_FIELDS:
         value = lowered.get(name)
         if value is None:
