@@ -71,10 +71,11 @@ def _log_auth(settings: Settings) -> None:
         )
     else:
         log.info("authentication: API tokens (no OIDC provider configured)")
-    mapped = settings.rbac_group_roles or "none (OPENTACO_RBAC_GROUP_ROLES)"
     log.info(
-        "authorization: RBAC, deny by default; group roles: %s; policy reused for %gs",
-        mapped,
+        "authorization: RBAC, deny by default; group roles: %s; subject roles: %s; "
+        "policy reused for %gs",
+        settings.rbac_group_roles or "none",
+        settings.rbac_subject_roles or "none",
         settings.rbac_max_age(),
     )
 

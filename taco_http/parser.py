@@ -166,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
         "groups claim), e.g. platform=admin,devs=reader (env OPENTACO_RBAC_GROUP_ROLES)",
     )
     add(
+        "--rbac-subject-roles",
+        type=_typed(s.parse_subject_roles_setting),
+        dest="rbac_subject_roles",
+        metavar="SUBJECT=ROLE,...",
+        help="roles given to subjects by configuration, e.g. the first admins when the "
+        "identity provider sends no groups: alice@example.com=admin "
+        "(env OPENTACO_RBAC_SUBJECT_ROLES)",
+    )
+    add(
         "--rbac-max-age",
         type=_typed(s.parse_duration),
         dest="rbac_max_age_seconds",

@@ -61,6 +61,7 @@ class Settings:
     tokens_kid: str = ""
     admin_token_path: Path | None = None
     rbac_group_roles: str = ""
+    rbac_subject_roles: str = ""
     rbac_max_age_seconds: float | None = None
 
     def policy(self) -> Policy:
@@ -76,6 +77,10 @@ class Settings:
     def group_roles(self) -> GroupRoles:
         """``OPENTACO_RBAC_GROUP_ROLES`` as a mapping (checked by ``from_env``)."""
         return parse_group_roles(self.rbac_group_roles)
+
+    def subject_roles(self) -> GroupRoles:
+        """``OPENTACO_RBAC_SUBJECT_ROLES`` as a mapping (checked by ``from_env``)."""
+        return parse_group_roles(self.rbac_subject_roles)
 
     def rbac_max_age(self) -> float:
         """Seconds a decision may reuse a loaded RBAC policy: as configured,
@@ -177,6 +182,15 @@ def parse_group_roles_setting(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def parse_subject_roles_setting(name: str, raw: str) -> str:
+    """``SUBJECT=ROLE[,SUBJECT=ROLE...]``, checked and kept as text."""
+    try:
+        parse_group_roles(raw, setting=name, example="SUBJECT=ROLE, e.g. alice@example.com=admin")
+    except InvalidInput as exc:
+        raise SettingsError(exc.message) from None
+    return raw.strip()
+
+
 def _text(name: str, raw: str) -> str:
     return raw.strip()
 
@@ -215,6 +229,7 @@ ENV_VARS = {
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
     "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
+    "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
     "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),
 }
 

@@ -44,7 +44,7 @@ from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
 from taco_core.ports import AuthStore, Clock, EventSink, RbacStore, StateStore
-from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer
+from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
 from taco_core.service import StateService
@@ -196,28 +196,35 @@ async def _open_rbac(settings: Settings, adapters: Adapters) -> RbacService:
         adapters.rbac,
         adapters.clock,
         group_roles=settings.group_roles(),
+        subject_roles=settings.subject_roles(),
         enabled=not settings.auth_disable,
         max_age=timedelta(seconds=settings.rbac_max_age()),
     )
     if not rbac.enabled:
         return rbac
     policy = await rbac.ensure_initialised([BOOTSTRAP_SUBJECT])
-    if settings.auth_issuer and not _group_can_manage(settings, Authorizer(policy)):
+    if settings.auth_issuer and not _someone_can_manage(settings, policy):
         log.warning(
-            "authorization: no group in OPENTACO_RBAC_GROUP_ROLES maps to a role allowed "
-            "rbac.manage, so OIDC users cannot manage roles; only subjects assigned one "
-            "(the bootstrap subject %r holds admin) can. Map your admins' group, e.g. "
-            "OPENTACO_RBAC_GROUP_ROLES=platform=admin",
+            "authorization: nobody who can log in may manage roles: with OIDC there is no "
+            "bootstrap admin token, no subject but %r is assigned a role allowed rbac.manage, "
+            "and neither OPENTACO_RBAC_GROUP_ROLES nor OPENTACO_RBAC_SUBJECT_ROLES gives one. "
+            "Map your admins, e.g. OPENTACO_RBAC_GROUP_ROLES=platform=admin or "
+            "OPENTACO_RBAC_SUBJECT_ROLES=alice@example.com=admin",
             BOOTSTRAP_SUBJECT,
         )
     return rbac
 
 
-def _group_can_manage(settings: Settings, authorizer: Authorizer) -> bool:
-    return any(
-        authorizer.allows(roles, Action.RBAC_MANAGE, GLOBAL_RESOURCE)
-        for roles in settings.group_roles().values()
-    )
+def _someone_can_manage(settings: Settings, policy: RbacPolicy) -> bool:
+    """Whether a subject other than the bootstrap one (which OIDC users
+    cannot log in as) may manage RBAC, by assignment or configuration."""
+    authorizer = Authorizer(policy)
+    holders = [
+        *(roles for subject, roles in policy.assignments.items() if subject != BOOTSTRAP_SUBJECT),
+        *settings.group_roles().values(),
+        *settings.subject_roles().values(),
+    ]
+    return any(authorizer.allows(roles, Action.RBAC_MANAGE, GLOBAL_RESOURCE) for roles in holders)
 
 
 def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:

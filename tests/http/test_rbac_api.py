@@ -460,6 +460,7 @@ def oidc(provider: FakeProvider) -> Iterator[TestClient]:
         auth_issuer=provider.issuer,
         auth_client_id=CLIENT_ID,
         rbac_group_roles="platform=admin,readers=reader",
+        rbac_subject_roles="root-by-config=admin",
     )
     with start(settings) as client:
         yield client
@@ -540,6 +541,22 @@ def test_groups_map_to_roles(oidc: TestClient, provider: FakeProvider) -> None:
     assert assigned.status_code == 200 and assigned.json()["roles"] == ["admin"]
     assert oidc.get("/v1/rbac/me", headers=bearer(reader)).json()["roles"] == ["admin", "reader"]
     assert oidc.post("/v1/units", json={"id": "team/x"}, headers=bearer(reader)).status_code == 201
+
+
+def test_subjects_get_roles_from_the_configuration(
+    oidc: TestClient, provider: FakeProvider
+) -> None:
+    """OPENTACO_RBAC_SUBJECT_ROLES makes a user without groups an admin (an
+    identity provider that sends no groups still has a way in), and counts
+    as an admin for the lock-out guard."""
+    root = login(oidc, provider, sub="root-by-config", groups=None)
+    me = oidc.get("/v1/rbac/me", headers=bearer(root)).json()
+    assert (me["groups"], me["roles"]) == ([], ["admin"])
+    revoked = oidc.post(
+        "/v1/rbac/users/revoke", json={"subject": "admin", "role_id": "admin"}, headers=bearer(root)
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert oidc.get("/v1/rbac/users", headers=bearer(root)).json() == []
 
 
 def test_with_auth_disabled_rbac_is_off(tmp_path: Path) -> None:

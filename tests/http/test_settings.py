@@ -52,6 +52,7 @@ def test_go_style_single_dash_flags() -> None:
         ("OPENTACO_DELETE_GRACE", "soon"),
         ("OPENTACO_RBAC_GROUP_ROLES", "platform"),
         ("OPENTACO_RBAC_GROUP_ROLES", "platform=bad role"),
+        ("OPENTACO_RBAC_SUBJECT_ROLES", "alice"),
         ("OPENTACO_RBAC_MAX_AGE", "a while"),
     ],
 )
@@ -76,8 +77,20 @@ def test_rbac_settings() -> None:
     assert s.rbac_max_age() == 0
     assert from_env({"OPENTACO_STORAGE": "s3", "OPENTACO_S3_BUCKET": "b"}).rbac_max_age() == 5
     assert from_env({"OPENTACO_RBAC_MAX_AGE": "30s"}).rbac_max_age() == 30
-    flagged = settings_for(["--rbac-group-roles", "ops=admin", "--rbac-max-age", "1m"])
+    flagged = settings_for(
+        [
+            "--rbac-group-roles",
+            "ops=admin",
+            "--rbac-subject-roles",
+            "a@x=admin",
+            "--rbac-max-age",
+            "1m",
+        ]
+    )
     assert (flagged.group_roles(), flagged.rbac_max_age()) == ({"ops": ("admin",)}, 60)
+    assert flagged.subject_roles() == {"a@x": ("admin",)}
+    with pytest.raises(SettingsError, match="SUBJECT=ROLE"):
+        from_env({"OPENTACO_RBAC_SUBJECT_ROLES": "alice"})
 
 
 def test_cli_reports_a_bad_group_mapping_naming_the_variable(tmp_path: Path) -> None:
