@@ -7,6 +7,7 @@ these and nothing else, so rules hold the same way for all of them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import uuid
@@ -21,6 +22,7 @@ from attrs import frozen
 from taco_core import guard, locks
 from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
 from taco_core.caller import Caller
+from taco_core.content import BytesReader, StateReader, read_all
 from taco_core.diff import StateDiff, diff_states
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -46,6 +48,7 @@ from taco_core.events import (
     WriteRefused,
 )
 from taco_core.model import (
+    DocumentPage,
     LockInfo,
     NewVersion,
     Payload,
@@ -208,6 +211,37 @@ class StateService:
             caller.principal, Action.UNIT_READ_OUTPUTS, units, _unit_key
         )
 
+    async def list_unit_documents(
+        self,
+        caller: Caller,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> DocumentPage:
+        """``list_units`` as the documents the store rendered
+        (``StateStore.unit_documents``), filtered the same way: the fast path
+        of a large listing. With ``limit``, one page of live units after
+        ``after`` and where the next page starts; the page may hold fewer
+        than ``limit`` documents when the caller may not see some units."""
+        if limit is not None and deleted:
+            raise InvalidInput("deleted units are listed whole; leave out 'limit'")
+        if limit is not None and limit < 1:
+            raise InvalidInput("'limit' must be at least 1")
+        rows = await self.store.unit_documents(
+            prefix, deleted=deleted, after=after, limit=None if limit is None else limit + 1
+        )
+        next_after: str | None = None
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            next_after = rows[-1][0]
+        if not caller.is_system:
+            rows = await self.access.filter(
+                caller.principal, Action.UNIT_READ_OUTPUTS, rows, _row_key
+            )
+        return DocumentPage(tuple(doc for _, doc in rows), next_after)
+
     async def delete_unit(self, caller: Caller, unit_id: UnitId) -> None:
         """Soft-delete; recoverable with ``undelete_unit`` during the grace period."""
         await self._authorize(caller, Action.UNIT_DELETE, unit_id)
@@ -301,6 +335,24 @@ class StateService:
             return None
         return await _visible(access, *found)
 
+    async def open_download(
+        self, caller: Caller, unit_id: UnitId
+    ) -> tuple[StateVersion, StateReader] | None:
+        """``download`` for serving: the bytes as a reader that streams a
+        large state instead of holding it (``StateStore.open_state``). The
+        caller closes the reader. An outputs-only caller gets the redacted
+        form, computed from the whole state, never cached."""
+        access = await self._read_access(caller, unit_id)
+        found = await self.store.open_state(unit_id)
+        if found is None:
+            await self.store.get_unit(unit_id)
+            return None
+        version, reader = found
+        if access is ReadAccess.FULL:
+            return version, reader
+        version, redacted = await _visible(access, version, await read_all(reader))
+        return version, BytesReader(redacted)
+
     def check_size(self, size: int) -> None:
         """Refuse payloads over the configured limit (callers check early,
         before reading a body, when they know its length)."""
@@ -316,17 +368,20 @@ class StateService:
         lock_id: str | None = None,
         force: bool = False,
         create_missing: bool = False,
+        known_md5: str | None = None,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
         Order of checks: permission, size and shape (``InvalidInput``), the
         lock (``LockConflict``; nothing is stored), then the clobber guard: a
         refused write is kept as a quarantined version and ``StateRejected``
-        names it.
+        names it. ``known_md5`` is the hex MD5 of ``data`` when the caller has
+        computed it already (the HTTP edge checks ``Content-MD5`` with it), so
+        a state is hashed with MD5 once.
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
-        facts = await _read_facts(data)
+        facts = await _read_facts(data, known_md5)
 
         async def attempt(current: StateVersion | None) -> WriteResult:
             verdict = guard.judge(current, facts, force=force)
@@ -578,6 +633,10 @@ def _unit_key(unit: Unit) -> str:
     return unit.id
 
 
+def _row_key(row: tuple[UnitId, str]) -> str:
+    return row[0]
+
+
 # Redacting parses the whole state; past this size that would stall the event
 # loop for every other request, so it runs in a worker thread.
 _INLINE_REDACT_LIMIT = 256 * 1024
@@ -607,10 +666,10 @@ async def _visible(
 _INLINE_PARSE_LIMIT = 256 * 1024
 
 
-async def _read_facts(data: Payload) -> StateFacts:
+async def _read_facts(data: Payload, md5: str | None = None) -> StateFacts:
     if len(data) <= _INLINE_PARSE_LIMIT:
-        return read_facts(data)
-    return await anyio.to_thread.run_sync(read_facts, data)
+        return read_facts(data, md5=md5)
+    return await anyio.to_thread.run_sync(functools.partial(read_facts, data, md5=md5))
 
 
 _SERIAL = re.compile(rb'"serial"\s*:\s*\d+')

@@ -16,9 +16,12 @@ from taco_core.errors import InvalidState
 from taco_core.model import Payload, StateFacts
 
 
-def fingerprint(data: Payload) -> tuple[str, str]:
-    """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE check)."""
-    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+def fingerprint(data: Payload, md5: str | None = None) -> tuple[str, str]:
+    """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE
+    check); ``md5`` when the caller computed it already."""
+    if md5 is None:
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return hashlib.sha256(data).hexdigest(), md5
 
 
 def md5_base64(md5_hex: str) -> str:
@@ -75,7 +78,7 @@ class _OuterFields:
         return self.MARK
 
 
-def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
+def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
     serial = doc.get("serial")
     if serial is not None and (
@@ -85,17 +88,18 @@ def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
     lineage = doc.get("lineage")
     if lineage is not None and not isinstance(lineage, str):
         raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
-    sha256, md5 = fingerprint(data)
+    sha256, md5 = fingerprint(data, md5)
     return StateFacts(
         serial=serial, lineage=lineage or None, size=len(data), sha256=sha256, md5=md5
     )
 
 
-def read_facts(data: Payload) -> StateFacts:
+def read_facts(data: Payload, *, md5: str | None = None) -> StateFacts:
     """Validate ``data`` as a state (a JSON object) and return its facts,
-    without building the state's object tree."""
+    without building the state's object tree. ``md5``: the hex MD5 of
+    ``data`` when the caller computed it already."""
     outer = _OuterFields()
     doc = _parse(data, outer)
     if doc is not _OuterFields.MARK:
         raise _not_an_object(doc)
-    return facts_of(dict(outer.fields), data)
+    return facts_of(dict(outer.fields), data, md5)

@@ -57,8 +57,10 @@ from taco_adapters.wire.units import (
     created_unit_from_json,
     created_unit_json,
     unit_from_json,
+    unit_document,
     unit_json,
     units_from_json,
+    units_document,
     units_json,
 )
 from taco_adapters.wire.versions import (
@@ -121,8 +123,10 @@ __all__ = [
     "structure",
     "terraform_lock_json",
     "unit_from_json",
+    "unit_document",
     "unit_json",
     "units_from_json",
+    "units_document",
     "units_json",
     "upload_from_json",
     "upload_json",
