@@ -350,7 +350,7 @@ class StateService:
         version, reader = found
         if access is ReadAccess.FULL:
             return version, reader
-        version, redacted = await _visible(access, version, await read_all(reader))
+        version, redacted = await _visible(access, version, bytes(await read_all(reader)))
         return version, BytesReader(redacted)
 
     def check_size(self, size: int) -> None:

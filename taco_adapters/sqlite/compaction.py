@@ -192,7 +192,9 @@ def _plan(conn: sqlite3.Connection, key: int) -> list[_Plan]:
     plans: list[_Plan] = []
     for number, blob_id, sha256, size, quarantined in rows:
         if size > compression.DELTA_LIMIT:
-            plans.append((blob_id, sha256, _compress_blob(conn, blob_id, size), ZSTD, None, None, None))
+            plans.append(
+                (blob_id, sha256, _compress_blob(conn, blob_id, size), ZSTD, None, None, None)
+            )
             continue
         data = blob_bytes(conn, blob_id, size)
         base = None

@@ -308,9 +308,7 @@ class SqliteStateStore:
                     keys,
                 ):
                     fresh[key] = (rev, doc or _document_of(tuple(unit)))
-            out = [
-                (UnitId(unit_id), (fresh.get(key) or known[key])[1]) for unit_id, _, key in rows
-            ]
+            out = [(UnitId(unit_id), (fresh.get(key) or known[key])[1]) for unit_id, _, key in rows]
             if fresh:
                 if len(known) + len(fresh) > _DOCUMENT_CACHE:
                     known.clear()  # a bound, not a policy: the next listing refills it
@@ -422,7 +420,7 @@ class SqliteStateStore:
         lock_id: str | None,
         retention: RetentionPolicy,
     ) -> StateVersion:
-        def op(conn: sqlite3.Connection) -> StateVersion:
+        def op(conn: sqlite3.Connection) -> tuple[int, StateVersion]:
             key, unit = _live(conn, unit_id)
             locks.check_write(unit_id, unit.lock, lock_id)
             if not new.quarantined and unit.head != expected_head:
@@ -579,11 +577,11 @@ class SqliteStateStore:
 
         await self._db.run(op, write=False)
 
-    async def settle(self, timeout: float = 60.0) -> None:
+    async def settle(self) -> None:
         """Wait until the versions superseded so far are compressed (the
         compactor runs in the background; tests and benchmarks wait here)."""
         if self._compactor is not None:
-            await anyio.to_thread.run_sync(self._compactor.wait_idle, timeout)
+            await anyio.to_thread.run_sync(self._compactor.wait_idle)
 
     async def aclose(self) -> None:
         if self._compactor is not None:
@@ -660,9 +658,7 @@ def _insert_blob(conn: sqlite3.Connection, data: Payload) -> int:
     if len(data) <= _WRITE_SLICES_OVER:
         blob_id: int = conn.execute("INSERT INTO blobs (data) VALUES (?)", (data,)).lastrowid  # type: ignore[assignment]
         return blob_id
-    blob_id = conn.execute(
-        "INSERT INTO blobs (data) VALUES (zeroblob(?))", (len(data),)
-    ).lastrowid  # type: ignore[assignment]
+    blob_id = conn.execute("INSERT INTO blobs (data) VALUES (zeroblob(?))", (len(data),)).lastrowid  # type: ignore[assignment]
     view = memoryview(data)
     with conn.blobopen("blobs", "data", blob_id) as blob:
         for start in range(0, len(data), SLICE):

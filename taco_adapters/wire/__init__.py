@@ -56,11 +56,11 @@ from taco_adapters.wire.tokens import (
 from taco_adapters.wire.units import (
     created_unit_from_json,
     created_unit_json,
-    unit_from_json,
     unit_document,
+    unit_from_json,
     unit_json,
-    units_from_json,
     units_document,
+    units_from_json,
     units_json,
 )
 from taco_adapters.wire.versions import (
@@ -122,11 +122,11 @@ __all__ = [
     "rfc3339",
     "structure",
     "terraform_lock_json",
-    "unit_from_json",
     "unit_document",
+    "unit_from_json",
     "unit_json",
-    "units_from_json",
     "units_document",
+    "units_from_json",
     "units_json",
     "upload_from_json",
     "upload_json",

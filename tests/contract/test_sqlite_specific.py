@@ -117,7 +117,9 @@ async def test_a_version_1_file_is_upgraded_and_its_history_compressed_lazily(
     store = await SqliteStateStore.open(path, compaction_delay=0.0)
     try:
         assert (await store.read_version(U, 2))[1] == _state(2, 3)
-        assert [u["id"] for u in map(json.loads, (d for _, d in await store.unit_documents()))] == [U]
+        assert [u["id"] for u in map(json.loads, (d for _, d in await store.unit_documents()))] == [
+            U
+        ]
         data = _state(6, 3)
         await store.commit(U, _new(data), expected_head=5, lock_id=None, retention=KEEP)
         await store.settle()
@@ -189,8 +191,10 @@ HOT_QUERIES = [
         "ORDER BY id",
         ("a/", "a0"),
     ),
-    ("SELECT id, rev, key FROM units WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
-     ("a", 10)),  # fmt: skip
+    (
+        "SELECT id, rev, key FROM units WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        ("a", 10),
+    ),
     ("SELECT COUNT(*), COALESCE(SUM(quarantined), 0) FROM versions WHERE unit_key = ?", (1,)),
     (
         f"SELECT {adapter._VERSION_COLUMNS} FROM versions WHERE unit_key = ? "
@@ -201,7 +205,9 @@ HOT_QUERIES = [
 
 
 @pytest.mark.parametrize(("sql", "params"), HOT_QUERIES)
-async def test_hot_queries_use_an_index(tmp_path: Path, sql: str, params: tuple[object, ...]) -> None:
+async def test_hot_queries_use_an_index(
+    tmp_path: Path, sql: str, params: tuple[object, ...]
+) -> None:
     """Every query on a hot path searches an index: none scans a table, so
     their cost does not grow with the number of units (1,000,000 included)."""
     store = await SqliteStateStore.open(tmp_path / "plan.db")

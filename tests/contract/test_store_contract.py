@@ -439,7 +439,11 @@ async def test_open_state_streams_the_head(store: StateStore) -> None:
 def _drifting(serial: int) -> bytes:
     """A state of some size whose resources change a little per version."""
     resources = [
-        {"type": "aws_instance", "name": f"r{k}", "id": f"i-{(k * 7919 + (serial if k % 9 == 0 else 0)):012x}"}
+        {
+            "type": "aws_instance",
+            "name": f"r{k}",
+            "id": f"i-{(k * 7919 + (serial if k % 9 == 0 else 0)):012x}",
+        }
         for k in range(300)
     ]
     return json.dumps(
