@@ -40,7 +40,7 @@ from taco_core.errors import InvalidInput, NotFound
 from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http.auth import caller_of
-from taco_http.body import read_body, read_json_object
+from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
 from taco_http.streaming import state_answer, state_response
 
@@ -147,6 +147,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
+        known_md5=verified_md5(request),
     )
     return JSONResponse(upload_json(result, forced=force))
 
