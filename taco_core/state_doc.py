@@ -113,7 +113,7 @@ def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> S
 
 
 # States larger than this are parsed through a window of this many bytes.
-WINDOW = 4 * 1024 * 1024
+WINDOW = 1024 * 1024
 
 
 def read_facts(data: Payload, *, md5: str | None = None, window: int = WINDOW) -> StateFacts:
