@@ -6,7 +6,10 @@ whole, superseded version of the unit: a file written by an older OpenTaco
 is migrated this way, unit by unit, as units are written) as a zstd delta
 against the next newer version, or as a standalone zstd frame
 (``taco_adapters.compression`` says which and why). The commit itself costs
-nothing more, and one write transaction compacts a batch.
+nothing more. The compactor waits for a pause in the writes (``delay``
+without a commit, or at most ``max_delay`` after the first one waiting), so
+that compressing competes as little as possible with the writes it follows
+for the CPU, and one write transaction compacts a whole batch.
 
 Why it is safe: version rows never change, and the compactor only ever
 replaces a blob by an encoding of the very same bytes. It computes the
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from taco_adapters import compression
@@ -88,9 +92,11 @@ class Compactor:
     """The background thread that compresses superseded versions of the
     units this process wrote to (``enqueue``)."""
 
-    def __init__(self, db: SqliteDatabase, *, delay: float) -> None:
+    def __init__(self, db: SqliteDatabase, *, delay: float, max_delay: float = 30.0) -> None:
         self._db = db
         self._delay = delay
+        self._max_delay = max(delay, max_delay)
+        self._last = 0.0
         self._pending: set[int] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -106,6 +112,7 @@ class Compactor:
         """Compact the unit's superseded versions soon."""
         with self._lock:
             self._pending.add(unit_key)
+            self._last = time.monotonic()
             self._idle.clear()
         self._wake.set()
 
@@ -124,22 +131,20 @@ class Compactor:
         try:
             while not self._stopping.is_set():
                 self._wake.wait()
-                # Let a burst of commits gather into one batch.
-                if self._stopping.wait(self._delay):
+                if not self._pause():
                     return
                 with self._lock:
                     keys, self._pending = self._pending, set()
                     self._wake.clear()
                 if conn is None:
                     conn = self._db.connect()
-                for key in sorted(keys):
-                    try:
-                        while compact_unit(conn, self._db.write_lock, key):
-                            if self._stopping.is_set():
-                                return
-                    except (sqlite3.Error, StorageUnavailable) as exc:
-                        # The versions stay whole, which is correct, only larger.
-                        _log.warning("compacting the history of unit row %d failed: %s", key, exc)
+                try:
+                    while compact_units(conn, self._db.write_lock, sorted(keys)):
+                        if self._stopping.is_set():
+                            return
+                except (sqlite3.Error, StorageUnavailable) as exc:
+                    # The versions stay whole, which is correct, only larger.
+                    _log.warning("compacting the history failed: %s", exc)
                 with self._lock:
                     if not self._pending:
                         self._idle.set()
@@ -149,12 +154,30 @@ class Compactor:
                 conn.close()
 
 
-def compact_unit(conn: sqlite3.Connection, write_lock: threading.Lock, key: int) -> bool:
-    """Re-encode up to a batch of the unit's whole, superseded versions;
-    True when there may be more."""
+    def _pause(self) -> bool:
+        """Wait for ``delay`` without a commit (at most ``max_delay``);
+        False when stopping."""
+        first = time.monotonic()
+        while True:
+            with self._lock:
+                quiet = time.monotonic() - self._last
+            waited = time.monotonic() - first
+            if quiet >= self._delay or waited >= self._max_delay:
+                return True
+            if self._stopping.wait(min(self._delay - quiet, self._max_delay - waited)):
+                return False
+
+
+def compact_units(conn: sqlite3.Connection, write_lock: threading.Lock, keys: list[int]) -> bool:
+    """Re-encode up to a batch of the units' whole, superseded versions in
+    one write transaction; True when there may be more."""
+    plans: list[tuple[int, _Plan]] = []
     conn.execute("BEGIN")
     try:
-        plans = _plan(conn, key)
+        for key in keys:
+            plans += [(key, plan) for plan in _plan(conn, key, _BATCH - len(plans))]
+            if len(plans) >= _BATCH:
+                break
     finally:
         conn.execute("COMMIT")
     if not plans:
@@ -162,20 +185,20 @@ def compact_unit(conn: sqlite3.Connection, write_lock: threading.Lock, key: int)
     with write_lock:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for plan in plans:
+            for key, plan in plans:
                 _apply(conn, key, plan)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    return len(plans) == _BATCH
+    return len(plans) >= _BATCH
 
 
 # (blob id, sha256, encoded bytes, encoding, base blob id, base number, base sha256)
 _Plan = tuple[int, str, bytes, int, int | None, int | None, str | None]
 
 
-def _plan(conn: sqlite3.Connection, key: int) -> list[_Plan]:
+def _plan(conn: sqlite3.Connection, key: int, limit: int) -> list[_Plan]:
     """Encodings for the unit's whole, superseded versions, newest first,
     computed in the caller's read transaction."""
     row = conn.execute("SELECT head FROM units WHERE key = ?", (key,)).fetchone()
@@ -187,7 +210,7 @@ def _plan(conn: sqlite3.Connection, key: int) -> list[_Plan]:
         "JOIN blobs b ON b.id = v.blob_id "
         "WHERE v.unit_key = ? AND v.number != ? AND b.encoding = 0 "
         "ORDER BY v.number DESC LIMIT ?",
-        (key, head, _BATCH),
+        (key, head, limit),
     ).fetchall()
     plans: list[_Plan] = []
     for number, blob_id, sha256, size, quarantined in rows:
