@@ -114,9 +114,10 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 """
 # After the columns exist (a version-1 file gains them first): the listing
-# reads (id, rev, key) from this index alone.
+# reads (id, rev, key) from this index alone (``deleted_at`` is in it so that
+# SQLite sees the index covers the query).
 _INDEXES = """
-CREATE INDEX IF NOT EXISTS units_live_rev ON units (id, rev) WHERE deleted_at IS NULL
+CREATE INDEX IF NOT EXISTS units_live_list ON units (id, rev, deleted_at) WHERE deleted_at IS NULL
 """
 _UPGRADES = (
     ("units", "rev", "ALTER TABLE units ADD COLUMN rev INTEGER NOT NULL DEFAULT 0"),
@@ -291,7 +292,7 @@ class SqliteStateStore:
             return [(UnitId(r[0]), r[1] or _document_of(r[2:])) for r in rows]
 
         def cached(conn: sqlite3.Connection) -> list[tuple[UnitId, str]]:
-            # (id, rev, key) come from the units_live_rev index alone; only
+            # (id, rev, key) come from the units_live_list index alone; only
             # rows changed since they were rendered are read and rendered.
             rows = conn.execute(
                 f"SELECT id, rev, key FROM units WHERE {where} ORDER BY id{tail}", params

@@ -218,3 +218,5 @@ async def test_hot_queries_use_an_index(
     assert "SCAN versions" not in plan
     assert "SCAN blobs" not in plan
     assert "TEMP B-TREE" not in plan
+    if sql.startswith("SELECT id, rev, key"):
+        assert "COVERING INDEX units_live_list" in plan
