@@ -243,6 +243,19 @@ class S3Bucket:
                 body = await stream.read()
             return _object(key, resp, bytes(body))
 
+    async def stream(self, key: str) -> tuple[S3Object, ObjectStream] | None:
+        """GET ``key`` without reading its body: the object's description and
+        a stream of its bytes (close it), or ``None`` when there is no such
+        object."""
+        with vendor_errors(f"GetObject s3://{self.name}/{key}"):
+            try:
+                resp = await self._client.get_object(Bucket=self.name, Key=key)
+            except ClientError as exc:
+                if is_missing(exc):
+                    return None
+                raise
+        return _object(key, resp, None), ObjectStream(key, resp["Body"])
+
     async def head(self, key: str) -> S3Object | None:
         """HEAD ``key`` (its metadata too), or ``None`` when there is no such object."""
         with vendor_errors(f"HeadObject s3://{self.name}/{key}"):
@@ -342,6 +355,28 @@ class S3Bucket:
                 args["StartAfter"] = jump
             else:
                 args["ContinuationToken"] = resp["NextContinuationToken"]
+
+
+class ObjectStream:
+    """The body of one GET, read a slice at a time (``S3Bucket.stream``)."""
+
+    def __init__(self, key: str, body: Any) -> None:
+        self._key = key
+        self._body = body
+        self._closed = False
+
+    async def read(self, limit: int) -> bytes:
+        """Up to ``limit`` next bytes; ``b""`` at the end."""
+        if self._closed:
+            return b""
+        with vendor_errors(f"GetObject s3://{self._key}"):
+            chunk: bytes = await self._body.read(limit)
+        return chunk
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
 
 
 class BucketStore:

@@ -38,6 +38,7 @@ from taco_adapters.s3.bucket import (
     BucketStore,
     FanOut,
     NotModified,
+    ObjectStream,
     PreconditionFailed,
     S3Bucket,
     S3Object,
@@ -100,6 +101,33 @@ _ATTEMPTS = 8
 _FAN_OUT = 8
 # Parsed unit.json documents kept for conditional GETs.
 _DOCS = 10_000
+# Heads larger than this are streamed from their object rather than read whole.
+_STREAM_OVER = 8 * 1024 * 1024
+
+
+class _StreamReader:
+    """A ``StateReader`` over one GET's body."""
+
+    def __init__(self, stream: ObjectStream, size: int) -> None:
+        self._stream = stream
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def whole(self) -> None:
+        return None
+
+    async def read(self, limit: int) -> bytes:
+        chunk = await self._stream.read(limit)
+        if not chunk:
+            await self._stream.aclose()
+        return chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 class S3StateStore(BucketStore):
@@ -685,6 +713,32 @@ class S3StateStore(BucketStore):
         return version, data
 
     async def open_state(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        """A large head is streamed from its version object (which never
+        changes content); a small one, or an outside write still to adopt,
+        is read whole like ``read_state``."""
+        view = await self._view(unit_id)
+        entry = view.doc.head_entry
+        if view.pending or entry is None or entry.version.size <= _STREAM_OVER:
+            found = await self.read_state(unit_id)
+            return None if found is None else (found[0], BytesReader(found[1]))
+        if not mirror_in_sync(view):
+            return await self._open_whole(unit_id)  # let read_state repair the mirror
+        key = self._version_key(unit_id, entry)
+        cached = self._versions.get(key)
+        if cached is not None:
+            return entry.version, BytesReader(cached)
+        opened = await self._s3.stream(key)
+        if opened is None:
+            return await self._open_whole(unit_id)  # replaced meanwhile: read afresh
+        obj, stream = opened
+        if (obj.metadata or {}).get(ENCODING_META) is not None:
+            # Superseded and compressed since the doc was read: its content
+            # is still this version's, but whole it must be decoded.
+            await stream.aclose()
+            return entry.version, BytesReader(await self._version_bytes(unit_id, entry))
+        return entry.version, _StreamReader(stream, entry.version.size)
+
+    async def _open_whole(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
         found = await self.read_state(unit_id)
         return None if found is None else (found[0], BytesReader(found[1]))
 

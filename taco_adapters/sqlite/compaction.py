@@ -153,7 +153,6 @@ class Compactor:
             if conn is not None:
                 conn.close()
 
-
     def _pause(self) -> bool:
         """Wait for ``delay`` without a commit (at most ``max_delay``);
         False when stopping."""
