@@ -3,11 +3,11 @@
 The payload stays opaque bytes: it is parsed once to check that it is a JSON
 object and to read ``serial`` and ``lineage``, and is never re-serialised.
 
-A large state is parsed through a window of its text (``_Windowed``): the
-standard library's JSON scanner parses each value that fits in the window,
-and the containers that do not (a state's ``resources`` array) are walked
-element by element, so validating a 100 MB state holds a few megabytes of
-text rather than a second, decoded copy of the whole.
+A state is parsed through a window of its text (``_Windowed``): the
+standard library's JSON scanner (C) parses each value that fits in the
+window, and the containers that do not (a large state's ``resources`` array)
+are walked element by element, so validating a 100 MB state holds a few
+megabytes of text rather than a second, decoded copy of the whole.
 """
 
 from __future__ import annotations
@@ -77,25 +77,6 @@ def load_object(data: Payload) -> dict[str, Any]:
     return doc
 
 
-class _OuterFields:
-    """An ``object_pairs_hook`` that keeps only the outermost object's fields.
-
-    Every nested object is replaced by a marker as soon as it is parsed, so
-    validating a state costs about the size of its text instead of its whole
-    object tree (several times larger). The outermost object is parsed last,
-    so the last pairs seen are its fields.
-    """
-
-    MARK = object()
-
-    def __init__(self) -> None:
-        self.fields: list[tuple[str, Any]] = []
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> object:
-        self.fields = pairs
-        return self.MARK
-
-
 def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
     serial = doc.get("serial")
@@ -112,22 +93,24 @@ def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> S
     )
 
 
-# States larger than this are parsed through a window of this many bytes.
+# The text of a state is decoded and parsed through a window this large.
 WINDOW = 1024 * 1024
 
 
 def read_facts(data: Payload, *, md5: str | None = None, window: int = WINDOW) -> StateFacts:
     """Validate ``data`` as a state (a JSON object) and return its facts,
-    without building the state's object tree, and for a state over
-    ``window`` bytes without decoding all of it at once. ``md5``: the hex
+    without building the state's object tree, and without decoding more than
+    about ``window`` bytes of it at a time (``_Windowed``). ``md5``: the hex
     MD5 of ``data`` when the caller computed it already."""
-    if len(data) > window:
-        return facts_of(_Windowed(data, window).outer_fields(), data, md5)
-    outer = _OuterFields()
-    doc = _parse(data, outer)
-    if doc is not _OuterFields.MARK:
-        raise _not_an_object(doc)
-    return facts_of(dict(outer.fields), data, md5)
+    if _blank(data):
+        raise InvalidState("state is empty: expected a JSON object")
+    try:
+        fields = _Windowed(data, window).outer_fields()
+    except InvalidState:
+        if len(data) <= window:
+            _parse(data)  # the standard parser's message: line and column
+        raise
+    return facts_of(fields, data, md5)
 
 
 _NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
@@ -153,15 +136,14 @@ class _Windowed:
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.text = ""
         self.start = 0
-        decoder = json.JSONDecoder(object_pairs_hook=self._drop)
+        # ``bool`` (C, no frame per object) stands in for every nested
+        # object: the tree is never built, and a stand-in is never taken
+        # for a valid serial or lineage.
+        decoder = json.JSONDecoder(object_pairs_hook=bool)
         # The C scanner the standard decoder runs (typeshed types it oddly).
         self.scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
             decoder  # type: ignore[arg-type]
         )
-
-    @staticmethod
-    def _drop(pairs: list[tuple[str, Any]]) -> object:
-        return _OuterFields.MARK
 
     @property
     def exhausted(self) -> bool:
@@ -244,7 +226,7 @@ class _Windowed:
                     return value, self.start + end
             c = self.text[at] if at < len(self.text) else ""
             if c == "{":
-                return _OuterFields.MARK, self._object(pos, outer=False)[1]
+                return True, self._object(pos, outer=False)[1]
             if c == "[":
                 # Walked, not built: a stand-in of the same type for the rules.
                 return [], self._array(pos)
