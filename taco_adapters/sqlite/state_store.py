@@ -298,22 +298,26 @@ class SqliteStateStore:
                 f"SELECT id, rev, key FROM units WHERE {where} ORDER BY id{tail}", params
             ).fetchall()
             known = self._documents
-            stale = [key for _, rev, key in rows if known.get(key, (-1,))[0] != rev]
-            fresh: dict[int, tuple[int, str]] = {}
-            for start in range(0, len(stale), 500):
-                keys = stale[start : start + 500]
-                marks = ",".join("?" * len(keys))
-                for key, rev, doc, *unit in conn.execute(
-                    f"SELECT key, rev, {_DOCUMENT}, {_UNIT_COLUMNS} FROM units "
-                    f"WHERE key IN ({marks})",
-                    keys,
-                ):
-                    fresh[key] = (rev, doc or _document_of(tuple(unit)))
-            out = [(UnitId(unit_id), (fresh.get(key) or known[key])[1]) for unit_id, _, key in rows]
-            if fresh:
-                if len(known) + len(fresh) > _DOCUMENT_CACHE:
-                    known.clear()  # a bound, not a policy: the next listing refills it
+            missing = (-1, "")
+            stale = [key for _, rev, key in rows if known.get(key, missing)[0] != rev]
+            if stale:
+                fresh: dict[int, tuple[int, str]] = {}
+                for start in range(0, len(stale), 500):
+                    keys = stale[start : start + 500]
+                    marks = ",".join("?" * len(keys))
+                    for key, rev, doc, *unit in conn.execute(
+                        f"SELECT key, rev, {_DOCUMENT}, {_UNIT_COLUMNS} FROM units "
+                        f"WHERE key IN ({marks})",
+                        keys,
+                    ):
+                        fresh[key] = (rev, doc or _document_of(tuple(unit)))
                 known.update(fresh)
+            # IDs as the database holds them (UnitId is a type-only alias).
+            out = [(unit_id, known[key][1]) for unit_id, _, key in rows]
+            if len(known) > _DOCUMENT_CACHE:
+                # A bound, not a policy: the next listing refills it. A new
+                # dict, so a listing running in another thread keeps its own.
+                self._documents = {}
             return out
 
         if deleted:
