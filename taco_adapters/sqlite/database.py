@@ -26,7 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -144,6 +144,26 @@ class SqliteDatabase:
             finally:
                 self._inline_lock.release()
         return await self.run(fn, write=False)
+
+    def query_inline(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]] | None:
+        """The rows of one indexed ``SELECT``, read on the calling thread in
+        a transaction of its own (see the module docstring); ``None`` when
+        SQLite would have to wait, and the caller takes the worker-thread
+        road. Errors as in ``run``."""
+        conn = self._inline
+        if conn is None or not self._inline_lock.acquire(blocking=False):
+            return None
+        try:
+            # fetchall: the statement is done, so its read transaction ends.
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return None
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        finally:
+            self._inline_lock.release()
 
     def connect(self) -> sqlite3.Connection:
         """A connection of the caller's own, outside the pool, with the same

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from taco_adapters.sqlite.compaction import Compactor, blob_bytes
 from taco_adapters.sqlite.database import SqliteDatabase, execute_script
 from taco_adapters.timestamps import decode_optional_time, decode_time, encode_time
 from taco_adapters.wire import held_lock_from_json, lock_json, unit_document
-from taco_core import locks, retention
+from taco_core import locks
 from taco_core.content import BytesReader, StateReader
 from taco_core.errors import (
     ConcurrentUpdate,
@@ -242,10 +242,18 @@ class SqliteStateStore:
         return await self._db.run(op, write=True)
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
+        rows = self._db.query_inline(
+            f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
+        )
+        if rows is not None:
+            if not rows:
+                raise UnitNotFound(unit_id)
+            return _unit_of(rows[0])[1]
+
         def op(conn: sqlite3.Connection) -> Unit:
             return _live(conn, unit_id)[1]
 
-        return await self._db.read_inline(op)
+        return await self._db.run(op, write=False)
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
         where = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
@@ -405,6 +413,17 @@ class SqliteStateStore:
         return (await self.unit_and_head(unit_id))[1]
 
     async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        rows = self._db.query_inline(
+            f"SELECT {_UNIT_COLUMNS} FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
+        )
+        if rows:
+            key, unit = _unit_of(rows[0])
+            if unit.head is None:
+                return unit, None
+            cached = self._heads.get((key, unit.head))
+            if cached is not None:
+                return unit, cached[0]
+
         def op(conn: sqlite3.Connection) -> tuple[Unit, StateVersion | None]:
             key, unit = _live(conn, unit_id)
             if unit.head is None:
@@ -449,7 +468,7 @@ class SqliteStateStore:
                     (number + 1, number, version.size, encode_time(version.created), key),
                 )
             head = unit.head if new.quarantined else number
-            _prune(conn, key, unit_id, head, retention, new.created)
+            _prune(conn, key, head, retention, new.created)
             return key, version
 
         key, version = await self._db.run(op, write=True)
@@ -482,21 +501,27 @@ class SqliteStateStore:
 
     async def _head_of(self, unit_id: UnitId) -> tuple[StateVersion, bytes | int] | None:
         """The head version and its bytes from the cache, or with its row key
-        when they must be read; one indexed query on the event loop."""
-
-        def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes | int] | None:
-            row = conn.execute(
-                "SELECT key, head FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
-            ).fetchall()
-            if not row:
-                raise UnitNotFound(unit_id)
-            key, head = row[0]
+        when they must be read; one indexed query on the event loop when the
+        head is cached."""
+        rows = self._db.query_inline(
+            "SELECT key, head FROM units WHERE id = ? AND deleted_at IS NULL", (unit_id,)
+        )
+        if rows:
+            key, head = rows[0]
             if head is None:
                 return None
             cached = self._heads.get((key, head))
             if cached is not None:
                 return cached
-            return _fetch_version(conn, key, unit_id, head), key
+
+        def op(conn: sqlite3.Connection) -> tuple[StateVersion, bytes | int] | None:
+            key, unit = _live(conn, unit_id)
+            if unit.head is None:
+                return None
+            cached = self._heads.get((key, unit.head))
+            if cached is not None:
+                return cached
+            return _fetch_version(conn, key, unit_id, unit.head), key
 
         return await self._db.read_inline(op)
 
@@ -743,21 +768,34 @@ def _fetch_version_data(
 def _prune(
     conn: sqlite3.Connection,
     key: int,
-    unit_id: UnitId,
     head: int | None,
     policy: RetentionPolicy,
     now: datetime,
 ) -> None:
-    (count, quarantined) = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(quarantined), 0) FROM versions WHERE unit_key = ?",
-        (key,),
-    ).fetchone()
-    if count <= policy.max_versions and not quarantined:
-        return  # nothing can be due: skip building the history on every write
-    rows = conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ?", (key,)
-    ).fetchall()
-    doomed = retention.prunable((_version_of(unit_id, r) for r in rows), head, policy, now)
+    """``taco_core.retention.prunable`` in SQL, over the primary key: a unit
+    that keeps 100 versions prunes one per commit, and reading its whole
+    history to find it cost more than the rest of the commit. The head
+    counts as one kept version (it is the newest kept one: quarantined
+    versions never become the head); a quarantined version goes once older
+    than the grace period. The contract suite holds both forms to the rule."""
+    keep = max(0, policy.max_versions - (1 if head is not None else 0))
+    cutoff = encode_time(now - timedelta(seconds=policy.quarantine_grace_seconds))
+    doomed = [
+        number
+        for (number,) in conn.execute(
+            "SELECT number FROM versions WHERE unit_key = ? AND quarantined = 0 "
+            "AND number IS NOT ? ORDER BY number DESC LIMIT -1 OFFSET ?",
+            (key, head, keep),
+        )
+    ]
+    doomed += [
+        number
+        for (number,) in conn.execute(
+            "SELECT number FROM versions WHERE unit_key = ? AND quarantined = 1 "
+            "AND number IS NOT ? AND created < ?",
+            (key, head, cutoff),
+        )
+    ]
     for number in doomed:
         conn.execute(
             "DELETE FROM blobs WHERE id = (SELECT blob_id FROM versions "

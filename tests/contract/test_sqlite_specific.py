@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from taco_adapters.memory import MemoryStateStore
 from taco_adapters.sqlite import SqliteStateStore
 from taco_adapters.sqlite import state_store as adapter
 from taco_core.model import NewVersion, RetentionPolicy, Unit
@@ -220,3 +224,46 @@ async def test_hot_queries_use_an_index(
     assert "TEMP B-TREE" not in plan
     if sql.startswith("SELECT id, rev, key"):
         assert "COVERING INDEX units_live_list" in plan
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    writes=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), min_size=1, max_size=14),
+    max_versions=st.integers(0, 4),
+)
+def test_pruning_in_sql_keeps_what_the_retention_rule_keeps(
+    tmp_path_factory: pytest.TempPathFactory,
+    writes: list[tuple[bool, int]],
+    max_versions: int,
+) -> None:
+    """The same writes (some refused into quarantine, at various ages) leave
+    SQLite with exactly the versions the memory store keeps, which applies
+    ``taco_core.retention.prunable`` itself."""
+    policy = RetentionPolicy(max_versions=max_versions, quarantine_grace_seconds=10 * 86400)
+    path = tmp_path_factory.mktemp("prune") / "p.db"
+
+    async def run() -> tuple[list[int], list[int]]:
+        sqlite = await SqliteStateStore.open(path, compaction_delay=None)
+        memory = MemoryStateStore()
+        try:
+            kept: list[list[int]] = []
+            for store in (sqlite, memory):
+                await store.create_unit(Unit(id=U, created=T0, updated=T0))
+                head = None
+                for serial, (quarantined, day) in enumerate(writes, 1):
+                    data = _state(serial)
+                    version = NewVersion(
+                        facts=read_facts(data), data=data, created=T0 + timedelta(days=day),
+                        quarantined=quarantined,
+                    )  # fmt: skip
+                    done = await store.commit(
+                        U, version, expected_head=head, lock_id=None, retention=policy
+                    )
+                    head = head if quarantined else done.number
+                kept.append([v.number for v in await store.list_versions(U)])
+            return kept[0], kept[1]
+        finally:
+            await sqlite.aclose()
+
+    in_sqlite, in_memory = anyio.run(run)
+    assert in_sqlite == in_memory
