@@ -154,6 +154,9 @@ _DOCUMENT_CACHE = 250_000
 # States up to this size are read whole (and kept in the head cache); larger
 # ones are streamed from their blob, a slice at a time.
 _STREAM_OVER = 8 * 1024 * 1024
+# States up to this size are kept in the head cache as they are written (a
+# copy of the upload's buffer); larger ones once they are first read.
+_CACHE_ON_WRITE = 1024 * 1024
 # Larger states are written through incremental blob I/O, in slices, so
 # SQLite never takes its own copy of the whole state.
 _WRITE_SLICES_OVER = 8 * 1024 * 1024
@@ -472,9 +475,10 @@ class SqliteStateStore:
             return key, version
 
         key, version = await self._db.run(op, write=True)
-        if not new.quarantined and isinstance(new.data, bytes):
-            # The bytes just written are the head: the next GET needs no read.
-            self._heads.put((key, version.number), (version, new.data), version.size)
+        if not new.quarantined and version.size <= _CACHE_ON_WRITE:
+            # The bytes just written are the head: the next GET, and the next
+            # write's check of the head, need no read.
+            self._heads.put((key, version.number), (version, bytes(new.data)), version.size)
         if self._compactor is not None:
             self._compactor.enqueue(key)
         return version
