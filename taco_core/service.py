@@ -7,12 +7,12 @@ these and nothing else, so rules hold the same way for all of them.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -27,6 +27,7 @@ from taco_core.diff import StateDiff, diff_states
 from taco_core.errors import (
     ConcurrentUpdate,
     InvalidInput,
+    InvalidState,
     LockConflict,
     PermissionDenied,
     StateRejected,
@@ -64,7 +65,7 @@ from taco_core.model import (
 from taco_core.ports import Clock, EventSink, StateControl, StateStore
 from taco_core.rbac import Action
 from taco_core.redaction import redact_to_outputs
-from taco_core.state_doc import load_object, read_facts
+from taco_core.state_doc import facts_with, fingerprint, load_object, outer_fields, read_facts
 from taco_core.unit_id import parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
@@ -669,7 +670,21 @@ _INLINE_PARSE_LIMIT = 256 * 1024
 async def _read_facts(data: Payload, md5: str | None = None) -> StateFacts:
     if len(data) <= _INLINE_PARSE_LIMIT:
         return read_facts(data, md5=md5)
-    return await anyio.to_thread.run_sync(functools.partial(read_facts, data, md5=md5))
+    # Hashing releases the GIL: it runs on another core beside the parse.
+    parsed: list[dict[str, Any] | InvalidState] = []
+
+    async def parse() -> None:
+        try:
+            parsed.append(await anyio.to_thread.run_sync(outer_fields, data))
+        except InvalidState as exc:
+            parsed.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(parse)
+        sha256, md5_hex = await anyio.to_thread.run_sync(fingerprint, data, md5)
+    if isinstance(parsed[0], InvalidState):
+        raise parsed[0]
+    return facts_with(parsed[0], len(data), sha256, md5_hex)
 
 
 _SERIAL = re.compile(rb'"serial"\s*:\s*\d+')

@@ -79,6 +79,12 @@ def load_object(data: Payload) -> dict[str, Any]:
 
 def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
+    return facts_with(doc, len(data), *fingerprint(data, md5))
+
+
+def facts_with(doc: Mapping[str, Any], size: int, sha256: str, md5: str) -> StateFacts:
+    """``facts_of`` with the digests computed already (callers that hash a
+    large state beside its parse, on another core)."""
     serial = doc.get("serial")
     if serial is not None and (
         isinstance(serial, bool) or not isinstance(serial, int) or serial < 0
@@ -87,10 +93,7 @@ def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> S
     lineage = doc.get("lineage")
     if lineage is not None and not isinstance(lineage, str):
         raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
-    sha256, md5 = fingerprint(data, md5)
-    return StateFacts(
-        serial=serial, lineage=lineage or None, size=len(data), sha256=sha256, md5=md5
-    )
+    return StateFacts(serial=serial, lineage=lineage or None, size=size, sha256=sha256, md5=md5)
 
 
 # The text of a state is decoded and parsed through a window this large.
@@ -102,15 +105,21 @@ def read_facts(data: Payload, *, md5: str | None = None, window: int = WINDOW) -
     without building the state's object tree, and without decoding more than
     about ``window`` bytes of it at a time (``_Windowed``). ``md5``: the hex
     MD5 of ``data`` when the caller computed it already."""
+    return facts_of(outer_fields(data, window=window), data, md5)
+
+
+def outer_fields(data: Payload, *, window: int = WINDOW) -> dict[str, Any]:
+    """The top-level fields of a state (nested objects and large arrays as
+    stand-ins), checking that ``data`` is a JSON object as ``json.loads``
+    would; ``InvalidState`` saying why not."""
     if _blank(data):
         raise InvalidState("state is empty: expected a JSON object")
     try:
-        fields = _Windowed(data, window).outer_fields()
+        return _Windowed(data, window).outer_fields()
     except InvalidState:
         if len(data) <= window:
             _parse(data)  # the standard parser's message: line and column
         raise
-    return facts_of(fields, data, md5)
 
 
 _NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
