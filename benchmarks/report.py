@@ -117,7 +117,8 @@ def evaluate(result: Mapping[str, Any]) -> list[TargetCheck]:
         share = _num(hist.get("ratio"))
         checks.append(
             _check(
-                f"{hist['versions']} versions of a {size_label(hist['state_bytes'])} "
+                f"{hist['versions']} versions of a "
+                f"{size_label(hist.get('nominal_bytes', hist['state_bytes']))} "
                 "slowly changing state: bytes stored / whole",
                 "<= 10%",
                 f"{share:.1%} ({hist['bytes_per_version'] / 1e3:.1f} KB per version)",

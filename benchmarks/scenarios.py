@@ -654,7 +654,11 @@ async def history(ctx: Context) -> dict[str, Any]:
     bodies = [drift.next(serial) for serial in range(1, plan.history_versions + 1)]
     db = ctx.workdir / "history.db"
     unit = "bench/history"
-    out: dict[str, Any] = {"state_bytes": len(bodies[0]), "versions_written": len(bodies)}
+    out: dict[str, Any] = {
+        "state_bytes": len(bodies[0]),
+        "nominal_bytes": plan.history_state,
+        "versions_written": len(bodies),
+    }
     with procs.start_service(ctx.workdir, db) as svc:
         url = f"{svc.url}/v1/backend/{unit}"
         async with load.session(1) as client:
