@@ -178,3 +178,13 @@ class WriteResult:
 
     version: StateVersion
     changed: bool
+
+
+@frozen
+class DocumentPage:
+    """Part of a listing of units, as the documents a store rendered
+    (``StateStore.unit_documents``); ``next_after`` is where the next page
+    starts (``None`` on the last page)."""
+
+    documents: tuple[str, ...]
+    next_after: str | None = None

@@ -56,8 +56,10 @@ from taco_adapters.wire.tokens import (
 from taco_adapters.wire.units import (
     created_unit_from_json,
     created_unit_json,
+    unit_document,
     unit_from_json,
     unit_json,
+    units_document,
     units_from_json,
     units_json,
 )
@@ -120,8 +122,10 @@ __all__ = [
     "rfc3339",
     "structure",
     "terraform_lock_json",
+    "unit_document",
     "unit_from_json",
     "unit_json",
+    "units_document",
     "units_from_json",
     "units_json",
     "upload_from_json",
