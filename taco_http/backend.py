@@ -11,6 +11,7 @@ use, as Terraform users expect of a backend.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +24,7 @@ from taco_core.unit_id import parse_unit_id
 from taco_http.auth import principal_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
+from taco_http.methods import pick
 from taco_http.streaming import state_response
 
 
@@ -40,19 +42,9 @@ def _lock_id_of(request: Request) -> str | None:
 
 
 async def backend(request: Request) -> Response:
-    unit_id = _unit_id(request)
-    method = request.method
-    if method == "GET":
-        return await _get(request, unit_id)
-    if method in ("POST", "PUT"):
-        return await _put(request, unit_id)
-    if method == "LOCK":
-        return await _lock(request, unit_id)
-    if method == "UNLOCK":
-        return await _unlock(request, unit_id)
-    # DELETE (route methods restrict the rest)
-    await services_of(request).states.delete_unit(unit_id)
-    return Response(status_code=200)
+    # Looked up, never fallen through to: HEAD is a read, an unknown method 405.
+    handler = pick(request.method, _HANDLERS)
+    return await handler(request, _unit_id(request))
 
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
@@ -87,6 +79,11 @@ async def _lock(request: Request, unit_id: UnitId) -> Response:
     return JSONResponse(terraform_lock_json(held), status_code=200)
 
 
+async def _delete(request: Request, unit_id: UnitId) -> Response:
+    await services_of(request).states.delete_unit(unit_id)
+    return Response(status_code=200)
+
+
 async def _unlock(request: Request, unit_id: UnitId) -> Response:
     doc = await read_json_object(request, "LockInfo")
     lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
@@ -95,3 +92,13 @@ async def _unlock(request: Request, unit_id: UnitId) -> Response:
     with contextlib.suppress(UnitNotFound):
         await services_of(request).states.unlock(unit_id, lock_id or None)
     return Response(status_code=200)
+
+
+_HANDLERS: dict[str, Callable[[Request, UnitId], Awaitable[Response]]] = {
+    "GET": _get,
+    "POST": _put,
+    "PUT": _put,
+    "LOCK": _lock,
+    "UNLOCK": _unlock,
+    "DELETE": _delete,
+}

@@ -17,7 +17,6 @@ from urllib.parse import unquote
 
 import anyio
 import anyio.to_thread
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,6 +41,7 @@ from taco_core.unit_id import decode_path_id
 from taco_http.auth import principal_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
+from taco_http.methods import pick
 from taco_http.streaming import state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
@@ -95,10 +95,7 @@ async def unit_route(request: Request) -> Response:
         handlers = _ACTION_VERSION
     else:
         handlers = _ACTIONS[action]
-    handler = handlers.get(request.method)
-    if handler is None:
-        raise HTTPException(405, f"method {request.method} not allowed here")
-    return await handler(request, unit_id, arg)
+    return await pick(request.method, handlers)(request, unit_id, arg)
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
