@@ -41,6 +41,10 @@ from taco_core.errors import (
 )
 from taco_core.ports import AccessTokenCodec, Clock, IdTokenVerifier, TokenStore
 
+# The longest lifetime an API token may be given: a century is "until
+# revoked" in practice, and a longer one would not fit a date.
+MAX_API_TOKEN_LIFETIME = timedelta(days=36500)
+
 _REUSED = (
     "refresh token already used: its whole session was revoked in case it was stolen; log in again"
 )
@@ -201,6 +205,11 @@ class AuthService:
             raise InvalidInput(problem)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("an API token's lifetime must be positive")
+        if expires_in is not None and expires_in > MAX_API_TOKEN_LIFETIME:
+            raise InvalidInput(
+                f"an API token's lifetime is at most {MAX_API_TOKEN_LIFETIME.days}d; "
+                "leave expires_in out for a token that lives until revoked"
+            )
         now = self.clock.now()
         secret = new_secret(API_TOKEN_PREFIX)
         token = ApiToken(

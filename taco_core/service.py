@@ -43,7 +43,7 @@ from taco_core.model import (
 )
 from taco_core.ports import Clock, StateStore
 from taco_core.state_doc import load_object, read_facts
-from taco_core.unit_id import parse_user_unit_id
+from taco_core.unit_id import check_prefix, parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
 # the read and the atomic commit. Contention on one unit is rare (Terraform
@@ -93,7 +93,7 @@ class StateService:
         return await self.store.get_unit(unit_id)
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
-        return await self.store.list_units(prefix, deleted=deleted)
+        return await self.store.list_units(check_prefix(prefix), deleted=deleted)
 
     async def delete_unit(self, unit_id: UnitId) -> None:
         """Soft-delete; recoverable with ``undelete_unit`` during the grace period."""

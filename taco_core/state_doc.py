@@ -2,6 +2,11 @@
 
 The payload stays opaque bytes: it is parsed once to check that it is a JSON
 object and to read ``serial`` and ``lineage``, and is never re-serialised.
+
+That parse also refuses what later steps could not handle: arrays and objects
+nested deeper than ``MAX_NESTING`` (a diff or a restore walks a stored state
+recursively, within Python's recursion limit) and a ``serial`` no store can
+keep.
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from taco_core.errors import InvalidState
-from taco_core.model import Payload, StateFacts
+from taco_core.model import MAX_NUMBER, Payload, StateFacts
+
+# How deeply arrays and objects may nest in a state. Terraform's own states
+# nest about a dozen levels; this leaves room for any real one while keeping
+# every recursive walk of a stored state far from Python's recursion limit.
+MAX_NESTING = 256
 
 
 def fingerprint(data: Payload) -> tuple[str, str]:
@@ -39,6 +49,18 @@ def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = 
         raise InvalidState(
             f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        # Python's parser gives up before any depth check could run.
+        raise too_deep() from None
+    except ValueError as exc:
+        # An integer longer than Python converts (4300 digits by default).
+        raise InvalidState(f"state is not valid JSON: {str(exc).split(';')[0]}") from None
+
+
+def too_deep() -> InvalidState:
+    return InvalidState(
+        f"state nests arrays and objects more than {MAX_NESTING} levels deep, the limit"
+    )
 
 
 def _not_an_object(doc: Any) -> InvalidState:
@@ -56,23 +78,58 @@ def load_object(data: Payload) -> dict[str, Any]:
     return doc
 
 
+class _Nested:
+    """What ``_OuterFields`` leaves in place of a parsed object: its depth."""
+
+    __slots__ = ("depth",)
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+
+def _list_depth(items: list[Any]) -> int:
+    """How deeply ``items`` nests (1 for a list of scalars), walked without
+    recursion; objects in it are ``_Nested`` markers already."""
+    deepest = 1
+    pending = [(items, 1)]
+    while pending:
+        current, level = pending.pop()
+        for item in current:
+            kind = type(item)
+            if kind is _Nested:
+                deepest = max(deepest, level + item.depth)
+            elif kind is list:
+                deepest = max(deepest, level + 1)
+                pending.append((item, level + 1))
+    return deepest
+
+
 class _OuterFields:
-    """An ``object_pairs_hook`` that keeps only the outermost object's fields.
+    """An ``object_pairs_hook`` that keeps only the outermost object's fields
+    and measures how deeply the document nests.
 
-    Every nested object is replaced by a marker as soon as it is parsed, so
-    validating a state costs about the size of its text instead of its whole
-    object tree (several times larger). The outermost object is parsed last,
-    so the last pairs seen are its fields.
+    Every nested object is replaced by a ``_Nested`` marker as soon as it is
+    parsed, so validating a state costs about the size of its text instead
+    of its whole object tree (several times larger). The outermost object is
+    parsed last, so the last pairs seen are its fields. An object deeper than
+    ``MAX_NESTING`` stops the parse at once.
     """
-
-    MARK = object()
 
     def __init__(self) -> None:
         self.fields: list[tuple[str, Any]] = []
 
-    def __call__(self, pairs: list[tuple[str, Any]]) -> object:
+    def __call__(self, pairs: list[tuple[str, Any]]) -> _Nested:
         self.fields = pairs
-        return self.MARK
+        inner = 0
+        for _, value in pairs:
+            kind = type(value)
+            if kind is _Nested:
+                inner = max(inner, value.depth)
+            elif kind is list:
+                inner = max(inner, _list_depth(value))
+        if inner >= MAX_NESTING:
+            raise too_deep()
+        return _Nested(inner + 1)
 
 
 def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
@@ -82,9 +139,21 @@ def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
         isinstance(serial, bool) or not isinstance(serial, int) or serial < 0
     ):
         raise InvalidState(f"state field 'serial' must be a non-negative integer, got {serial!r}")
+    if serial is not None and serial > MAX_NUMBER:
+        raise InvalidState(
+            f"state field 'serial' must be at most {MAX_NUMBER} (a signed 64-bit integer)"
+        )
     lineage = doc.get("lineage")
     if lineage is not None and not isinstance(lineage, str):
         raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
+    if lineage is not None and not lineage.isascii():
+        try:
+            lineage.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON can spell a lone surrogate ("\ud800"); no store can keep one.
+            raise InvalidState(
+                f"state field 'lineage' is not valid Unicode text: {lineage!r}"
+            ) from None
     sha256, md5 = fingerprint(data)
     return StateFacts(
         serial=serial, lineage=lineage or None, size=len(data), sha256=sha256, md5=md5
@@ -96,6 +165,6 @@ def read_facts(data: Payload) -> StateFacts:
     without building the state's object tree."""
     outer = _OuterFields()
     doc = _parse(data, outer)
-    if doc is not _OuterFields.MARK:
+    if not isinstance(doc, _Nested):
         raise _not_an_object(doc)
     return facts_of(dict(outer.fields), data)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
-from taco_core.errors import InvalidUnitId, ReservedUnitId
+from taco_core.errors import InvalidInput, InvalidUnitId, ReservedUnitId
 from taco_core.model import UnitId
 
 __all__ = [
     "MAX_LENGTH",
     "RESERVED_PREFIX",
     "UnitId",
+    "check_prefix",
     "decode_path_id",
     "encode_path_id",
     "is_reserved",
@@ -30,6 +31,7 @@ RESERVED_PREFIX = "__opentaco_"
 MAX_LENGTH = 255
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+_PREFIX_CHAR = re.compile(r"[^A-Za-z0-9._/-]")
 
 
 def parse_unit_id(raw: str) -> UnitId:
@@ -56,6 +58,21 @@ def parse_unit_id(raw: str) -> UnitId:
             f"unit ID {raw!r} must not contain '__' (reserved for the prefix {RESERVED_PREFIX!r})"
         )
     return UnitId(raw)
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if some unit ID could start with it, else ``InvalidInput``
+    naming the character no ID can hold (a NUL, a lone surrogate, a space
+    ...), which no store could be asked about sensibly."""
+    if len(prefix) > MAX_LENGTH:
+        raise InvalidInput(f"prefix must be at most {MAX_LENGTH} characters (got {len(prefix)})")
+    bad = _PREFIX_CHAR.search(prefix)
+    if bad is not None:
+        raise InvalidInput(
+            f"prefix {prefix!r} contains {bad.group()!r}, which no unit ID can: IDs hold only "
+            "letters, digits, '.', '_', '-' and '/'"
+        )
+    return prefix
 
 
 def is_reserved(unit_id: str) -> bool:

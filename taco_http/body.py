@@ -88,8 +88,11 @@ def parse_json_object(body: Payload, what: str) -> dict[str, Any]:
         return {}
     try:
         doc = json.loads(body)
+    except RecursionError:
+        raise InvalidInput(f"{what} nests arrays and objects too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+        # ValueError also says an integer is too long to read (4300 digits).
+        raise InvalidInput(f"{what} is not valid JSON: {str(exc).split(';')[0]}") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{what} must be a JSON object")
     return doc

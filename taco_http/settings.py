@@ -117,12 +117,21 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# A century: longer than any grace period or lifetime means, and short enough
+# that now plus it is still a date.
+MAX_DURATION_DAYS = 36500
+
+
 def parse_duration(name: str, raw: str) -> float:
-    """Seconds, or a number with one unit: ``3600``, ``90m``, ``168h``, ``7d``."""
+    """Seconds, or a number with one unit: ``3600``, ``90m``, ``168h``, ``7d``;
+    at most ``MAX_DURATION_DAYS``."""
     match = _DURATION.match(raw)
     if not match:
         raise SettingsError(f"{name} must be a duration such as 7d, 168h or 3600s, got {raw!r}")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise SettingsError(f"{name} must be at most {MAX_DURATION_DAYS}d, got {raw!r}")
+    return seconds
 
 
 def parse_positive_duration(name: str, raw: str) -> float:
