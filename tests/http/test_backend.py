@@ -185,3 +185,15 @@ def test_address_is_reusable_after_backend_delete(client: TestClient) -> None:
 def test_unlock_of_missing_unit_is_200(client: TestClient) -> None:
     """force-unlock of an address that never existed succeeds: nothing is locked."""
     assert client.request("UNLOCK", "/v1/backend/never/was").status_code == 200
+
+
+def test_a_state_without_lineage_and_serial_cannot_replace_a_real_one(client: TestClient) -> None:
+    """{} over a Terraform state is refused (409) and quarantined; the owner's
+    next write is accepted as if nothing had happened."""
+    assert client.post(B, content=tfstate(3)).status_code == 200
+    r = client.post(B, content=b"{}")
+    assert r.status_code == 409
+    assert "'lineage'" in r.json()["error"] and "'serial'" in r.json()["error"]
+    assert r.json()["quarantined_version"] is not None
+    assert client.get(B).content == tfstate(3)
+    assert client.post(B, content=tfstate(4)).status_code == 200
