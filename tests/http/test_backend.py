@@ -197,3 +197,12 @@ def test_a_state_without_lineage_and_serial_cannot_replace_a_real_one(client: Te
     assert r.json()["quarantined_version"] is not None
     assert client.get(B).content == tfstate(3)
     assert client.post(B, content=tfstate(4)).status_code == 200
+
+
+def test_an_id_naming_a_lock_object_is_refused(client: TestClient) -> None:
+    """A unit ID ending in terraform.tfstate.tflock is 400 (it would block its parent's
+    lock in S3 storage); nothing is created and the parent still locks."""
+    r = client.request("LOCK", "/v1/backend/myapp/terraform.tfstate.tflock", json=lock_body("x"))
+    assert r.status_code == 400
+    assert "reserved" in r.json()["error"]
+    assert client.request("LOCK", "/v1/backend/myapp", json=lock_body("y")).status_code == 200

@@ -95,3 +95,31 @@ def test_prefixes_no_id_could_start_with_are_refused(prefix: str) -> None:
     """A NUL, a lone surrogate or any character no ID holds is InvalidInput naming it."""
     with pytest.raises(InvalidInput, match="prefix"):
         check_prefix(prefix)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a/terraform.tfstate",
+        "a/terraform.tfstate.tflock",
+        "a/terraform.tfstate.lock",
+        "a/.lock",
+        "a/.tflock",
+        "a/terraform.tfstate.old.lock",
+        "terraform.tfstate/b",
+        "a/terraform.tfstate/b",
+    ],
+)
+def test_segments_named_like_s3_objects_are_reserved(bad: str) -> None:
+    """A segment named like a unit's state or lock object in S3 is refused, anywhere
+    in the ID: its folder would take the place of another unit's object."""
+    with pytest.raises(InvalidUnitId, match="reserved"):
+        parse_unit_id(bad)
+
+
+@pytest.mark.parametrize(
+    "good", ["a/terraform.tfstate.backup", "a/tfstate", "a/prod.lock", "a/terraform", "a/x.tflock"]
+)
+def test_names_near_the_reserved_ones_stay_valid(good: str) -> None:
+    """Only the object names themselves are reserved."""
+    assert parse_unit_id(good) == good
