@@ -25,6 +25,7 @@ from taco_core.auth import (
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
 from taco_core.errors import (
+    BodyTooLarge,
     ConcurrentUpdate,
     Conflict,
     Forbidden,
@@ -80,6 +81,7 @@ __all__ = [
     "AuthPolicy",
     "AuthService",
     "AuthStore",
+    "BodyTooLarge",
     "Clock",
     "ConcurrentUpdate",
     "Conflict",

@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import lock_from_json, terraform_lock_json
-from taco_core.errors import UnitNotFound
+from taco_core.errors import InvalidInput, UnitNotFound
 from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import principal_of
-from taco_http.body import read_body, read_json_object
+from taco_http.body import SMALL_BODY, parse_json_object, read_body, read_json_object
 from taco_http.context import services_of
 from taco_http.methods import pick
 from taco_http.streaming import state_response
@@ -85,12 +85,21 @@ async def _delete(request: Request, unit_id: UnitId) -> Response:
 
 
 async def _unlock(request: Request, unit_id: UnitId) -> Response:
-    doc = await read_json_object(request, "LockInfo")
-    lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
-    # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
+    body = await read_body(request, SMALL_BODY, "LockInfo")
+    header = request.headers.get("x-terraform-lock-id") or None
+    if not body.strip():
+        # `terraform force-unlock` sends an empty body and never the ID it was
+        # given: only that is a forced unlock (or the ID in the header).
+        lock_id = header
+    else:
+        lock_id = lock_from_json(parse_json_object(body, "LockInfo")).id or header
+        if not lock_id:
+            raise InvalidInput(
+                'the LockInfo names no lock: send its "ID", or an empty body to force the unlock'
+            )
     # A unit that does not exist holds no lock, so the caller's goal already holds.
     with contextlib.suppress(UnitNotFound):
-        await services_of(request).states.unlock(unit_id, lock_id or None)
+        await services_of(request).states.unlock(unit_id, lock_id)
     return Response(status_code=200)
 
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import error_json, terraform_lock_json
 from taco_core.errors import (
+    BodyTooLarge,
     Conflict,
     Forbidden,
     IdentityProviderUnavailable,
@@ -25,7 +26,6 @@ from taco_core.errors import (
     LockConflict,
     NotConfigured,
     NotFound,
-    StateTooLarge,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
@@ -37,7 +37,7 @@ AUTH_CHALLENGES = ('Bearer realm="opentaco"', 'Basic realm="opentaco", charset="
 
 # Most specific first.
 STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
-    (StateTooLarge, 413),
+    (BodyTooLarge, 413),
     (InvalidInput, 400),
     (NotFound, 404),
     (LockConflict, 423),

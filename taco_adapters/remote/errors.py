@@ -14,6 +14,7 @@ from typing import Any
 
 from taco_adapters.wire import ERRORS_BY_KIND, rebuild
 from taco_core.errors import (
+    BodyTooLarge,
     Conflict,
     Forbidden,
     IdentityProviderUnavailable,
@@ -21,7 +22,6 @@ from taco_core.errors import (
     LockConflict,
     NotFound,
     StateRejected,
-    StateTooLarge,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
@@ -48,7 +48,7 @@ _BY_STATUS: dict[int, type[TacoError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
-    413: StateTooLarge,
+    413: BodyTooLarge,
     423: Conflict,
 }
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 
+import pytest
 from starlette.testclient import TestClient
 
 B = "/v1/backend/myapp/prod"
@@ -206,3 +207,36 @@ def test_an_id_naming_a_lock_object_is_refused(client: TestClient) -> None:
     assert r.status_code == 400
     assert "reserved" in r.json()["error"]
     assert client.request("LOCK", "/v1/backend/myapp", json=lock_body("y")).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"ID": ""}', b'{"ID": null}', b'{"Who": "me"}'])
+def test_unlock_naming_no_lock_does_not_force(client: TestClient, body: bytes) -> None:
+    """Only an empty body forces an unlock: a LockInfo without an ID is 400 and the lock stays."""
+    assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+    r = client.request("UNLOCK", B, content=body)
+    assert r.status_code == 400
+    assert "empty body to force" in r.json()["error"]
+    assert client.get("/v1/units/myapp/prod").json()["lock"]["id"] == "held"
+
+
+def test_unlock_takes_the_id_from_the_header(client: TestClient) -> None:
+    """A LockInfo without an ID may name the lock in X-Terraform-Lock-ID instead."""
+    assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+    wrong = client.request("UNLOCK", B, content=b"{}", headers={"X-Terraform-Lock-ID": "other"})
+    assert wrong.status_code == 423
+    r = client.request("UNLOCK", B, content=b"{}", headers={"X-Terraform-Lock-ID": "held"})
+    assert r.status_code == 200
+    assert client.get("/v1/units/myapp/prod").json()["locked"] is False
+
+
+def test_a_413_on_a_small_body_names_that_body(client: TestClient) -> None:
+    """An oversized lock request is 413 naming the LockInfo, not "state"."""
+    big = json.dumps({"ID": "x", "Info": "i" * 70_000}).encode()
+    r = client.request("LOCK", B, content=big)
+    assert r.status_code == 413
+    assert r.json()["error"].startswith("LockInfo exceeds the size limit")
+    assert r.json()["kind"] == "body_too_large"
+    assert r.json()["what"] == "LockInfo"
+    r = client.post("/v1/units", content=b'{"id": "' + b"a" * 70_000 + b'"}')
+    assert r.status_code == 413
+    assert "state" not in r.json()["error"]
