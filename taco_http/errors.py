@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import error_json, terraform_lock_json
@@ -84,6 +84,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up (or was dropped for stalling) mid-request: nobody is
+    # there to answer, and it is not the service's failure.
+    log.debug("%s %s: the client disconnected", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal server error"}, status_code=500)
@@ -92,5 +99,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     TacoError: taco_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: unexpected_error,
 }

@@ -183,6 +183,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long writes refused by the clobber guard are kept before pruning may drop "
         "them (env OPENTACO_QUARANTINE_GRACE, default 7d)",
     )
+    add(
+        "--read-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="read_timeout_seconds",
+        help="how long a client has to send a request's headers, and the longest pause "
+        "inside its body, before it is dropped (env OPENTACO_READ_TIMEOUT, default 20s)",
+    )
+    add(
+        "--idle-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="idle_timeout_seconds",
+        help="how long a kept-alive connection may idle between requests "
+        "(env OPENTACO_IDLE_TIMEOUT, default 5s)",
+    )
+    add(
+        "--max-connections",
+        type=_typed(s.parse_positive_int),
+        dest="max_connections",
+        help="open connections served at once; beyond, new ones get 503 "
+        "(env OPENTACO_MAX_CONNECTIONS, default 1000)",
+    )
     add("--s3-bucket", "-s3-bucket", dest="s3_bucket", help="S3 bucket (env OPENTACO_S3_BUCKET)")
     add(
         "--s3-prefix",

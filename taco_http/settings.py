@@ -41,6 +41,9 @@ class Settings:
     s3_region: str = ""
     s3_endpoint: str = ""
     log_level: str = "info"
+    read_timeout_seconds: float = 20.0
+    idle_timeout_seconds: float = 5.0
+    max_connections: int = 1000
     auth_issuer: str = ""
     auth_client_id: str = ""
     auth_auth_url: str = ""
@@ -180,6 +183,9 @@ ENV_VARS = {
     "OPENTACO_S3_REGION": ("s3_region", _text),
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
     "OPENTACO_LOG_LEVEL": ("log_level", _text),
+    "OPENTACO_READ_TIMEOUT": ("read_timeout_seconds", parse_positive_duration),
+    "OPENTACO_IDLE_TIMEOUT": ("idle_timeout_seconds", parse_positive_duration),
+    "OPENTACO_MAX_CONNECTIONS": ("max_connections", parse_positive_int),
     "OPENTACO_AUTH_ISSUER": ("auth_issuer", parse_url),
     "OPENTACO_AUTH_CLIENT_ID": ("auth_client_id", _text),
     "OPENTACO_AUTH_AUTH_URL": ("auth_auth_url", parse_url),
