@@ -49,7 +49,7 @@ def announce_admin_token(created: NewApiToken, path: Path | None) -> None:
 def write_private_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, readable by the owner only from
     the first byte on (the file is created 0600, never widened later)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)

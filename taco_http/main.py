@@ -101,6 +101,9 @@ def _log_auth(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the service creates is its own: the database and its WAL,
+    # the admin token, any temporary file SQLite makes.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         settings = from_env(os.environ, vars(args))

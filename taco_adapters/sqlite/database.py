@@ -9,11 +9,17 @@ processes. WAL with ``synchronous=FULL`` makes every acknowledged commit
 survive a crash of the process or the machine. Blocking SQLite calls run in
 worker threads (``anyio.to_thread``) on a small pool of connections, so the
 event loop never waits on disk.
+
+The file holds every state and the key that signs access tokens, so it is
+private from its first byte: a missing folder is created 0700 and the file
+0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm``
+files the database file's permissions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -136,11 +142,38 @@ class SqliteDatabase:
         return conn
 
     def _connect_all(self) -> None:
-        with _vendor_errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            create_private(self.path)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot create the SQLite database {self.path}: {exc.strerror or exc}"
+            ) from exc
+        try:
             first = self._connect()
             # WAL is a property of the file: setting it once is enough.
             first.execute("PRAGMA journal_mode=WAL")
             self._pool.put(first)
             for _ in range(self._size - 1):
                 self._pool.put(self._connect())
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
+
+
+def create_private(path: Path) -> None:
+    """Create ``path``'s missing folders (0700) and the empty file (0600) if it
+    does not exist; an existing one is left as it is."""
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def companion_files(path: Path) -> list[Path]:
+    """The database file and the files SQLite keeps beside it (WAL, shared memory)."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
