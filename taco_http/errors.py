@@ -61,6 +61,17 @@ def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
 
 
+# What a caller who has not authenticated learns of a storage failure. The
+# full message names the endpoint, the bucket, the key layout and, while a
+# credential is looked up, its hash: it goes to the log only.
+STORAGE_UNAVAILABLE = "the storage is unavailable; try again later (the service log has details)"
+
+
+def is_authenticated(request: Request) -> bool:
+    """Whether ``AuthMiddleware`` accepted the caller (always, with auth disabled)."""
+    return "principal" in request.scope.get("state", {})
+
+
 async def taco_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TacoError)
     status = status_for(exc)
@@ -68,7 +79,10 @@ async def taco_error(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     if isinstance(exc, LockConflict) and is_backend(request):
         return JSONResponse(terraform_lock_json(exc.holder), status_code=status)
-    response = JSONResponse(error_json(exc), status_code=status)
+    body = error_json(exc)
+    if isinstance(exc, StorageUnavailable) and not is_authenticated(request):
+        body["error"] = STORAGE_UNAVAILABLE
+    response = JSONResponse(body, status_code=status)
     if isinstance(exc, Unauthenticated):
         # RFC 9110: a 401 names the schemes that would work. Both do here.
         for challenge in AUTH_CHALLENGES:

@@ -219,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="S3-compatible endpoint URL, path-style (env OPENTACO_S3_ENDPOINT)",
     )
     add(
+        "--s3-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="s3_timeout_seconds",
+        help="how long to wait for S3 to connect or to go on answering before an attempt "
+        "fails; each request is tried twice at most (env OPENTACO_S3_TIMEOUT, default 10s)",
+    )
+    add(
         "--log-level",
         "-log-level",
         dest="log_level",

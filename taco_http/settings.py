@@ -40,6 +40,7 @@ class Settings:
     s3_prefix: str = ""
     s3_region: str = ""
     s3_endpoint: str = ""
+    s3_timeout_seconds: float = 10.0
     log_level: str = "info"
     read_timeout_seconds: float = 20.0
     idle_timeout_seconds: float = 5.0
@@ -182,6 +183,7 @@ ENV_VARS = {
     "OPENTACO_S3_PREFIX": ("s3_prefix", _text),
     "OPENTACO_S3_REGION": ("s3_region", _text),
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
+    "OPENTACO_S3_TIMEOUT": ("s3_timeout_seconds", parse_positive_duration),
     "OPENTACO_LOG_LEVEL": ("log_level", _text),
     "OPENTACO_READ_TIMEOUT": ("read_timeout_seconds", parse_positive_duration),
     "OPENTACO_IDLE_TIMEOUT": ("idle_timeout_seconds", parse_positive_duration),

@@ -98,6 +98,7 @@ async def open_adapters(
                 settings.s3_bucket,
                 region=settings.s3_region or None,
                 endpoint_url=settings.s3_endpoint or None,
+                io_timeout=settings.s3_timeout_seconds,
             )
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
