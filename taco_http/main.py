@@ -23,7 +23,7 @@ from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
 from taco_http.connections import guarded_protocol, quiet_accept_errors
 from taco_http.parser import build_parser
-from taco_http.settings import Settings, SettingsError, from_env
+from taco_http.settings import Settings, SettingsError, from_env, notices
 from taco_http.wiring import configured_key, open_adapters
 
 log = logging.getLogger("opentaco")
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"opentacosvc: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    for level, message in notices(os.environ, vars(args), settings):
+        log.log(level, message)
     try:
         asyncio.run(serve(settings))
     except SettingsError as exc:

@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         "-log-level",
         dest="log_level",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (env OPENTACO_LOG_LEVEL, default info)",
+        type=_typed(s.parse_log_level),
+        help="log level: debug, info, warning (or warn), error or critical, in any case "
+        "(env OPENTACO_LOG_LEVEL, default info)",
     )
     return parser
