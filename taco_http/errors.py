@@ -26,6 +26,7 @@ from taco_core.errors import (
     LockConflict,
     NotConfigured,
     NotFound,
+    StateRejected,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
@@ -57,6 +58,23 @@ def status_for(exc: TacoError) -> int:
     return 500
 
 
+def _log_refusal(request: Request, exc: StateRejected | LockConflict) -> None:
+    """A refused write is worth an operator's attention: its unit, its reason
+    and, for the clobber guard, the quarantined version that kept it. A lock
+    request that finds the lock taken is ordinary contention (Terraform
+    retries it): that is only INFO."""
+    contention = isinstance(exc, LockConflict) and (
+        request.method == "LOCK" or request.url.path.endswith("/lock")
+    )
+    log.log(
+        logging.INFO if contention else logging.WARNING,
+        "%s %s refused: %s",
+        request.method,
+        request.url.path,
+        exc.message,
+    )
+
+
 def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
 
@@ -77,6 +95,8 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    elif isinstance(exc, (StateRejected, LockConflict)):
+        _log_refusal(request, exc)
     if isinstance(exc, LockConflict) and is_backend(request):
         return JSONResponse(terraform_lock_json(exc.holder), status_code=status)
     body = error_json(exc)

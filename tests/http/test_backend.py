@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -240,3 +241,26 @@ def test_a_413_on_a_small_body_names_that_body(client: TestClient) -> None:
     r = client.post("/v1/units", content=b'{"id": "' + b"a" * 70_000 + b'"}')
     assert r.status_code == 413
     assert "state" not in r.json()["error"]
+
+
+def test_refused_writes_are_logged_with_unit_reason_and_version(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 409 from the clobber guard and a 423 on a write are WARNING records naming
+    the unit, the reason and the quarantined version; lock contention is INFO."""
+    assert client.post(B, content=tfstate(5)).status_code == 200
+    with caplog.at_level(logging.INFO, logger="opentaco.http"):
+        rejected = client.post(B, content=tfstate(4))
+        assert rejected.status_code == 409
+        number = rejected.json()["quarantined_version"]
+        assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+        assert client.post(B, content=tfstate(6)).status_code == 423
+        assert client.request("LOCK", B, json=lock_body("other")).status_code == 423
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "'myapp/prod'" in m and "older than the current serial" in m and f"version {number}" in m
+        for m in warnings
+    ), warnings
+    assert any("POST" in m and "locked by lock held" in m for m in warnings), warnings
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("LOCK" in m and "locked by lock held" in m for m in infos), infos
