@@ -165,6 +165,7 @@ class RetentionPolicy:
 
     max_versions: int = 100
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+    max_quarantined: int = 20
 
 
 @frozen

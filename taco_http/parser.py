@@ -204,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections served at once; beyond, new ones get 503 "
         "(env OPENTACO_MAX_CONNECTIONS, default 1000)",
     )
+    add(
+        "--max-quarantined",
+        type=_typed(s.parse_positive_int),
+        dest="max_quarantined",
+        help="refused writes kept per unit within the quarantine grace; beyond, the oldest "
+        "go first (env OPENTACO_MAX_QUARANTINED, default 20)",
+    )
     add("--s3-bucket", "-s3-bucket", dest="s3_bucket", help="S3 bucket (env OPENTACO_S3_BUCKET)")
     add(
         "--s3-prefix",

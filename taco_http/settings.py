@@ -38,6 +38,7 @@ class Settings:
     max_versions: int = 100
     delete_grace_seconds: float = 7 * 24 * 3600.0
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+    max_quarantined: int = 20
     s3_bucket: str = ""
     s3_prefix: str = ""
     s3_region: str = ""
@@ -66,6 +67,7 @@ class Settings:
             retention=RetentionPolicy(
                 max_versions=self.max_versions,
                 quarantine_grace_seconds=self.quarantine_grace_seconds,
+                max_quarantined=self.max_quarantined,
             ),
             delete_grace_seconds=self.delete_grace_seconds,
         )
@@ -202,6 +204,7 @@ ENV_VARS = {
     "OPENTACO_MAX_VERSIONS": ("max_versions", parse_positive_int),
     "OPENTACO_DELETE_GRACE": ("delete_grace_seconds", parse_duration),
     "OPENTACO_QUARANTINE_GRACE": ("quarantine_grace_seconds", parse_duration),
+    "OPENTACO_MAX_QUARANTINED": ("max_quarantined", parse_positive_int),
     "OPENTACO_S3_BUCKET": ("s3_bucket", _text),
     "OPENTACO_S3_PREFIX": ("s3_prefix", _text),
     "OPENTACO_S3_REGION": ("s3_region", _text),
