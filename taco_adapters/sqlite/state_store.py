@@ -31,6 +31,7 @@ from taco_core.errors import (
     VersionNotFound,
 )
 from taco_core.model import (
+    MAX_NUMBER,
     LockInfo,
     NewVersion,
     RetentionPolicy,
@@ -406,6 +407,9 @@ def _version_of(unit_id: UnitId, row: tuple[Any, ...]) -> StateVersion:
 def _fetch_version(
     conn: sqlite3.Connection, key: int, unit_id: UnitId, number: int
 ) -> StateVersion:
+    if not 0 <= number <= MAX_NUMBER:
+        # No such version can exist, and SQLite could not even bind the number.
+        raise VersionNotFound(unit_id, number)
     row = conn.execute(
         f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ? AND number = ?",
         (key, number),

@@ -224,6 +224,7 @@ def test_a_login_for_127_0_0_1_serves_localhost(taco: Taco, admin_token: str) ->
     """Logged in at http://127.0.0.1:PORT, commands given --server http://localhost:PORT
     use that login (one machine, one server), and logging out there ends it."""
     taco.ok("login", "--token", "-", stdin=admin_token.encode())
+    assert taco.server is not None
     localhost = taco.server.replace("127.0.0.1", "localhost")
     assert taco.ok("--server", localhost, "whoami", "--json").json()["kind"] == "api_token"
     taco.ok("--server", localhost, "logout")
