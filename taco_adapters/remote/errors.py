@@ -14,7 +14,6 @@ from typing import Any
 
 from taco_adapters.wire import ERRORS_BY_KIND, rebuild
 from taco_core.errors import (
-    BodyTooLarge,
     Conflict,
     Forbidden,
     IdentityProviderUnavailable,
@@ -22,6 +21,7 @@ from taco_core.errors import (
     LockConflict,
     NotFound,
     StateRejected,
+    StateTooLarge,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
@@ -48,7 +48,8 @@ _BY_STATUS: dict[int, type[TacoError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
-    413: BodyTooLarge,
+    # A proxy's 413 (nginx's client_max_body_size) most often meets a state upload.
+    413: StateTooLarge,
     423: Conflict,
 }
 
