@@ -785,7 +785,8 @@ def _prune(
     history to find it cost more than the rest of the commit. The head
     counts as one kept version (it is the newest kept one: quarantined
     versions never become the head); a quarantined version goes once older
-    than the grace period or beyond the newest ``max_quarantined``. The contract suite holds both forms to the rule."""
+    than the grace period or beyond the newest ``max_quarantined``. The
+    contract suite holds both forms to the rule."""
     keep = max(0, policy.max_versions - (1 if head is not None else 0))
     cutoff = encode_time(now - timedelta(seconds=policy.quarantine_grace_seconds))
     doomed = [
