@@ -23,7 +23,9 @@ from taco_core.auth import (
     Principal,
     PrincipalKind,
     RefreshToken,
+    capped_expiry,
     check_token_name,
+    descendants,
     hash_secret,
     looks_like_jwt,
     new_id,
@@ -44,6 +46,10 @@ from taco_core.events import AccessDenied, TokenCreated, TokenRevoked
 from taco_core.ports import AccessTokenCodec, Clock, EventSink, IdTokenVerifier, TokenStore
 from taco_core.rbac import GLOBAL_RESOURCE, Action, check_narrowing, check_subject
 from taco_core.rbac_service import RbacService
+
+# The longest lifetime an API token may be given: a century is "until
+# revoked" in practice, and a longer one would not fit a date.
+MAX_API_TOKEN_LIFETIME = timedelta(days=36500)
 
 _REUSED = (
     "refresh token already used: its whole session was revoked in case it was stolen; log in again"
@@ -220,6 +226,9 @@ class AuthService:
         alone: no email, no groups, roles from the subject's assignments.
         ``roles`` narrows the token to these roles, each of which the subject
         must hold now (``InvalidInput`` naming the others).
+
+        Asked for with an API token, the new one is that token's child: it
+        expires no later than its parent, and goes when its parent is revoked.
         """
         principal = caller.principal
         if principal.kind is PrincipalKind.ANONYMOUS:
@@ -232,12 +241,20 @@ class AuthService:
             raise InvalidInput(problem)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("an API token's lifetime must be positive")
+        if expires_in is not None and expires_in > MAX_API_TOKEN_LIFETIME:
+            raise InvalidInput(
+                f"an API token's lifetime is at most {MAX_API_TOKEN_LIFETIME.days}d; "
+                "leave expires_in out for a token that lives until revoked"
+            )
         target = principal.subject if subject is None else check_subject(subject.strip())
         for_self = target == principal.subject
         if not for_self:
             await self._authorize(caller, Action.TOKEN_MANAGE)
         narrowed = await self._narrowing(principal, target, for_self, roles)
         now = self.clock.now()
+        parent = None
+        if principal.kind is PrincipalKind.API_TOKEN:
+            parent = await self._active_token(principal.token_id, now)
         secret = new_secret(API_TOKEN_PREFIX)
         token = ApiToken(
             id=new_id(),
@@ -248,12 +265,30 @@ class AuthService:
             groups=principal.groups if for_self else (),
             created=now,
             created_by=_describe(principal),
-            expires=now + expires_in if expires_in is not None else None,
+            expires=capped_expiry(now + expires_in if expires_in is not None else None, parent),
+            parent=parent.id if parent is not None else "",
             roles=narrowed,
         )
         await self.tokens.add_api_token(token)
+        if parent is not None and await self._active_token(parent.id, now, quiet=True) is None:
+            # The parent was revoked while the child was being stored, after
+            # the cascade looked for children: take the child back.
+            await self.tokens.revoke_api_token(token.id, now)
+            raise Unauthenticated("the API token making this request was revoked meanwhile")
         await self.events.publish(TokenCreated(caller=caller, at=now, token=token))
         return NewApiToken(token, secret)
+
+    async def _active_token(
+        self, token_id: str, now: datetime, *, quiet: bool = False
+    ) -> ApiToken | None:
+        """The stored token ``token_id`` while it is active; ``Unauthenticated``
+        (``None`` when ``quiet``) once it is not."""
+        token = await self.tokens.get_api_token(token_id)
+        if token is not None and token.is_active(now):
+            return token
+        if quiet:
+            return None
+        raise Unauthenticated("API token unknown, revoked or expired")
 
     async def _narrowing(
         self,
@@ -286,18 +321,23 @@ class AuthService:
         ]
 
     async def revoke_api_token(self, caller: Caller, token_id: str) -> ApiToken:
-        """Revoke a token at once (idempotent). A token of another subject,
-        without ``token.manage``, is ``TokenNotFound``, so IDs do not reveal
-        which tokens exist."""
+        """Revoke a token at once (idempotent), and every token it created,
+        down the line: what a leaked token made must not outlive it. A token of
+        another subject, without ``token.manage``, is ``TokenNotFound``, so IDs
+        do not reveal which tokens exist."""
         token = await self.tokens.get_api_token(token_id)
         if token is None or not (
             token.subject == caller.principal.subject or await self._manages_all(caller.principal)
         ):
             raise TokenNotFound(token_id)
-        revoked = await self.tokens.revoke_api_token(token_id, self.clock.now())
+        now = self.clock.now()
+        revoked = await self.tokens.revoke_api_token(token_id, now)
         if revoked is None:
             raise TokenNotFound(token_id)
-        await self.events.publish(TokenRevoked(caller=caller, at=self.clock.now(), token=revoked))
+        for child in descendants(token_id, await self.tokens.list_api_tokens()):
+            if child.revoked is None:
+                await self.tokens.revoke_api_token(child.id, now)
+        await self.events.publish(TokenRevoked(caller=caller, at=now, token=revoked))
         return revoked
 
     async def bootstrap_admin_token(self) -> NewApiToken | None:

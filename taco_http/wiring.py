@@ -37,7 +37,12 @@ from taco_adapters.identity import (
     signing_key_from_pem,
 )
 from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
-from taco_adapters.sqlite import SqliteAuthStore, SqliteRbacStore, SqliteStateStore
+from taco_adapters.sqlite import (
+    SqliteAuthStore,
+    SqliteRbacStore,
+    SqliteStateStore,
+    companion_files,
+)
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
@@ -48,6 +53,7 @@ from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
 from taco_core.service import StateService
+from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
 
 log = logging.getLogger("opentaco")
@@ -114,6 +120,7 @@ async def open_adapters(
                 settings.s3_bucket,
                 region=settings.s3_region or None,
                 endpoint_url=settings.s3_endpoint or None,
+                io_timeout=settings.s3_timeout_seconds,
             )
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
@@ -132,6 +139,11 @@ async def open_adapters(
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
+            db = settings.sqlite_db_path.resolve()
+            token_file = admin_token_file(settings)
+            beside = [token_file.resolve()] if token_file else []
+            for problem in exposed(db.parent, [*companion_files(db), *beside]):
+                log.warning(problem)
         yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock)
 
 

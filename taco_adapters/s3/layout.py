@@ -42,6 +42,8 @@ AUTH_DIR = f"{META_DIR}/auth/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
+# On a version object compressed after it was superseded: "zstd".
+ENCODING_META = "opentaco-encoding"
 
 
 def new_id() -> str:

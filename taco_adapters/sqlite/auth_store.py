@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS auth_api_tokens (
     created_by  TEXT NOT NULL,
     expires     TEXT,
     revoked     TEXT,
-    roles_json  TEXT
+    roles_json  TEXT,
+    parent      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     id          TEXT PRIMARY KEY,
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     revoked     TEXT
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family);
+CREATE TABLE IF NOT EXISTS auth_secrets (
+    name        TEXT PRIMARY KEY,
+    value       BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS auth_signing_keys (
     kid         TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
@@ -65,7 +70,7 @@ CREATE TABLE IF NOT EXISTS auth_signing_keys (
 
 _API = (
     "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked, "
-    "roles_json"
+    "roles_json, parent"
 )
 _REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expires, used, revoked"
 _KEYS = "kid, algorithm, private_pem, created, retired"
@@ -208,6 +213,20 @@ class SqliteAuthStore:
 
         await self._db.run(op, write=True)
 
+    # -- secrets -----------------------------------------------------------------
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            # One transaction: the first insert wins, every caller reads the winner.
+            conn.execute(
+                "INSERT OR IGNORE INTO auth_secrets (name, value) VALUES (?, ?)",
+                (name, bytes(candidate)),
+            )
+            row = conn.execute("SELECT value FROM auth_secrets WHERE name = ?", (name,)).fetchone()
+            return bytes(row[0])
+
+        return await self._db.run(op, write=True)
+
 
 # -- row mapping -------------------------------------------------------------
 
@@ -218,9 +237,12 @@ def _create_tables(conn: sqlite3.Connection) -> None:
 
 
 # Columns added since the first release, with their definitions: files made
-# before them get them on open (NULL in existing rows, which every reader
-# takes as the column's old meaning: ``roles_json`` NULL is "not narrowed").
-_ADDED_COLUMNS = {"auth_api_tokens": {"roles_json": "TEXT"}}
+# before them get them on open. ``roles_json`` is NULL in existing rows, which
+# readers take as "not narrowed"; ``parent`` is empty (made by a person or the
+# first start, as far as is known).
+_ADDED_COLUMNS = {
+    "auth_api_tokens": {"roles_json": "TEXT", "parent": "TEXT NOT NULL DEFAULT ''"},
+}
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -236,7 +258,7 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 
 def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
     conn.execute(
-        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             t.id,
             t.secret_hash,
@@ -249,6 +271,7 @@ def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
             encode_optional_time(t.expires),
             encode_optional_time(t.revoked),
             None if t.roles is None else json.dumps(list(t.roles)),
+            t.parent,
         ),
     )
 
@@ -266,6 +289,7 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         expires,
         revoked,
         roles,
+        parent,
     ) = row
     return ApiToken(
         id=token_id,
@@ -279,6 +303,7 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         expires=decode_optional_time(expires),
         revoked=decode_optional_time(revoked),
         roles=None if roles is None else json.loads(roles),
+        parent=parent,
     )
 
 

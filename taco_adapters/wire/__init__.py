@@ -86,8 +86,10 @@ from taco_adapters.wire.tokens import (
 from taco_adapters.wire.units import (
     created_unit_from_json,
     created_unit_json,
+    unit_document,
     unit_from_json,
     unit_json,
+    units_document,
     units_from_json,
     units_json,
 )
@@ -178,8 +180,10 @@ __all__ = [
     "rule_request",
     "structure",
     "terraform_lock_json",
+    "unit_document",
     "unit_from_json",
     "unit_json",
+    "units_document",
     "units_from_json",
     "units_json",
     "upload_from_json",

@@ -24,6 +24,7 @@ def api_token_json(token: ApiToken) -> dict[str, Any]:
         "expires": rfc3339(token.expires) if token.expires else None,
         "revoked": rfc3339(token.revoked) if token.revoked else None,
         "roles": list(token.roles) if token.roles is not None else None,
+        "parent": token.parent or None,
     }
 
 
@@ -43,6 +44,7 @@ def api_token_from_json(doc: Mapping[str, Any]) -> ApiToken:
         expires=parse_time(expires) if expires else None,
         revoked=parse_time(revoked) if revoked else None,
         roles=[str(r) for r in roles] if isinstance(roles, list) else None,
+        parent=str(doc.get("parent") or ""),
     )
 
 

@@ -115,6 +115,19 @@ async def test_narrowed_api_tokens_keep_their_roles(auth_store: AuthStore) -> No
     }
 
 
+async def test_an_api_tokens_parent_round_trips(auth_store: AuthStore) -> None:
+    """The token that created a token is kept with it, read by hash, ID and listing."""
+    await auth_store.add_api_token(api_token("mother"))
+    child = api_token("child", parent="mother", expires=T0 + timedelta(days=1))
+    await auth_store.add_api_token(child)
+    assert await auth_store.find_api_token(child.secret_hash) == child
+    assert await auth_store.get_api_token("child") == child
+    listed = {t.id: t.parent for t in await auth_store.list_api_tokens()}
+    assert listed == {"mother": "", "child": "mother"}
+    revoked = await auth_store.revoke_api_token("child", T0)
+    assert revoked is not None and revoked.parent == "mother"
+
+
 async def test_api_tokens_list_oldest_first(auth_store: AuthStore) -> None:
     """Listing returns every token, revoked ones too, oldest first."""
     await auth_store.add_api_token(api_token("b", created=T0 + timedelta(seconds=1)))
@@ -224,9 +237,34 @@ async def test_sqlite_decides_races_between_processes(tmp_path: Path) -> None:
             await store.aclose()
 
 
-async def test_sqlite_upgrades_a_database_made_before_token_roles(tmp_path: Path) -> None:
-    """A file whose token table predates narrowing gets the column on open:
-    its tokens read back unnarrowed, and narrowed tokens can be stored."""
+async def test_a_secret_is_created_once_and_never_changes(auth_store: AuthStore) -> None:
+    """The first candidate stored wins; later candidates get the stored bytes."""
+    first = await auth_store.secret("signed-urls", b"\x00first\xff")
+    assert first == b"\x00first\xff"
+    assert await auth_store.secret("signed-urls", b"second") == first
+    assert await auth_store.secret("s3-credentials", b"other") == b"other"
+
+
+async def test_concurrent_creators_of_a_secret_all_get_the_winner(auth_store: AuthStore) -> None:
+    """Of many processes creating one secret at once, exactly one candidate wins."""
+    got: list[bytes] = []
+
+    async def create(n: int) -> None:
+        got.append(await auth_store.secret("race", f"candidate-{n}".encode()))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(create, n)
+    assert len(set(got)) == 1
+    assert got[0] in {f"candidate-{n}".encode() for n in range(8)}
+
+
+async def test_sqlite_upgrades_a_database_made_before_token_roles_and_parents(
+    tmp_path: Path,
+) -> None:
+    """A file whose token table predates narrowing and the parent link gets the
+    columns on open: its tokens read back unnarrowed and parentless, and new
+    tokens keep both."""
     path = tmp_path / "taco.db"
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.execute(
@@ -244,9 +282,10 @@ async def test_sqlite_upgrades_a_database_made_before_token_roles(tmp_path: Path
     try:
         old = await second.get_api_token("old")
         assert old is not None and old.roles is None and old.groups == ("ops",)
-        narrowed = api_token("new", roles=("reader",))
-        await first.add_api_token(narrowed)
-        assert await second.get_api_token("new") == narrowed
+        assert old.parent == ""
+        newer = api_token("new", roles=("reader",), parent="old")
+        await first.add_api_token(newer)
+        assert await second.get_api_token("new") == newer
     finally:
         await first.aclose()
         await second.aclose()
