@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -94,12 +94,14 @@ def start_server(
     port: int | None = None,
     auth_disable: bool = True,
     ca: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Server:
     """Start ``opentacosvc`` in ``workdir`` (its default ``data/taco.db`` lands
     there) and wait until ``/readyz`` answers. Authentication is disabled
     unless ``auth_disable=False`` (the service's own default is on). With
     ``ca``, the server serves TLS (``args`` name its certificate) and is
-    checked against that CA."""
+    checked against that CA; ``preexec_fn`` runs in the child before the
+    service (resource limits)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"opentacosvc-{port}.log"
@@ -109,7 +111,9 @@ def start_server(
     full_env.update(env or {})
     cmd = [*opentacosvc_command(), "--port", str(port), *(args or [])]
     with log.open("ab") as sink:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=sink, stderr=sink)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=full_env, stdout=sink, stderr=sink, preexec_fn=preexec_fn
+        )
     server = Server(proc, port, log, ca)
     try:
         wait_ready(server.url, proc, log, ca=ca)

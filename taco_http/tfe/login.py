@@ -30,12 +30,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import attrs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from taco_adapters.identity import OidcIdTokenVerifier
 from taco_core.auth import principal_from_id_claims
 from taco_core.errors import IdentityProviderUnavailable, TacoError, Unauthenticated
+from taco_core.model import Surface
+from taco_http.auth import caller_of
 from taco_http.body import SMALL_BODY, read_body
 from taco_http.context import services_of
 from taco_http.public_url import public_base_url
@@ -264,8 +267,10 @@ async def token(request: Request) -> Response:
     services = services_of(request)
     ttl = services.settings.terraform_token_ttl_seconds
     try:
+        # The person the provider vouched for, behind the code, makes the token.
+        caller = attrs.evolve(caller_of(request, Surface.TFE), principal=principal)
         created = await services.auth.create_api_token(
-            principal, TOKEN_NAME, expires_in=timedelta(seconds=ttl) if ttl else None
+            caller, TOKEN_NAME, expires_in=timedelta(seconds=ttl) if ttl else None
         )
     except TacoError as exc:
         return _oauth_error(400, "invalid_grant", exc.message)

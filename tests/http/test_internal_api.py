@@ -11,7 +11,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryDirectoryStore, MemoryStateStore
+from taco_adapters.memory import (
+    MemoryAuthStore,
+    MemoryDirectoryStore,
+    MemoryRbacStore,
+    MemoryStateStore,
+)
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
@@ -35,6 +40,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     adapters = Adapters(
         states=MemoryStateStore(),
         auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
         clock=SystemClock(),
         directory=MemoryDirectoryStore(),
     )

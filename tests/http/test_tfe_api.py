@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
@@ -96,7 +96,10 @@ class Api:
 
 def start(settings: Settings, clock: ManualClock | None = None) -> TestClient:
     adapters = Adapters(
-        states=MemoryStateStore(), auth=MemoryAuthStore(), clock=clock or ManualClock()
+        states=MemoryStateStore(),
+        auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
+        clock=clock or ManualClock(),
     )
     return TestClient(create_app(settings, adapters=adapters), base_url="https://testserver")
 

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
@@ -42,7 +42,12 @@ def client(provider: FakeProvider, tmp_path: Path) -> Iterator[TestClient]:
         auth_client_id=CLIENT_ID,
         admin_token_path=tmp_path / "t",
     )
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=SystemClock())
+    adapters = Adapters(
+        states=MemoryStateStore(),
+        auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
+        clock=SystemClock(),
+    )
     app = create_app(settings, adapters=adapters)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         yield c
@@ -249,7 +254,12 @@ def test_hostile_token_requests_never_get_a_5xx(client: TestClient) -> None:
 def test_without_oidc_login_is_not_offered(tmp_path: Path) -> None:
     """No provider: no login.v1, the endpoints say so (4xx)."""
     settings = Settings(storage="memory", admin_token_path=tmp_path / "t")
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=SystemClock())
+    adapters = Adapters(
+        states=MemoryStateStore(),
+        auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
+        clock=SystemClock(),
+    )
     with TestClient(create_app(settings, adapters=adapters)) as client:
         assert "login.v1" not in client.get("/.well-known/terraform.json").json()
         page = client.get("/oauth/authorization")
