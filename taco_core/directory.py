@@ -37,6 +37,7 @@ __all__ = [
     "check_organization_name",
     "find_organization",
     "members",
+    "organizations_of",
 ]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -160,6 +161,20 @@ def find_organization(directory: Directory, identifier: str) -> Organization | N
         if found.name == identifier:
             return found
     return None
+
+
+def organizations_of(directory: Directory, subject: str) -> list[Organization]:
+    """The organizations ``subject`` belongs to (a member, or its creator), by name."""
+    user = directory.users.get(subject)
+    joined = set(user.organizations) if user is not None else set()
+    return sorted(
+        (
+            o
+            for o in directory.organizations.values()
+            if o.id in joined or (subject and o.created_by == subject)
+        ),
+        key=lambda o: o.name,
+    )
 
 
 def members(directory: Directory, organization: Organization) -> list[User]:

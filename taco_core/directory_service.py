@@ -33,6 +33,7 @@ from taco_core.directory import (
     check_subject,
     find_organization,
     members,
+    organizations_of,
 )
 from taco_core.errors import (
     ConcurrentDirectoryUpdate,
@@ -142,6 +143,10 @@ class DirectoryService:
         """Every organization, by name."""
         directory = await self.directory()
         return sorted(directory.organizations.values(), key=lambda o: o.name)
+
+    async def organizations_of(self, subject: str) -> Sequence[Organization]:
+        """The organizations ``subject`` belongs to or created, by name."""
+        return organizations_of(await self.directory(), subject)
 
     async def organization(self, identifier: str) -> Organization:
         """The organization ``identifier`` names (external ID, ID or name,

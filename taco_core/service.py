@@ -381,6 +381,13 @@ class StateService:
         if size > self.policy.max_state_bytes:
             raise StateTooLarge(self.policy.max_state_bytes)
 
+    async def check_write(self, caller: Caller, unit_id: UnitId) -> None:
+        """Refuse now (``PermissionDenied``) a write ``caller`` could not make:
+        for protocols that announce a write before sending its bytes (the
+        Terraform-Cloud API's upload URLs), so the refusal reaches the client
+        where it can print it. The write itself is checked again."""
+        await self._authorize(caller, Action.UNIT_WRITE, unit_id)
+
     async def upload(
         self,
         caller: Caller,

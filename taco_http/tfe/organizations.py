@@ -2,9 +2,12 @@
 
 An organization is a namespace: every name that can be a unit-ID segment is
 one, registered in the directory or not (its workspaces are the units under
-``<name>/``, and RBAC decides who sees them). The entitlement set is
-Terraform's "does this organization exist" check, and says state storage
-only, so Terraform runs plans and applies locally.
+``<name>/``, and RBAC decides, unit by unit, who sees and changes them). The
+entitlement set is Terraform's "does this organization exist" check, and says
+state storage only, so Terraform runs plans and applies locally; it and an
+organization's record tell any authenticated caller nothing but that the
+name is usable, so they are answered for every name. The list of
+organizations is the caller's memberships in the directory.
 """
 
 from __future__ import annotations
@@ -47,8 +50,14 @@ async def show(request: Request) -> Response:
 
 
 async def list_organizations(request: Request) -> Response:
-    """``GET /organizations``: the organizations in the directory."""
-    orgs = await services_of(request).directory.organizations()
+    """``GET /organizations``: the directory's organizations the caller
+    belongs to or created (every one while authorization is off), as
+    Terraform Cloud lists a user's memberships."""
+    services = services_of(request)
+    if services.rbac.enabled:
+        orgs = await services.directory.organizations_of(principal_of(request).subject)
+    else:
+        orgs = await services.directory.organizations()
     shown, meta = page_of(request.query_params).of(list(orgs))
     items = [
         organization_json(o.name, created=o.created_at, external_id=o.external_id) for o in shown

@@ -162,6 +162,7 @@ async def create(request: Request) -> Response:
     else:
         data = await anyio.to_thread.run_sync(base64_bytes, attributes, "state")
     if data is None:
+        await service.check_write(who, ws.unit_id)
         return _announce(request, ws, unit, who, md5, serial, lineage, requested_force)
     service.check_size(len(data))
     try:
@@ -193,7 +194,8 @@ def _announce(
     force: bool,
 ) -> Response:
     """The upload-URL flow's create: check the lock now (so a refusal comes
-    before any upload), then hand out the two signed URLs."""
+    before any upload, as the caller's permission was), then hand out the two
+    signed URLs."""
     if unit.lock is not None and unit.lock.owner != who.principal.owner_key:
         raise LockConflict(ws.unit_id, unit.lock)
     ref = StateVersionRef(ws, md5=md5)

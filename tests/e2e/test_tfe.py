@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import pty
+import select
+import signal
 import subprocess
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -297,3 +302,129 @@ def test_a_revoked_token_is_refused(tfs: dict[str, Tf], host: Host, tmp_path: Pa
     assert host.api("DELETE", f"/v1/auth/tokens/{token_id}").status_code == 204
     refused = tf.fails("apply", "-auto-approve", "-input=false", cwd=d, env=env)
     assert "unauthorized" in refused.output
+
+
+def outputs_reader(host: str, workspace: str) -> str:
+    """``terraform_remote_state`` of ``workspace`` that lists the outputs it got."""
+    return textwrap.dedent(
+        f"""\
+        data "terraform_remote_state" "p" {{
+          backend = "remote"
+
+          config = {{
+            hostname     = "{host}"
+            organization = "{ORG}"
+            workspaces = {{
+              name = "{workspace}"
+            }}
+          }}
+        }}
+
+        output "got" {{
+          value = data.terraform_remote_state.p.outputs.greeting
+        }}
+
+        output "names" {{
+          value = join(",", sort(keys(data.terraform_remote_state.p.outputs)))
+        }}
+        """
+    )
+
+
+def refused_then_outputs_only(tf: Tf, host: Host, work: Path, config: str, ws: str) -> None:
+    """Without a role: init fails, printing RBAC's refusal. With
+    ``unit.read_outputs`` on the workspace: ``terraform_remote_state`` gets
+    its non-sensitive outputs and nothing else."""
+    subject = f"nobody-{tf.version}"
+    token = host.new_token(f"t-{subject}", subject=subject)
+    env = {"TF_CLI_CONFIG_FILE": str(cli_config(work / "cli.tfrc", host.name, token))}
+    d = write(work / "denied", config)
+    refused = tf.fails("init", "-input=false", cwd=d, env=env)
+    assert "permission denied" in refused.output and f"{ORG}/{ws}" in refused.output
+    host.grant(subject, f"outputs-{subject}", ["unit.read_outputs"], f"{ORG}/{ws}")
+    r = write(work / "reader", outputs_reader(host.name, ws))
+    tf.ok("init", "-input=false", cwd=r, env=env)
+    tf.ok("apply", "-auto-approve", "-input=false", cwd=r, env=env)
+    assert tf.output("got", r, env=env) == "hello-1"
+    assert tf.output("names", r, env=env) == "greeting,ws"
+    assert host.backend_state(f"{ORG}/{ws}")["outputs"]["secret"]["value"] == "s3cr3t"
+
+
+def test_rbac_decides_what_terraform_may_do(tfs: dict[str, Tf], host: Host, tmp_path: Path) -> None:
+    """A token whose subject holds no role on a workspace gets RBAC's
+    refusal printed by Terraform (JSON:API 403), and one allowed only
+    outputs reads the non-sensitive outputs through ``terraform_remote_state``."""
+    old_config = backend_remote(host.name, 'name = "guarded-old"')
+    new_config = cloud_block(host.name, 'name = "guarded-new"')
+    both(
+        lambda: writes(tfs[OLD], host, tmp_path / "w-old", old_config),
+        lambda: writes(tfs[NEW], host, tmp_path / "w-new", new_config),
+    )
+    both(
+        lambda: refused_then_outputs_only(
+            tfs[OLD], host, tmp_path / "old", old_config, "guarded-old"
+        ),
+        lambda: refused_then_outputs_only(
+            tfs[NEW], host, tmp_path / "new", new_config, "guarded-new"
+        ),
+    )
+
+
+def paste_login(tf: Tf, host: Host, token: str, cwd: Path) -> str:
+    """``terraform login`` in a terminal (its token prompt needs one), answered
+    as a person would: ``yes``, then the pasted token. Its output."""
+    main, terminal = pty.openpty()
+    env = {k: v for k, v in tf.env.items() if k != "TF_INPUT"}
+    proc = subprocess.Popen(
+        [*tf.terraform.command, "login", "-no-color", host.name],
+        cwd=cwd,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    out, answers = b"", [b"yes\n", token.encode() + b"\n"]
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 1)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: Terraform exited and the terminal closed
+                break
+            out += chunk
+            # Each answer goes once its prompt ("Enter a value:") has shown.
+            if answers and out.count(b"Enter a value:") > 2 - len(answers):
+                os.write(main, answers.pop(0))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        os.close(main)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text
+    return text
+
+
+def test_terraform_login_without_oidc_takes_a_pasted_token(host: Host, tmp_path: Path) -> None:
+    """With no OIDC provider, discovery offers no login.v1: ``terraform
+    login`` points at the tokens page, takes a pasted API token, checks it
+    with account/details (naming its subject) and saves it."""
+    assert "login.v1" not in host.api("GET", "/.well-known/terraform.json").json()
+
+    def login(version: str) -> None:
+        tf = terraform_for(version, tmp_path / version, host.tls, config=None)
+        token = host.new_token(f"pasted-{version}")
+        out = paste_login(tf, host, token, tmp_path / version)
+        assert "/app/settings/tokens" in out, out
+        assert "Retrieved token for user admin" in out and "Success!" in out, out
+        saved = Path(tf.env["HOME"]) / ".terraform.d" / "credentials.tfrc.json"
+        assert json.loads(saved.read_text())["credentials"][host.name]["token"] == token
+
+    both(lambda: login(OLD), lambda: login(NEW))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.conftest import Taco
 from tests.e2e.tfe import Host, terraform_for, unanswered, write
 from tests.servers import Server, running_server
 from tests.tls import issue
@@ -93,6 +95,36 @@ def test_the_terraform_blocks_work_verbatim(host: Host, tmp_path: Path) -> None:
         tf.ok("init", "-input=false", cwd=d)
         tf.ok("apply", "-auto-approve", "-input=false", cwd=d)
         assert tf.output("seen", d) == "prod"
+
+
+def test_the_rbac_commands_give_a_pipeline_its_organization(host: Host, tmp_path: Path) -> None:
+    """The "Who may do what" commands, run as the admin: the token they make
+    applies a workspace of ``acme`` with ``cloud {}``, and the same
+    configuration pointed at another organization is refused, printing RBAC's
+    reason."""
+    taco = Taco(tmp_path, host.server.url, config=tmp_path / "config")
+    env = {"OPENTACO_TOKEN": host.token, "SSL_CERT_FILE": str(host.tls.ca)}
+    token = ""
+    for line in one("sh", "taco rbac permission create acme-write").splitlines():
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "taco", argv
+        if argv[1:3] == ["token", "create"]:
+            token = taco.ok(*argv[1:], "--json", env=env).json()["token"]
+        else:
+            taco.ok(*argv[1:], env=env)
+    config = tmp_path / "ci.tfrc"
+    config.write_text(
+        one("hcl", "credentials").replace(DOC_HOST, host.name).replace("otc_...", token)
+    )
+    ci = terraform_for("1.15.5", tmp_path / "tf", host.tls, config)
+    cloud = one("hcl", "cloud {", 'name = "prod"').replace(DOC_HOST, host.name)
+    d = write(tmp_path / "acme", cloud.replace('"prod"', '"ci-app"') + "\n" + OUTPUT)
+    ci.ok("init", "-input=false", cwd=d)
+    ci.ok("apply", "-auto-approve", "-input=false", cwd=d)
+    assert host.versions("acme/ci-app")[0]["author"] == "acme-ci"
+    other = write(tmp_path / "globex", cloud.replace('"acme"', '"globex"') + "\n" + OUTPUT)
+    refused = ci.fails("init", "-input=false", cwd=other)
+    assert "permission denied" in refused.output and "globex/prod" in refused.output
 
 
 @pytest.fixture(scope="module")

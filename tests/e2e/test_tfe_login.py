@@ -12,9 +12,12 @@ as the person who logged in, and stop once the token is revoked.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -69,7 +72,12 @@ def host(
     provider: Provider, tls: TlsFiles, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Host]:
     base = tmp_path_factory.mktemp("svc")
-    env = {"OPENTACO_AUTH_ISSUER": provider.issuer, "OPENTACO_AUTH_CLIENT_ID": provider.client_id}
+    env = {
+        "OPENTACO_AUTH_ISSUER": provider.issuer,
+        "OPENTACO_AUTH_CLIENT_ID": provider.client_id,
+        # The people of the login test may do anything; anyone else, nothing.
+        "OPENTACO_RBAC_SUBJECT_ROLES": "dana-103=admin,dana-1155=admin",
+    }
     with running_server(
         base,
         args=[*tls.args(), "--sqlite-db-path", str(base / "taco.db")],
@@ -97,6 +105,9 @@ class Login:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Its own process group: Terraform 1.0 runs itself again as a
+            # child (panicwrap), which killing the parent alone leaves behind.
+            start_new_session=True,
         )
         assert self.proc.stdin is not None
         self.proc.stdin.write("yes\n")
@@ -119,7 +130,8 @@ class Login:
             line = self.lines.get(timeout=120)
             if line is None:
                 raise AssertionError("terraform login printed no URL:\n" + "".join(self.out))
-            found = re.search(r"(https://\S+/oauth/authorization\?\S+)", line)
+            # Quotes end it: a browser launcher (xdg-open) may echo it quoted.
+            found = re.search(r"(https://[^\s'\"]+/oauth/authorization\?[^\s'\"]+)", line)
             if found:
                 return found.group(1)
 
@@ -127,11 +139,17 @@ class Login:
         try:
             code = self.proc.wait(120)
         finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(10)
-            self.reader.join(10)
+            self.abort()
         return code, "".join(self.out)
+
+    def abort(self) -> None:
+        """Stop Terraform (when the browser's part failed it would wait for a
+        code that never comes)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.reader.join(10)
 
 
 def browser(url: str, host: Host, user: str) -> int | None:
@@ -162,8 +180,10 @@ def login(tf: Tf, host: Host, work: Path, user: str) -> str:
         assert query["code_challenge_method"] == ["S256"]
         assert query["client_id"] == ["terraform-cli"]
         page = browser(url, host, user)
-    finally:
-        code, out = session.finish()
+    except BaseException:
+        session.abort()
+        raise
+    code, out = session.finish()
     assert page in (200, None), page
     assert code == 0, out
     assert "Success!" in out, out
@@ -218,6 +238,17 @@ def test_terraform_login_through_the_identity_provider(
     )
     assert revoked.returncode == 0, revoked.stderr
     assert "unauthorized" in tf.fails("apply", "-auto-approve", "-input=false", cwd=d).output
+
+
+def test_a_login_gives_a_token_that_rbac_decides_for(host: Host, tmp_path: Path) -> None:
+    """A person with no role logs in all the same, and Terraform then prints
+    RBAC's refusal naming the workspace."""
+    tf = terraform_for("1.15.5", tmp_path / "tf", host.tls, config=None)
+    token = login(tf, host, tmp_path, "erin")
+    assert host.api("GET", "/v1/auth/me", token).json()["subject"] == "erin"
+    d = write(tmp_path / "w", cloud_block(host.name, 'name = "not-erins"'))
+    refused = tf.fails("init", "-input=false", cwd=d)
+    assert "permission denied" in refused.output and f"{ORG}/not-erins" in refused.output
 
 
 def test_a_login_request_that_is_not_terraforms_is_refused(host: Host) -> None:

@@ -92,11 +92,26 @@ class Host:
         found: list[dict[str, Any]] = reply.json()["versions"]
         return found
 
-    def new_token(self, name: str) -> str:
-        reply = self.api("POST", "/v1/auth/tokens", json={"name": name})
+    def new_token(self, name: str, subject: str | None = None) -> str:
+        """A new API token: the admin's own, or one for ``subject`` (which
+        holds whatever roles it is assigned, none at first)."""
+        body = {"name": name} if subject is None else {"name": name, "subject": subject}
+        reply = self.api("POST", "/v1/auth/tokens", json=body)
         assert reply.status_code == 201, reply.text
         secret: str = reply.json()["token"]
         return secret
+
+    def grant(self, subject: str, role: str, actions: list[str], resource: str) -> None:
+        """A permission and a role, both ``role``, allowing ``actions`` on
+        ``resource``; ``subject`` holds the role."""
+        rules = [{"effect": "allow", "actions": actions, "resources": [resource]}]
+        for path, body in (
+            ("/v1/rbac/permissions", {"id": role, "rules": rules}),
+            ("/v1/rbac/roles", {"id": role, "permissions": [role]}),
+            ("/v1/rbac/users/assign", {"subject": subject, "role_id": role}),
+        ):
+            reply = self.api("POST", path, json=body)
+            assert reply.status_code in (200, 201), reply.text
 
 
 def unanswered(server: Server) -> list[str]:

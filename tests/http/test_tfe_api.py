@@ -609,6 +609,145 @@ def test_unknown_endpoints_are_404_and_logged(api: Api, caplog: pytest.LogCaptur
     assert "TFE endpoint not implemented: GET /api/v2/workspaces/ws-4-acme-x/vars" in caplog.text
 
 
+# -- authorization (RBAC on) -----------------------------------------------------------------
+
+
+def token_for(api: Api, subject: str) -> str:
+    """An API token for ``subject``, made by the admin (it holds no role yet)."""
+    reply = api("POST", "/v1/auth/tokens", json={"name": f"t-{subject}", "subject": subject})
+    assert reply.status_code == 201, reply.text
+    token: str = reply.json()["token"]
+    return token
+
+
+def grant(api: Api, subject: str, role: str, actions: list[str], resources: list[str]) -> None:
+    """A permission and a role, both ``role``, allowing ``actions`` on
+    ``resources``; ``subject`` holds the role."""
+    rules = [{"effect": "allow", "actions": actions, "resources": resources}]
+    for path, body in (
+        ("/v1/rbac/permissions", {"id": role, "rules": rules}),
+        ("/v1/rbac/roles", {"id": role, "permissions": [role]}),
+        ("/v1/rbac/users/assign", {"subject": subject, "role_id": role}),
+    ):
+        reply = api("POST", path, json=body)
+        assert reply.status_code in (200, 201), reply.text
+
+
+def refused(reply: Any, action: str) -> None:
+    """A JSON:API 403 naming the action RBAC refused."""
+    assert reply.status_code == 403, reply.text
+    error = errors_of(reply)[0]
+    assert error["title"] == "forbidden" and action in error["detail"], error
+
+
+def test_without_access_an_organizations_states_stay_out_of_reach(api: Api) -> None:
+    """A caller with no role on acme's units cannot see its workspaces, read
+    or list its state versions, download or announce a state, or lock: each
+    a JSON:API 403 naming the refused action, never a 5xx; the organization
+    itself still answers (it is only a namespace)."""
+    api.create("ws1")
+    data = tfstate(1)
+    assert api.write("ws-4-acme-ws1", data).status_code == 201
+    bob = token_for(api, "bob")
+    assert api("GET", f"/organizations/{ORG}/entitlement-set", token=bob).status_code == 200
+    listed = api("GET", f"/organizations/{ORG}/workspaces", token=bob).json()
+    assert listed["data"] == [] and listed["meta"]["pagination"]["total-count"] == 0
+    for path in (
+        f"/organizations/{ORG}/workspaces/ws1",
+        "/workspaces/ws-4-acme-ws1",
+        "/workspaces/ws-4-acme-ws1/current-state-version",
+        "/workspaces/ws-4-acme-ws1/current-state-version-outputs",
+        "/state-versions/sv-1-4-acme-ws1",
+        "/state-versions/sv-1-4-acme-ws1/download",
+        "/state-versions/sv-1-4-acme-ws1/outputs",
+        "/state-version-outputs/wsout-1-6-secret-4-acme-ws1",
+        f"/state-versions?filter[organization][name]={ORG}&filter[workspace][name]=ws1",
+    ):
+        refused(api("GET", path, token=bob), "on unit 'acme/ws1' is not allowed")
+    # A missing workspace is refused the same way: no existence leaks.
+    refused(api("GET", f"/organizations/{ORG}/workspaces/nope", token=bob), "acme/nope")
+    announce = jsonapi(serial=2, lineage="lin-1", md5=md5(tfstate(2)))
+    refused(api("POST", "/workspaces/ws-4-acme-ws1/state-versions", json=announce, token=bob), "")
+    refused(api.write("ws-4-acme-ws1", tfstate(2), token=bob), "")
+    refused(api("POST", "/workspaces/ws-4-acme-ws1/actions/lock", json={}, token=bob), "")
+    body = {"data": {"type": "workspaces", "attributes": {"name": "mine"}}}
+    refused(api("POST", f"/organizations/{ORG}/workspaces", json=body, token=bob), "unit.write")
+    assert api("GET", "/v1/backend/acme/ws1").content == data
+
+
+def test_an_outputs_reader_sees_outputs_only_and_writes_nothing(api: Api) -> None:
+    """With unit.read_outputs on acme/*: the workspace is listed, the state
+    downloads cut down to its non-sensitive outputs, the sensitive output is
+    not served, and writes and locks stay refused."""
+    api.create("ws1")
+    assert api.write("ws-4-acme-ws1", tfstate(1)).status_code == 201
+    reader = token_for(api, "rita")
+    grant(api, "rita", "acme-outputs", ["unit.read_outputs"], [f"{ORG}/*"])
+    listed = api("GET", f"/organizations/{ORG}/workspaces", token=reader).json()["data"]
+    assert [w["attributes"]["name"] for w in listed] == ["ws1"]
+    state = json.loads(api("GET", "/state-versions/sv-1-4-acme-ws1/download", token=reader).content)
+    assert set(state["outputs"]) == {"greeting", "shape"} and state["resources"] == []
+    outputs = api("GET", "/workspaces/ws-4-acme-ws1/current-state-version-outputs", token=reader)
+    assert {o["attributes"]["name"] for o in outputs.json()["data"]} == {"greeting", "shape"}
+    secret = api("GET", "/state-version-outputs/wsout-1-6-secret-4-acme-ws1", token=reader)
+    assert secret.status_code == 404
+    refused(api.write("ws-4-acme-ws1", tfstate(2), token=reader), "unit.write")
+    refused(api("POST", "/workspaces/ws-4-acme-ws1/actions/lock", json={}, token=reader), "lock")
+
+
+def test_an_organizations_creator_administers_its_units_only(tmp_path: Path) -> None:
+    """Creating an organization through the internal API gives its creator a
+    role on <org>/* and nothing else: through /api/v2 they create, write and
+    read workspaces there, are refused elsewhere, and the organization shows
+    in their list."""
+    settings = Settings(
+        storage="memory",
+        admin_token_path=tmp_path / "t",
+        internal_endpoints_secret="statesman-secret",
+    )
+    with start(settings) as client:
+        api = Api(client, (tmp_path / "t").read_text().strip())
+        created = client.post(
+            "/internal/api/orgs",
+            headers={"Authorization": "Bearer statesman-secret", "X-User-ID": "carol"},
+            json={"name": "beta", "display_name": "Beta"},
+        )
+        assert created.status_code == 201, created.text
+        carol = token_for(api, "carol")
+        body = {"data": {"type": "workspaces", "attributes": {"name": "app"}}}
+        made = api("POST", "/organizations/beta/workspaces", json=body, token=carol)
+        assert made.status_code == 201, made.text
+        assert api.write("ws-4-beta-app", tfstate(1), token=carol).status_code == 201
+        state = api("GET", "/state-versions/sv-1-4-beta-app/download", token=carol)
+        assert json.loads(state.content)["outputs"]["secret"]["value"] == "s3cr3t"
+        refused(api("POST", f"/organizations/{ORG}/workspaces", json=body, token=carol), "write")
+        orgs = api("GET", "/organizations", token=carol).json()["data"]
+        assert [o["attributes"]["name"] for o in orgs] == ["beta"]
+        assert api("GET", "/organizations", token=token_for(api, "dave")).json()["data"] == []
+
+
+def test_a_role_revoked_after_the_announce_refuses_the_upload(api: Api) -> None:
+    """Upload URLs carry the caller, not a permission: the PUT is decided
+    again, so a writer whose role went meanwhile stores nothing."""
+    api.create("late")
+    writer = token_for(api, "wes")
+    grant(api, "wes", "late-writer", ["unit.read", "unit.write"], [f"{ORG}/late"])
+    data = tfstate(1)
+    announced = api(
+        "POST",
+        "/workspaces/ws-4-acme-late/state-versions",
+        json=jsonapi(serial=1, lineage="lin-1", md5=md5(data)),
+        token=writer,
+    )
+    assert announced.status_code == 201, announced.text
+    url = urlsplit(announced.json()["data"]["attributes"]["hosted-state-upload-url"])
+    revoke = {"subject": "wes", "role_id": "late-writer"}
+    assert api("POST", "/v1/rbac/users/revoke", json=revoke).status_code == 200
+    reply = api.client.put(f"{url.path}?{url.query}", content=data)
+    assert reply.status_code == 403 and "acme/late" in errors_of(reply)[0]["detail"]
+    assert api("GET", "/workspaces/ws-4-acme-late/current-state-version").status_code == 404
+
+
 # -- hostile input ----------------------------------------------------------------------------
 
 PATHS = [

@@ -132,6 +132,22 @@ async def test_users_join_organizations_idempotently(
     assert isinstance(recorder.events[-1], UserAdded)
 
 
+async def test_a_subjects_organizations_are_those_it_joined_or_created(
+    svc: DirectoryService,
+) -> None:
+    """organizations_of lists memberships and creations, by name, and nothing else."""
+    acme = await svc.create_organization(UI, "acme")
+    other = Caller(Principal(subject="user_9", kind=PrincipalKind.USER), Surface.API)
+    zeta = await svc.create_organization(other, "zeta")
+    await svc.create_organization(other, "globex")
+    await svc.add_user(other, zeta, "user_1")
+    assert [o.name for o in await svc.organizations_of("user_1")] == ["acme", "zeta"]
+    assert [o.name for o in await svc.organizations_of("user_9")] == ["globex", "zeta"]
+    assert await svc.organizations_of("nobody") == []
+    assert await svc.organizations_of("") == []
+    assert acme.created_by == "user_1"
+
+
 async def test_racing_syncs_create_the_organization_once(store: MemoryDirectoryStore) -> None:
     """Replicas syncing the same new organization at once: one creates it,
     every other finds it."""
