@@ -19,7 +19,7 @@ from attrs import frozen
 from taco_adapters.remote import Credentials, RemoteAuth, StaticToken
 from taco_adapters.wire import AuthConfig, api_token_json, principal_json
 from taco_cli.credentials import CredentialsFile, Profile
-from taco_cli.errors import AuthenticationFailed, UsageError
+from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.login import (
     IdentityProvider,
     IdToken,
@@ -91,9 +91,11 @@ async def login(ctx: AuthContext, args: argparse.Namespace) -> None:
         token = _secret_arg(ctx, args.token, "token")
         principal = await _checked(ctx, token)
         if principal.kind is PrincipalKind.ANONYMOUS:
-            ctx.out.warn(
-                f"authentication is disabled on {ctx.server}, so the token could not be "
-                "checked; it is saved anyway"
+            # The server checks no credential, so this one could not be checked
+            # either; saved, it would be sent wherever this URL later points.
+            raise CliError(
+                f"authentication is disabled on {ctx.server}: there is nothing to log in to, "
+                "and the token was not saved (every command works without it)"
             )
         await _save(ctx, Profile(token))
         _report_login(ctx, principal, "api_token")

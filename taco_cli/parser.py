@@ -126,14 +126,16 @@ def label_arg(raw: str) -> tuple[str, str]:
 
 def version_number_arg(raw: str) -> int:
     # 0 is valid: a state adopted from a bucket written by plain Terraform is version 0.
-    if not raw.isdigit():
-        raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw!r}")
-    return int(raw)
+    # ASCII digits only ('²' passes isdigit()), and no more than a store can number.
+    digits = raw.lstrip("0") or "0"
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > 19 or int(digits) >= 2**63:
+        raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw[:40]!r}")
+    return int(digits)
 
 
 def port_arg(raw: str) -> int:
     """A TCP port for ``--callback-port``, checked while parsing (a usage error)."""
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 5 or not 1 <= int(raw) <= 65535:
         raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, got {raw!r}")
     return int(raw)
 

@@ -28,6 +28,7 @@ from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
 from taco_core.errors import (
     AlreadyAssigned,
+    BodyTooLarge,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
@@ -103,6 +104,7 @@ __all__ = [
     "AuthService",
     "AuthStore",
     "Authorizer",
+    "BodyTooLarge",
     "Caller",
     "Clock",
     "ConcurrentPolicyUpdate",

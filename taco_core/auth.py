@@ -100,6 +100,9 @@ class ApiToken:
     ``groups`` are copied at creation), like a personal access token.
     ``roles``, when set, narrows it to these roles of its subject: it never
     acts with a role its subject does not hold at the time of the request.
+    ``parent`` is the API token that created it ("" when a person, or the
+    first start, did): a child never outlives its parent, and revoking a
+    token revokes the tokens it created.
     """
 
     id: str
@@ -113,6 +116,7 @@ class ApiToken:
     expires: datetime | None = None
     revoked: datetime | None = None
     roles: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
+    parent: str = ""
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked is None and (self.expires is None or now < self.expires)
@@ -225,6 +229,31 @@ def check_token_name(name: str) -> str | None:
     if not name.isprintable():
         return "an API token name must be printable text"
     return None
+
+
+def capped_expiry(wanted: datetime | None, parent: ApiToken | None) -> datetime | None:
+    """When a new token expires: when asked, but never after its parent."""
+    if parent is None or parent.expires is None:
+        return wanted
+    return parent.expires if wanted is None else min(wanted, parent.expires)
+
+
+def descendants(token_id: str, tokens: Iterable[ApiToken]) -> list[ApiToken]:
+    """The tokens ``token_id`` created, the tokens they created, and so on."""
+    children: dict[str, list[ApiToken]] = {}
+    for token in tokens:
+        if token.parent:
+            children.setdefault(token.parent, []).append(token)
+    found: list[ApiToken] = []
+    pending = [token_id]
+    seen = {token_id}
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child.id not in seen:
+                seen.add(child.id)
+                found.append(child)
+                pending.append(child.id)
+    return found
 
 
 def may_manage(principal: Principal, token: ApiToken) -> bool:

@@ -24,7 +24,9 @@ from taco_core.auth import (
     Principal,
     PrincipalKind,
     RefreshToken,
+    capped_expiry,
     check_token_name,
+    descendants,
     hash_secret,
     looks_like_jwt,
     may_manage,
@@ -40,6 +42,10 @@ from taco_core.errors import (
     Unauthenticated,
 )
 from taco_core.ports import AccessTokenCodec, Clock, IdTokenVerifier, TokenStore
+
+# The longest lifetime an API token may be given: a century is "until
+# revoked" in practice, and a longer one would not fit a date.
+MAX_API_TOKEN_LIFETIME = timedelta(days=36500)
 
 _REUSED = (
     "refresh token already used: its whole session was revoked in case it was stolen; log in again"
@@ -190,7 +196,11 @@ class AuthService:
     async def create_api_token(
         self, principal: Principal, name: str, *, expires_in: timedelta | None = None
     ) -> NewApiToken:
-        """A new API token acting as ``principal``; its secret is returned once."""
+        """A new API token acting as ``principal``; its secret is returned once.
+
+        Asked for with an API token, the new one is that token's child: it
+        expires no later than its parent, and goes when its parent is revoked.
+        """
         if principal.kind is PrincipalKind.ANONYMOUS:
             raise Forbidden(
                 "API tokens act as their creator, and this caller is anonymous "
@@ -201,7 +211,15 @@ class AuthService:
             raise InvalidInput(problem)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("an API token's lifetime must be positive")
+        if expires_in is not None and expires_in > MAX_API_TOKEN_LIFETIME:
+            raise InvalidInput(
+                f"an API token's lifetime is at most {MAX_API_TOKEN_LIFETIME.days}d; "
+                "leave expires_in out for a token that lives until revoked"
+            )
         now = self.clock.now()
+        parent = None
+        if principal.kind is PrincipalKind.API_TOKEN:
+            parent = await self._active_token(principal.token_id, now)
         secret = new_secret(API_TOKEN_PREFIX)
         token = ApiToken(
             id=new_id(),
@@ -212,24 +230,48 @@ class AuthService:
             groups=principal.groups,
             created=now,
             created_by=_describe(principal),
-            expires=now + expires_in if expires_in is not None else None,
+            expires=capped_expiry(now + expires_in if expires_in is not None else None, parent),
+            parent=parent.id if parent is not None else "",
         )
         await self.tokens.add_api_token(token)
+        if parent is not None and await self._active_token(parent.id, now, quiet=True) is None:
+            # The parent was revoked while the child was being stored, after
+            # the cascade looked for children: take the child back.
+            await self.tokens.revoke_api_token(token.id, now)
+            raise Unauthenticated("the API token making this request was revoked meanwhile")
         return NewApiToken(token, secret)
+
+    async def _active_token(
+        self, token_id: str, now: datetime, *, quiet: bool = False
+    ) -> ApiToken | None:
+        """The stored token ``token_id`` while it is active; ``Unauthenticated``
+        (``None`` when ``quiet``) once it is not."""
+        token = await self.tokens.get_api_token(token_id)
+        if token is not None and token.is_active(now):
+            return token
+        if quiet:
+            return None
+        raise Unauthenticated("API token unknown, revoked or expired")
 
     async def list_api_tokens(self, principal: Principal) -> Sequence[ApiToken]:
         """The tokens ``principal`` may manage (all of them for admins)."""
         return [t for t in await self.tokens.list_api_tokens() if may_manage(principal, t)]
 
     async def revoke_api_token(self, principal: Principal, token_id: str) -> ApiToken:
-        """Revoke a token at once (idempotent). Someone else's token is
-        ``TokenNotFound``, so IDs do not reveal which tokens exist."""
+        """Revoke a token at once (idempotent), and every token it created,
+        down the line: what a leaked token made must not outlive it. Someone
+        else's token is ``TokenNotFound``, so IDs do not reveal which tokens
+        exist."""
         token = await self.tokens.get_api_token(token_id)
         if token is None or not may_manage(principal, token):
             raise TokenNotFound(token_id)
-        revoked = await self.tokens.revoke_api_token(token_id, self.clock.now())
+        now = self.clock.now()
+        revoked = await self.tokens.revoke_api_token(token_id, now)
         if revoked is None:
             raise TokenNotFound(token_id)
+        for child in descendants(token_id, await self.tokens.list_api_tokens()):
+            if child.revoked is None:
+                await self.tokens.revoke_api_token(child.id, now)
         return revoked
 
     async def bootstrap_admin_token(self) -> NewApiToken | None:

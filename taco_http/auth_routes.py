@@ -33,7 +33,7 @@ from taco_adapters.wire import (
     principal_json,
     structure,
 )
-from taco_core.auth_service import AuthService
+from taco_core.auth_service import MAX_API_TOKEN_LIFETIME, AuthService
 from taco_core.errors import InvalidInput
 from taco_http.auth import principal_of
 from taco_http.body import read_json_object
@@ -104,14 +104,25 @@ def _lifetime(doc: dict[str, Any]) -> timedelta | None:
     raw = doc.get("expires_in")
     if raw is None:
         return None
+    seconds: float
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return timedelta(seconds=raw)
-    if isinstance(raw, str):
+        seconds = raw
+    elif isinstance(raw, str):
         try:
-            return timedelta(seconds=parse_duration("expires_in", raw))
+            seconds = parse_duration("expires_in", raw)
         except SettingsError as exc:
             raise InvalidInput(str(exc)) from None
-    raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    else:
+        raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    # Checked before a timedelta is made of it, which cannot hold every number.
+    if seconds <= 0:
+        raise InvalidInput("expires_in must be positive")
+    if seconds > MAX_API_TOKEN_LIFETIME.total_seconds():
+        raise InvalidInput(
+            f"expires_in must be at most {MAX_API_TOKEN_LIFETIME.days}d; leave it out for a "
+            "token that lives until revoked"
+        )
+    return timedelta(seconds=seconds)
 
 
 async def create_token(request: Request) -> Response:

@@ -36,7 +36,7 @@ from taco_adapters.identity import (
     signing_key_from_pem,
 )
 from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
-from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
+from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore, companion_files
 from taco_core.auth import SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
@@ -44,6 +44,7 @@ from taco_core.event_bus import EventBus
 from taco_core.events import Event
 from taco_core.ports import AuthStore, Clock, EventSink, StateStore
 from taco_core.service import StateService
+from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
 
 log = logging.getLogger("opentaco")
@@ -103,6 +104,7 @@ async def open_adapters(
                 settings.s3_bucket,
                 region=settings.s3_region or None,
                 endpoint_url=settings.s3_endpoint or None,
+                io_timeout=settings.s3_timeout_seconds,
             )
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
@@ -118,6 +120,11 @@ async def open_adapters(
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
+            db = settings.sqlite_db_path.resolve()
+            token_file = admin_token_file(settings)
+            beside = [token_file.resolve()] if token_file else []
+            for problem in exposed(db.parent, [*companion_files(db), *beside]):
+                log.warning(problem)
         yield Adapters(states=states, auth=auth, clock=clock)
 
 

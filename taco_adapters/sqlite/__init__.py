@@ -9,7 +9,7 @@ errors translated at this edge).
 from __future__ import annotations
 
 from taco_adapters.sqlite.auth_store import SqliteAuthStore
-from taco_adapters.sqlite.database import SqliteDatabase
+from taco_adapters.sqlite.database import SqliteDatabase, companion_files
 from taco_adapters.sqlite.state_store import SqliteStateStore
 
-__all__ = ["SqliteAuthStore", "SqliteDatabase", "SqliteStateStore"]
+__all__ = ["SqliteAuthStore", "SqliteDatabase", "SqliteStateStore", "companion_files"]

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS auth_api_tokens (
     created     TEXT NOT NULL,
     created_by  TEXT NOT NULL,
     expires     TEXT,
-    revoked     TEXT
+    revoked     TEXT,
+    parent      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     id          TEXT PRIMARY KEY,
@@ -66,7 +67,10 @@ CREATE TABLE IF NOT EXISTS auth_signing_keys (
 );
 """
 
-_API = "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked"
+_API = (
+    "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked, "
+    "parent"
+)
 _REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expires, used, revoked"
 _KEYS = "kid, algorithm, private_pem, created, retired"
 
@@ -228,11 +232,16 @@ class SqliteAuthStore:
 
 def _create_tables(conn: sqlite3.Connection) -> None:
     execute_script(conn, _SCHEMA)
+    # Files from before tokens knew their parent get the column, empty for every
+    # existing token (made by a person or the first start, as far as is known).
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(auth_api_tokens)")}
+    if "parent" not in columns:
+        conn.execute("ALTER TABLE auth_api_tokens ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
 
 
 def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
     conn.execute(
-        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             t.id,
             t.secret_hash,
@@ -244,12 +253,14 @@ def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
             t.created_by,
             encode_optional_time(t.expires),
             encode_optional_time(t.revoked),
+            t.parent,
         ),
     )
 
 
 def _api_of(row: tuple[Any, ...]) -> ApiToken:
-    token_id, secret_hash, name, subject, email, groups, created, created_by, expires, revoked = row
+    (token_id, secret_hash, name, subject, email, groups, created, created_by, expires, revoked,
+     parent) = row  # fmt: skip
     return ApiToken(
         id=token_id,
         name=name,
@@ -261,6 +272,7 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         created_by=created_by,
         expires=decode_optional_time(expires),
         revoked=decode_optional_time(revoked),
+        parent=parent,
     )
 
 

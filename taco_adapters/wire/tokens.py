@@ -21,6 +21,7 @@ def api_token_json(token: ApiToken) -> dict[str, Any]:
         "created_by": token.created_by,
         "expires": rfc3339(token.expires) if token.expires else None,
         "revoked": rfc3339(token.revoked) if token.revoked else None,
+        "parent": token.parent or None,
     }
 
 
@@ -39,6 +40,7 @@ def api_token_from_json(doc: Mapping[str, Any]) -> ApiToken:
         groups=[str(g) for g in doc.get("groups") or []],
         expires=parse_time(expires) if expires else None,
         revoked=parse_time(revoked) if revoked else None,
+        parent=str(doc.get("parent") or ""),
     )
 
 

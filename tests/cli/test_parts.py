@@ -150,3 +150,17 @@ def test_human_sizes_and_tables() -> None:
         "5.0 GiB",
     ]
     assert table(["A", "BB"], [["xxx", "y"]]) == ["A    BB", "xxx  y"]
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "-1", "1.0", "9" * 20, "0" * 5000 + "1" + "0" * 19])
+def test_version_numbers_are_ascii_and_fit_a_store(raw: str) -> None:
+    """--version refuses digits int() or SQLite cannot take, as a usage error (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["unit", "pull", "x", "--version", raw])
+    assert exc.value.code == 2
+
+
+def test_version_numbers_up_to_64_bits_are_accepted() -> None:
+    """0 (an adopted state) through 2^63-1 parse, leading zeros allowed."""
+    for raw, number in (("0", 0), ("007", 7), (str(2**63 - 1), 2**63 - 1)):
+        assert build_parser().parse_args(["unit", "pull", "x", "--version", raw]).version == number

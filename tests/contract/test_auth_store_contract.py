@@ -7,6 +7,8 @@ between replicas are adapter-specific and tested beside each adapter.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +95,19 @@ async def test_api_tokens_round_trip(auth_store: AuthStore) -> None:
     assert await auth_store.get_api_token("t1") == token
     assert await auth_store.find_api_token(hash_secret("otc_other")) is None
     assert await auth_store.get_api_token("nope") is None
+
+
+async def test_an_api_tokens_parent_round_trips(auth_store: AuthStore) -> None:
+    """The token that created a token is kept with it, read by hash, ID and listing."""
+    await auth_store.add_api_token(api_token("mother"))
+    child = api_token("child", parent="mother", expires=T0 + timedelta(days=1))
+    await auth_store.add_api_token(child)
+    assert await auth_store.find_api_token(child.secret_hash) == child
+    assert await auth_store.get_api_token("child") == child
+    listed = {t.id: t.parent for t in await auth_store.list_api_tokens()}
+    assert listed == {"mother": "", "child": "mother"}
+    revoked = await auth_store.revoke_api_token("child", T0)
+    assert revoked is not None and revoked.parent == "mother"
 
 
 async def test_api_tokens_list_oldest_first(auth_store: AuthStore) -> None:
@@ -224,3 +239,30 @@ async def test_concurrent_creators_of_a_secret_all_get_the_winner(auth_store: Au
             tg.start_soon(create, n)
     assert len(set(got)) == 1
     assert got[0] in {f"candidate-{n}".encode() for n in range(8)}
+
+
+async def test_sqlite_adds_the_parent_column_to_an_older_file(tmp_path: Path) -> None:
+    """A file whose token table predates the parent link opens, and its tokens
+    read back with no parent."""
+    path = tmp_path / "taco.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE auth_api_tokens (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL "
+            "UNIQUE, name TEXT NOT NULL, subject TEXT NOT NULL, email TEXT NOT NULL, "
+            "groups_json TEXT NOT NULL, created TEXT NOT NULL, created_by TEXT NOT NULL, "
+            "expires TEXT, revoked TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO auth_api_tokens VALUES ('old', 'h', 'ci', 'alice', '', '[]', ?, '', "
+            "NULL, NULL)",
+            (T0.isoformat(timespec="microseconds"),),
+        )
+    store = await SqliteAuthStore.open(path)
+    try:
+        old = await store.get_api_token("old")
+        assert old is not None and old.parent == "" and old.name == "ci"
+        await store.add_api_token(api_token("new", parent="old"))
+        new = await store.get_api_token("new")
+        assert new is not None and new.parent == "old"
+    finally:
+        await store.aclose()

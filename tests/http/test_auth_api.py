@@ -291,3 +291,22 @@ def test_auth_disabled_lets_anyone_in_as_anonymous() -> None:
         assert client.get("/v1/auth/me").json()["kind"] == "anonymous"
         assert client.get("/v1/auth/config").json()["auth_enabled"] is False
         assert client.post("/v1/auth/tokens", json={"name": "ci"}).status_code == 403
+
+
+def test_a_token_made_with_a_token_is_its_capped_child(client: TestClient, admin: str) -> None:
+    """Over HTTP, a token created with an API token names it as parent, expires no
+    later than it, and is revoked with it."""
+    parent = client.post(
+        "/v1/auth/tokens", json={"name": "ci", "expires_in": "30d"}, headers=bearer(admin)
+    ).json()
+    child = client.post(
+        "/v1/auth/tokens",
+        json={"name": "job", "expires_in": "365d"},
+        headers=bearer(parent["token"]),
+    ).json()
+    assert child["parent"] == parent["id"]
+    assert child["expires"] == parent["expires"]
+    assert (
+        client.delete(f"/v1/auth/tokens/{parent['id']}", headers=bearer(admin)).status_code == 204
+    )
+    assert_401(client.get("/v1/auth/me", headers=bearer(child["token"])))

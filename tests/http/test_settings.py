@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from taco_http.parser import build_parser
-from taco_http.settings import Settings, SettingsError, from_env
+from taco_http.settings import Settings, SettingsError, from_env, notices
 
 
 def settings_for(argv: list[str], env: dict[str, str] | None = None) -> Settings:
@@ -93,3 +93,29 @@ def test_help_documents_every_variable() -> None:
     text = build_parser().format_help()
     for var in ENV_VARS:
         assert var in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "level"),
+    [("WARN", "warning"), ("warn", "warning"), ("Info", "info"), ("DEBUG", "debug")],
+)
+def test_log_levels_in_any_case(raw: str, level: str) -> None:
+    """OPENTACO_LOG_LEVEL takes any case and the reference's WARN."""
+    assert from_env({"OPENTACO_LOG_LEVEL": raw}).log_level == level
+    assert settings_for(["--log-level", raw]).log_level == level
+
+
+def test_an_s3_bucket_without_a_storage_means_s3() -> None:
+    """A bucket alone selects S3; a named storage still wins."""
+    assert from_env({"OPENTACO_S3_BUCKET": "b"}).storage == "s3"
+    assert settings_for(["--s3-bucket", "b"]).storage == "s3"
+    assert from_env({"OPENTACO_S3_BUCKET": "b", "OPENTACO_STORAGE": "memory"}).storage == "memory"
+
+
+def test_notices_name_typos_and_contradictions() -> None:
+    """Unknown variables get the closest known name; S3 settings a storage ignores are named."""
+    env = {"OPENTACO_PROT": "1", "OPENTACO_SERVER": "http://x", "OPENTACO_S3_PREFIX": "p"}
+    found = [message for _, message in notices(env, {}, from_env(env))]
+    assert any("OPENTACO_PROT" in m and "did you mean OPENTACO_PORT?" in m for m in found)
+    assert not any("OPENTACO_SERVER" in m for m in found)
+    assert any("OPENTACO_S3_PREFIX set, but the storage is sqlite" in m for m in found)

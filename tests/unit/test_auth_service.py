@@ -211,6 +211,51 @@ async def test_tokens_are_managed_by_their_owner_or_an_admin(service: AuthServic
     assert (await service.revoke_api_token(ADMIN, alices.token.id)).revoked is not None
 
 
+async def test_a_child_token_never_outlives_its_parent(
+    service: AuthService, clock: ManualClock
+) -> None:
+    """A token made with an API token expires no later than that token, asked or not;
+    one made by a person keeps what was asked."""
+    parent = await service.create_api_token(ALICE, "ci", expires_in=timedelta(days=30))
+    acting = await service.authenticate(parent.secret)
+    longer = await service.create_api_token(acting, "job", expires_in=timedelta(days=365))
+    forever = await service.create_api_token(acting, "job2")
+    shorter = await service.create_api_token(acting, "job3", expires_in=timedelta(days=1))
+    assert longer.token.expires == forever.token.expires == parent.token.expires
+    assert shorter.token.expires == clock.now() + timedelta(days=1)
+    assert longer.token.parent == forever.token.parent == parent.token.id
+    own = await service.create_api_token(ALICE, "laptop", expires_in=timedelta(days=365))
+    assert own.token.parent == "" and own.token.expires == clock.now() + timedelta(days=365)
+    clock.advance(timedelta(days=30).total_seconds())
+    with pytest.raises(Unauthenticated):
+        await service.authenticate(longer.secret)
+
+
+async def test_revoking_a_token_revokes_what_it_created(service: AuthService) -> None:
+    """Revocation cascades to children and grandchildren, and to nothing else."""
+    root = await service.create_api_token(ALICE, "root")
+    child = await service.create_api_token(await service.authenticate(root.secret), "child")
+    grandchild = await service.create_api_token(
+        await service.authenticate(child.secret), "grandchild"
+    )
+    sibling = await service.create_api_token(ALICE, "sibling")
+    await service.revoke_api_token(ALICE, root.token.id)
+    for gone in (root, child, grandchild):
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await service.authenticate(gone.secret)
+    assert (await service.authenticate(sibling.secret)).subject == "alice"
+
+
+async def test_a_revoked_token_cannot_create_children(service: AuthService) -> None:
+    """A principal whose API token was revoked since it authenticated creates nothing."""
+    parent = await service.create_api_token(ALICE, "ci")
+    acting = await service.authenticate(parent.secret)
+    await service.revoke_api_token(ALICE, parent.token.id)
+    with pytest.raises(Unauthenticated):
+        await service.create_api_token(acting, "late")
+    assert [t.name for t in await service.list_api_tokens(ALICE)] == ["ci"]
+
+
 @pytest.mark.parametrize(
     ("name", "expires_in"),
     [("", None), ("  ", None), ("x" * 101, None), ("bad\nname", None), ("ok", timedelta(0))],
