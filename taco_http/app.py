@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from taco_http import auth_routes, backend, health, units
+from taco_http import auth_routes, backend, health, rbac_routes, units
 from taco_http.auth import AuthMiddleware
 from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             methods=["GET", "POST"],
         ),
         Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
+        *rbac_routes.ROUTES,
         Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
         Route(
             "/v1/units",

@@ -85,12 +85,13 @@ def _check_descriptors(settings: Settings) -> None:
 def _log_auth(settings: Settings) -> None:
     if settings.auth_disable:
         log.warning(
-            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE): anyone who "
-            "can reach %s:%d can read and write every state",
+            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE), AND WITH IT "
+            "AUTHORIZATION (RBAC): anyone who can reach %s:%d can read and write every state",
             settings.host,
             settings.port,
         )
-    elif settings.auth_issuer:
+        return
+    if settings.auth_issuer:
         log.info(
             "authentication: OIDC login via %s (client %s) and API tokens",
             settings.auth_issuer,
@@ -98,6 +99,13 @@ def _log_auth(settings: Settings) -> None:
         )
     else:
         log.info("authentication: API tokens (no OIDC provider configured)")
+    log.info(
+        "authorization: RBAC, deny by default; group roles: %s; subject roles: %s; "
+        "policy reused for %gs",
+        settings.rbac_group_roles or "none",
+        settings.rbac_subject_roles or "none",
+        settings.rbac_max_age(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,6 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(env OPENTACO_ADMIN_TOKEN_PATH, default admin-token beside the SQLite database)",
     )
     add(
+        "--rbac-group-roles",
+        type=_typed(s.parse_group_roles_setting),
+        dest="rbac_group_roles",
+        metavar="GROUP=ROLE,...",
+        help="roles given to the members of identity-provider groups (the ID token's "
+        "groups claim), e.g. platform=admin,devs=reader (env OPENTACO_RBAC_GROUP_ROLES)",
+    )
+    add(
+        "--rbac-subject-roles",
+        type=_typed(s.parse_subject_roles_setting),
+        dest="rbac_subject_roles",
+        metavar="SUBJECT=ROLE,...",
+        help="roles given to subjects by configuration, e.g. the first admins when the "
+        "identity provider sends no groups: alice@example.com=admin "
+        "(env OPENTACO_RBAC_SUBJECT_ROLES)",
+    )
+    add(
+        "--rbac-max-age",
+        type=_typed(s.parse_duration),
+        dest="rbac_max_age_seconds",
+        metavar="DURATION",
+        help="how long a decision may reuse the RBAC policy it loaded; edits on other "
+        "replicas show within this long (env OPENTACO_RBAC_MAX_AGE, default 5s on S3, "
+        "0 elsewhere)",
+    )
+    add(
         "--max-state-bytes",
         type=_typed(s.parse_size),
         dest="max_state_bytes",

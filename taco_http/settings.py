@@ -15,10 +15,17 @@ from pathlib import Path
 
 from attrs import frozen
 
+from taco_core.errors import InvalidInput
 from taco_core.model import RetentionPolicy
+from taco_core.rbac import GroupRoles, parse_group_roles
 from taco_core.service import DEFAULT_MAX_STATE_BYTES, Policy
 
 STORAGE_KINDS = ("sqlite", "memory", "s3")
+
+# How long a replica on S3 reuses the RBAC policy it loaded before loading it
+# again: every decision would otherwise be a GET. An edit made on this replica
+# shows at once; one made on another replica shows within this long.
+S3_RBAC_MAX_AGE_SECONDS = 5.0
 
 
 class SettingsError(ValueError):
@@ -60,6 +67,9 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    rbac_group_roles: str = ""
+    rbac_subject_roles: str = ""
+    rbac_max_age_seconds: float | None = None
 
     def policy(self) -> Policy:
         return Policy(
@@ -71,6 +81,22 @@ class Settings:
             ),
             delete_grace_seconds=self.delete_grace_seconds,
         )
+
+    def group_roles(self) -> GroupRoles:
+        """``OPENTACO_RBAC_GROUP_ROLES`` as a mapping (checked by ``from_env``)."""
+        return parse_group_roles(self.rbac_group_roles)
+
+    def subject_roles(self) -> GroupRoles:
+        """``OPENTACO_RBAC_SUBJECT_ROLES`` as a mapping (checked by ``from_env``)."""
+        return parse_group_roles(self.rbac_subject_roles)
+
+    def rbac_max_age(self) -> float:
+        """Seconds a decision may reuse a loaded RBAC policy: as configured,
+        else ``S3_RBAC_MAX_AGE_SECONDS`` on S3 and 0 (load every time: a
+        cheap local read) on SQLite and memory."""
+        if self.rbac_max_age_seconds is not None:
+            return self.rbac_max_age_seconds
+        return S3_RBAC_MAX_AGE_SECONDS if self.storage == "s3" else 0.0
 
     def token_issuer(self) -> str:
         """The ``iss`` of our access tokens: the public base URL, or where
@@ -184,6 +210,25 @@ def parse_storage(name: str, raw: str) -> str:
     return value
 
 
+def parse_group_roles_setting(name: str, raw: str) -> str:
+    """``GROUP=ROLE[,GROUP=ROLE...]`` (``taco_core.rbac.parse_group_roles``),
+    checked and kept as text."""
+    try:
+        parse_group_roles(raw, setting=name)
+    except InvalidInput as exc:
+        raise SettingsError(exc.message) from None
+    return raw.strip()
+
+
+def parse_subject_roles_setting(name: str, raw: str) -> str:
+    """``SUBJECT=ROLE[,SUBJECT=ROLE...]``, checked and kept as text."""
+    try:
+        parse_group_roles(raw, setting=name, example="SUBJECT=ROLE, e.g. alice@example.com=admin")
+    except InvalidInput as exc:
+        raise SettingsError(exc.message) from None
+    return raw.strip()
+
+
 def _text(name: str, raw: str) -> str:
     return raw.strip()
 
@@ -226,6 +271,9 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
+    "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
+    "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),
 }
 
 

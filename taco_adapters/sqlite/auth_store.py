@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS auth_api_tokens (
     created_by  TEXT NOT NULL,
     expires     TEXT,
     revoked     TEXT,
+    roles_json  TEXT,
     parent      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS auth_signing_keys (
 
 _API = (
     "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked, "
-    "parent"
+    "roles_json, parent"
 )
 _REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expires, used, revoked"
 _KEYS = "kid, algorithm, private_pem, created, retired"
@@ -232,16 +233,32 @@ class SqliteAuthStore:
 
 def _create_tables(conn: sqlite3.Connection) -> None:
     execute_script(conn, _SCHEMA)
-    # Files from before tokens knew their parent get the column, empty for every
-    # existing token (made by a person or the first start, as far as is known).
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(auth_api_tokens)")}
-    if "parent" not in columns:
-        conn.execute("ALTER TABLE auth_api_tokens ADD COLUMN parent TEXT NOT NULL DEFAULT ''")
+    _add_missing_columns(conn)
+
+
+# Columns added since the first release, with their definitions: files made
+# before them get them on open. ``roles_json`` is NULL in existing rows, which
+# readers take as "not narrowed"; ``parent`` is empty (made by a person or the
+# first start, as far as is known).
+_ADDED_COLUMNS = {
+    "auth_api_tokens": {"roles_json": "TEXT", "parent": "TEXT NOT NULL DEFAULT ''"},
+}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older OpenTaco up to this schema, inside
+    the opening transaction (so two processes opening it at once cannot both
+    add a column)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, definition in columns.items():
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
     conn.execute(
-        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             t.id,
             t.secret_hash,
@@ -253,14 +270,27 @@ def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
             t.created_by,
             encode_optional_time(t.expires),
             encode_optional_time(t.revoked),
+            None if t.roles is None else json.dumps(list(t.roles)),
             t.parent,
         ),
     )
 
 
 def _api_of(row: tuple[Any, ...]) -> ApiToken:
-    (token_id, secret_hash, name, subject, email, groups, created, created_by, expires, revoked,
-     parent) = row  # fmt: skip
+    (
+        token_id,
+        secret_hash,
+        name,
+        subject,
+        email,
+        groups,
+        created,
+        created_by,
+        expires,
+        revoked,
+        roles,
+        parent,
+    ) = row
     return ApiToken(
         id=token_id,
         name=name,
@@ -272,6 +302,7 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         created_by=created_by,
         expires=decode_optional_time(expires),
         revoked=decode_optional_time(revoked),
+        roles=None if roles is None else json.loads(roles),
         parent=parent,
     )
 

@@ -64,7 +64,7 @@ def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     is a request for a fresh one); ``owner`` is the server's to set, so a
     caller's is ignored."""
     lowered = _lowered(doc)
-    values: dict[str, str] = {"id": ""}
+    values: dict[str, str] = {"id": ""}  # no ID: the service picks one
     for name in LOCK_FIELDS:
         if name == "owner":
             continue

@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
@@ -33,7 +33,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def start(settings: Settings) -> TestClient:
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=SystemClock())
+    adapters = Adapters(
+        states=MemoryStateStore(),
+        auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
+        clock=SystemClock(),
+    )
     app = create_app(settings, adapters=adapters)
     return TestClient(app)
 
@@ -130,7 +135,7 @@ def test_me_describes_the_caller(client: TestClient, admin: str) -> None:
     me = client.get("/v1/auth/me", headers=bearer(admin)).json()
     assert me["subject"] == "admin"
     assert me["kind"] == "api_token"
-    assert me["groups"] == ["opentaco-admins"]
+    assert me["groups"] == []
     assert me["token_id"]
 
 

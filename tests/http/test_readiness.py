@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
 from taco_http.settings import Settings
@@ -17,7 +17,9 @@ from taco_http.wiring import Adapters
 
 
 def on(states: MemoryStateStore) -> Adapters:
-    return Adapters(states=states, auth=MemoryAuthStore(), clock=SystemClock())
+    return Adapters(
+        states=states, auth=MemoryAuthStore(), rbac=MemoryRbacStore(), clock=SystemClock()
+    )
 
 
 class HangingStore(MemoryStateStore):
