@@ -24,6 +24,7 @@ from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters, Services, open_adapters, open_services
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
 
+    s3_endpoint = S3Endpoint()
     routes = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/logout", auth_routes.logout, methods=["POST"]),
         Route("/v1/auth/me", auth_routes.me, methods=["GET"]),
         Route("/v1/auth/jwks", auth_routes.jwks, methods=["GET"]),
+        Route("/v1/auth/issue-s3-creds", auth_routes.issue_s3_credentials, methods=["POST"]),
         Route("/v1/auth/tokens", auth_routes.list_tokens, methods=["GET"]),
         Route("/v1/auth/tokens", auth_routes.create_token, methods=["POST"]),
         Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             units.unit_route,
             methods=["GET", "POST", "PUT", "DELETE"],
         ),
+        # Every method: S3's own errors answer the ones it does not serve.
+        Route("/s3", s3_endpoint),
+        Route("/s3/{path:path}", s3_endpoint),
     ]
     return Starlette(
         routes=routes,

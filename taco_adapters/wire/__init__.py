@@ -41,6 +41,7 @@ from taco_adapters.wire.requests import (
     UnlockRequest,
     request_json,
 )
+from taco_adapters.wire.s3_credentials import s3_credentials_from_json, s3_credentials_json
 from taco_adapters.wire.tokens import (
     api_token_from_json,
     api_token_json,
@@ -118,6 +119,8 @@ __all__ = [
     "restored_from_json",
     "restored_json",
     "rfc3339",
+    "s3_credentials_from_json",
+    "s3_credentials_json",
     "structure",
     "terraform_lock_json",
     "unit_from_json",
