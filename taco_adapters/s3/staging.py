@@ -11,7 +11,8 @@ load balancer, so they are kept in the bucket, under
 ``put_part`` checks the record before writing, so a part for an unknown
 upload is refused; a part racing with the end of its upload may be left
 behind, and ``purge_uploads`` removes such leftovers once they are old,
-together with abandoned uploads. Upload IDs are random, so two uploads never
+together with abandoned uploads (those whose record says they started
+before the cutoff). Upload IDs are random, so two uploads never
 share a folder.
 """
 
@@ -115,14 +116,14 @@ class S3UploadStaging(BucketStore):
             upload_id = obj.key[len(self._root) :].split("/", 1)[0]
             by_upload.setdefault(upload_id, []).append(obj)
         ended = 0
-        for objects in by_upload.values():
-            record = next((o for o in objects if o.key.endswith("/" + RECORD)), None)
-            # A record's write time is the upload's start; leftovers without
-            # one are judged by their newest part.
-            judged = record if record is not None else max(objects, key=_modified)
-            if judged.last_modified < started_before:
+        for upload_id, objects in by_upload.items():
+            has_record = any(o.key.endswith("/" + RECORD) for o in objects)
+            upload = await self.get_upload(upload_id) if has_record else None
+            # Leftovers of an ended upload (no record) are judged by their newest part.
+            started = upload.started if upload is not None else max(map(_modified, objects))
+            if started < started_before:
                 await self._delete_all(objects)
-                ended += record is not None
+                ended += upload is not None
         return ended
 
     async def _delete_all(self, objects: Sequence[S3Object]) -> None:

@@ -60,10 +60,11 @@ def _lowered(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     """A lock a caller asks for, in either spelling; ``InvalidInput`` when a
-    field is not a string. Absent fields stay empty; ``owner`` is the
-    server's to set, so a caller's is ignored."""
+    field is not a string. Absent fields stay empty (a blank ``id`` gets a
+    fresh one from the service); ``owner`` is the server's to set, so a
+    caller's is ignored."""
     lowered = _lowered(doc)
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"id": ""}
     for name in LOCK_FIELDS:
         if name == "owner":
             continue

@@ -70,7 +70,7 @@ def _token(key: str) -> str:
 
 def _untoken(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, ValueError):
         raise InvalidArgument(
             "The continuation token provided is incorrect", ArgumentName="continuation-token"

@@ -66,7 +66,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     if match[1]:
         start = int(match[1])
-        end = int(match[2]) if match[2] else size - 1
+        end = int(match[2]) if match[2] else max(start, size - 1)
         if end < start:
             return None
     else:

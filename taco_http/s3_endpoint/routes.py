@@ -205,9 +205,13 @@ async def _object_operation(call: S3Call, ref: ObjectRef) -> Response:
 
 
 def _error_response(error: S3Error, request: S3Request, request_id: str) -> Response:
+    # botocore (boto3, the AWS CLI) never hands a connection back to its pool
+    # after an error answer; closing it here keeps it from lingering half-open.
+    # The body of a refused upload may also be partly unread.
+    headers = {"Connection": "close"}
     if request.method == "HEAD":
         # A HEAD answer has no body; the status says it all.
-        return Response(status_code=error.status)
+        return Response(status_code=error.status, headers=headers)
     resource = request.raw_path[len(PREFIX) :] or "/"
     body = render_error(error, resource=resource, request_id=request_id)
-    return Response(body, status_code=error.status, media_type=XML_TYPE)
+    return Response(body, status_code=error.status, media_type=XML_TYPE, headers=headers)
