@@ -23,7 +23,7 @@ import logging
 import secrets
 from urllib.parse import unquote, unquote_plus
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -109,6 +109,10 @@ class S3Endpoint:
         request = S3Request.from_scope(scope)
         try:
             response = await self._serve(scope, receive, request, request_id)
+        except ClientDisconnect:
+            # The client left mid-upload: nothing was stored, and nobody is
+            # there to answer.
+            return
         except S3Error as exc:
             response = _error_response(exc, request, request_id)
         except TacoError as exc:

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -22,8 +23,12 @@ from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
 from taco_core.access import ReadAccess
-from taco_core.auth import Principal
+from taco_core.auth import ANONYMOUS, Principal
 from taco_core.errors import PermissionDenied
+from taco_http.context import STATE_KEY
+from taco_http.s3_endpoint import S3Endpoint
+from taco_http.settings import Settings
+from taco_http.wiring import open_adapters, open_services
 from tests.http.s3_endpoint_server import FixedPayloadSigner, S3Server, run_server
 from tests.unit.s3signing import signed_chunks
 
@@ -687,3 +692,51 @@ def test_with_auth_off_anonymous_credentials_work(client: TestClient) -> None:
     assert client.get("/v1/backend/open/app").content == state()
     unsigned = client.get("/s3/opentaco/open/app/terraform.tfstate")
     assert unsigned.status_code == 403
+
+
+async def test_a_client_leaving_mid_upload_stores_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A signed upload whose client hangs up halfway gets no answer, stores nothing and
+    logs no error."""
+    settings = Settings(storage="memory", auth_disable=True)
+    async with open_adapters(settings) as adapters, open_services(settings, adapters) as services:
+        creds = await services.s3_credentials.issue(ANONYMOUS)
+        path = "/s3/opentaco/halfway/app/terraform.tfstate"
+        request = AWSRequest(
+            method="PUT", url="http://testserver" + path, headers={"Content-Length": "1000"}
+        )
+        signer = FixedPayloadSigner(
+            Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
+            "s3",
+            "us-east-1",
+        )
+        signer.fixed_payload = "UNSIGNED-PAYLOAD"
+        signer.add_auth(request)
+        headers = [("host", "testserver"), *request.prepare().headers.items()]
+        scope = {
+            "type": "http",
+            "method": "PUT",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+            "client": ("127.0.0.1", 50000),
+            "state": {STATE_KEY: services},
+        }
+        messages: list[dict[str, object]] = [
+            {"type": "http.request", "body": b'{"version": 4', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[object] = []
+
+        async def receive() -> dict[str, object]:
+            return messages.pop(0)
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await S3Endpoint()(scope, receive, send)
+        assert sent == []
+        assert await services.states.store.list_units() == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
