@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.context import STATE_KEY
 from taco_http.settings import Settings
@@ -168,7 +168,9 @@ def run_server(tmp: Path) -> Iterator[S3Server]:
         storage="memory", admin_token_path=token_file, max_state_bytes=MAX_STATE_BYTES
     )
     clock = ShiftedClock()
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=clock)
+    adapters = Adapters(
+        states=MemoryStateStore(), auth=MemoryAuthStore(), rbac=MemoryRbacStore(), clock=clock
+    )
     capture = Capture(create_app(settings, adapters=adapters))
     port = free_port()
     config = uvicorn.Config(

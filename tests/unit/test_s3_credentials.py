@@ -15,13 +15,14 @@ from taco_adapters.identity import JoseAccessTokens
 from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth import ANONYMOUS, Principal, PrincipalKind
 from taco_core.auth_service import AuthService
-from taco_core.caller import SYSTEM
+from taco_core.caller import SYSTEM, Caller
 from taco_core.errors import (
     CredentialExpired,
     CredentialRevoked,
     Forbidden,
     Unauthenticated,
 )
+from taco_core.model import Surface
 from taco_core.s3_credentials import (
     ACCESS_KEY_PREFIX,
     S3CredentialService,
@@ -115,7 +116,7 @@ async def test_api_token_principal_travels_whole_and_dies_with_its_token(
     are refused from the moment that token is revoked."""
     auth = AuthService(store, codec, clock)
     creds = S3CredentialService(codec, store, store, clock, ttl=HOUR)
-    created = await auth.create_api_token(ALICE, "ci")
+    created = await auth.create_api_token(Caller(ALICE, Surface.API), "ci")
     principal = attrs.evolve(await auth.authenticate(created.secret), narrowed_to=("reader",))
     issued = await creds.issue(principal)
     resolved = await creds.resolve(issued.access_key_id, issued.session_token)
@@ -123,7 +124,24 @@ async def test_api_token_principal_travels_whole_and_dies_with_its_token(
     assert resolved.principal is not None
     assert resolved.principal.owner_key == f"token:{created.token.id}"
     assert resolved.principal.narrowed_to == ("reader",)
-    await auth.revoke_api_token(ALICE, created.token.id)
+    await auth.revoke_api_token(Caller(ALICE, Surface.API), created.token.id)
+    with pytest.raises(CredentialRevoked):
+        await creds.resolve(issued.access_key_id, issued.session_token)
+
+
+async def test_credentials_of_a_child_token_die_when_its_parent_is_revoked(
+    store: MemoryAuthStore, codec: JoseAccessTokens, clock: ManualClock
+) -> None:
+    """Credentials issued to a token that another token created are refused once the
+    parent is revoked (the revocation cascades to the child)."""
+    auth = AuthService(store, codec, clock)
+    creds = S3CredentialService(codec, store, store, clock, ttl=HOUR)
+    parent = await auth.create_api_token(Caller(ALICE, Surface.API), "ci")
+    as_parent = Caller(await auth.authenticate(parent.secret), Surface.API)
+    child = await auth.create_api_token(as_parent, "job")
+    issued = await creds.issue(await auth.authenticate(child.secret))
+    assert (await creds.resolve(issued.access_key_id, issued.session_token)).principal
+    await auth.revoke_api_token(Caller(ALICE, Surface.API), parent.token.id)
     with pytest.raises(CredentialRevoked):
         await creds.resolve(issued.access_key_id, issued.session_token)
 

@@ -333,3 +333,25 @@ def test_a_caller_cannot_claim_a_lock_owner() -> None:
     from taco_adapters.wire import lock_from_json
 
     assert lock_from_json({"ID": "x", "Owner": "token:someone"}).owner == ""
+
+
+async def test_served_states_and_listings_are_filtered_like_the_plain_ones(
+    svc: StateService, access: TableAccess
+) -> None:
+    """The serving paths (``open_download``, ``list_unit_documents``) give an
+    outputs-only caller the redacted bytes with their own digest, and list
+    only what the caller may see."""
+    await seed(svc, P, serial=3)
+    await seed(svc, UnitId("dev/hidden"))
+    access.grant("bob", "unit.read_outputs", P)
+    found = await svc.open_download(BOB, P)
+    plain = await svc.download(BOB, P)
+    assert found is not None and plain is not None
+    version, reader = found
+    assert reader.whole == plain[1]
+    assert version == plain[0]
+    assert version.sha256 == hashlib.sha256(plain[1]).hexdigest()
+    page = await svc.list_unit_documents(BOB)
+    assert [json.loads(d)["id"] for d in page.documents] == [P]
+    full = await svc.open_download(SYSTEM_CALLER, P)
+    assert full is not None and full[1].whole == tfstate(3)
