@@ -2,11 +2,11 @@
 
 S3 clients show the code and message of an S3 error and decide from its
 status whether to retry, so every ``TacoError`` becomes the S3 error that
-means the same (``PermissionDenied`` is ``AccessDenied``, a missing unit is
-``NoSuchKey``, a store that is down is ``ServiceUnavailable``, which SDKs
-retry). Where S3 has no word for what happened (a held lock, a write the
-clobber guard refused), the code is our own and the message says it all:
-Terraform prints both.
+means the same (``PermissionDenied`` is ``AccessDenied``, naming the action
+and the unit RBAC refused; a missing unit is ``NoSuchKey``; a store that is
+down is ``ServiceUnavailable``, which SDKs retry). Where S3 has no word for
+what happened (a held lock, a write the clobber guard refused), the code is
+our own and the message says it all: Terraform prints both.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from taco_core.errors import (
     LockConflict,
     NotConfigured,
     NotFound,
+    PermissionDenied,
     StateRejected,
     StateTooLarge,
     StorageUnavailable,
@@ -79,6 +80,17 @@ def lock_details(exc: LockConflict) -> dict[str, str]:
     return details
 
 
+def denial_details(exc: PermissionDenied) -> dict[str, str]:
+    """What RBAC refused, as extra fields of the error body: the action, the
+    unit (none for actions that concern no unit) and the reason."""
+    details = {"Action": exc.action}
+    if exc.resource != "*":
+        details["Unit"] = exc.resource
+    if exc.reason:
+        details["Reason"] = exc.reason
+    return details
+
+
 def s3_error_of(exc: TacoError, *, locking: bool = False) -> S3Error:
     """The S3 error that says what ``exc`` says. ``locking``: the request
     was a lock (a ``.tflock`` upload), whose "already held" is S3's
@@ -99,6 +111,8 @@ def s3_error_of(exc: TacoError, *, locking: bool = False) -> S3Error:
         return ConditionalRequestConflict(exc.message)
     if isinstance(exc, Conflict):
         return ConflictS3(exc.message)
+    if isinstance(exc, PermissionDenied):
+        return AccessDenied(exc.message, **denial_details(exc))
     if isinstance(exc, Forbidden | Unauthenticated):
         return AccessDenied(exc.message)
     if isinstance(exc, StorageUnavailable | IdentityProviderUnavailable):

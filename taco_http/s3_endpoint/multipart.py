@@ -1,8 +1,8 @@
 """Multipart uploads of a state: how Terraform 1.15.5 writes states over 5 MiB.
 
-``POST ?uploads`` starts one (the caller must be allowed to write the unit),
-``PUT ?partNumber=N&uploadId=U`` stages parts (in parallel, possibly on
-different replicas, hence ``UploadStaging`` beside the states), ``POST
+``POST ?uploads`` starts one and ``PUT ?partNumber=N&uploadId=U`` stages
+parts, each only while the caller may write the unit (in parallel, possibly
+on different replicas, hence ``UploadStaging`` beside the states); ``POST
 ?uploadId=U`` with the part list joins them and writes the state through the
 normal commit, exactly as a single PutObject would, and ``DELETE
 ?uploadId=U`` drops them. An upload belongs to the principal that started it
@@ -115,6 +115,9 @@ async def upload_part(call: S3Call, ref: ObjectRef) -> Response:
     _state_only(ref)
     number = _part_number(call)
     upload = await _upload_of(call, ref)
+    # Asked again for every part: a role revoked mid-upload stops it here,
+    # before more bytes are staged.
+    await call.states.authorize_write(call.caller, ref.unit_id)
     staging = call.services.staging
     others = sum(size for n, size in (await staging.part_sizes(upload.id)).items() if n != number)
     room = max(call.states.policy.max_state_bytes - others, 0)

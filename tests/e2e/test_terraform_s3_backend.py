@@ -264,3 +264,40 @@ def test_terraform_1_0_3_documented_block_inits_and_applies(
     assert b'"hello-3"' in stored(service, "_env/qa/legacy/prod")
     listed = tf103.run("workspace", "list", "-no-color", cwd=work).stdout
     assert "qa" in listed
+
+
+def test_a_dev_writers_terraform_cannot_touch_prod(
+    tf115: Terraform, service: S3Service, tmp_path: Path
+) -> None:
+    """With RBAC on, Terraform whose credential_process runs as a dev/* writer's token
+    (OPENTACO_TOKEN, as in CI) applies dev/app, and stops at init on prod/app with a 403
+    naming the object; prod/app is unchanged."""
+    rules = [{"effect": "allow", "actions": ["*"], "resources": ["dev/*"]}]
+    for path, body in (
+        ("/v1/rbac/permissions", {"id": "tf-dev", "rules": rules}),
+        ("/v1/rbac/roles", {"id": "tf-dev", "permissions": ["tf-dev"]}),
+        ("/v1/rbac/users/assign", {"subject": "tf-ci", "role_id": "tf-dev"}),
+    ):
+        assert service.api("POST", path, json=body).status_code in (200, 201)
+    made = service.api("POST", "/v1/auth/tokens", json={"name": "tf-ci", "subject": "tf-ci"})
+    assert made.status_code == 201, made.text
+    ci = attrs.evolve(tf115, env={**tf115.env, "OPENTACO_TOKEN": made.json()["token"]})
+    dev = write_config(
+        tmp_path / "dev", modern(service, "dev/app/terraform.tfstate"), GREETING_CONFIG
+    )
+    ci.run(*INIT, cwd=dev)
+    ci.run(*APPLY, cwd=dev)
+    assert {v["author"] for v in history(service, "dev/app")} == {"tf-ci"}
+    seeded = service.api("POST", "/v1/backend/prod/app", content=stored(service, "dev/app"))
+    assert seeded.status_code == 200, seeded.text
+    before = history(service, "prod/app")
+    prod = write_config(
+        tmp_path / "prod", modern(service, "prod/app/terraform.tfstate"), GREETING_CONFIG
+    )
+    refused = ci.run(*INIT, cwd=prod, check=False)
+    assert refused.returncode != 0
+    # Terraform's first read is a HeadObject, whose answer has no body: it shows the 403.
+    assert "StatusCode: 403" in refused.output
+    assert '"prod/app/terraform.tfstate"' in refused.output
+    assert history(service, "prod/app") == before
+    assert unit_of(service, "prod/app")["locked"] is False

@@ -3,8 +3,9 @@
 boto3 needs a socket to talk to, so the app runs in a thread, auth on, on
 memory storage. Its clock is the wall clock shifted by an offset a test may
 change (credentials issued "two hours ago" are expired now), and its
-``Services`` are captured from the first request so a test can swap in an
-``AccessControl`` that refuses.
+``Services`` are captured from the first request so a test can reach them.
+RBAC is on, as in production: the admin token holds ``admin``, and tests
+grant other subjects roles through ``/v1/rbac``.
 """
 
 from __future__ import annotations
@@ -112,6 +113,25 @@ class S3Server:
         reply = self.api("POST", "/v1/auth/tokens", json={"name": name})
         assert reply.status_code == 201, reply.text
         return reply.json()["token"], reply.json()["id"]
+
+    def grant(self, subject: str, role: str, rules: Sequence[Mapping[str, Any]]) -> None:
+        """A permission and a role named ``role`` with ``rules``, held by ``subject``."""
+        for path, body in (
+            ("/v1/rbac/permissions", {"id": role, "rules": list(rules)}),
+            ("/v1/rbac/roles", {"id": role, "permissions": [role]}),
+            ("/v1/rbac/users/assign", {"subject": subject, "role_id": role}),
+        ):
+            reply = self.api("POST", path, json=body)
+            assert reply.status_code in (200, 201), reply.text
+
+    def subject_token(self, subject: str, roles: Sequence[str] | None = None) -> str:
+        """A new API token for ``subject`` (made by the admin), narrowed to ``roles``."""
+        body: dict[str, Any] = {"name": f"t-{subject}", "subject": subject}
+        if roles is not None:
+            body["roles"] = list(roles)
+        reply = self.api("POST", "/v1/auth/tokens", json=body)
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["token"])
 
     def s3(self, creds: Mapping[str, str] | None = None, **config: Any) -> Any:
         """A boto3 S3 client on the endpoint, path-style, no retries."""

@@ -22,9 +22,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
-from taco_core.access import ReadAccess
-from taco_core.auth import ANONYMOUS, Principal
-from taco_core.errors import PermissionDenied
+from taco_core.auth import ANONYMOUS
 from taco_http.context import STATE_KEY
 from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
@@ -537,41 +535,136 @@ def test_tampered_chunk_is_refused_and_nothing_stored(server: S3Server) -> None:
 # -- authorization -----------------------------------------------------------------
 
 
-class ReadOnly:
-    """An ``AccessControl`` that lets everyone read and nobody write or lock."""
-
-    async def check(self, principal: Principal, action: str, resource: str) -> object:
-        if action not in ("unit.read", "unit.read_outputs"):
-            raise PermissionDenied(action, resource, "read-only in this test")
-        return None
-
-    async def filter(self, principal: Principal, action: str, items: Any, key: Any) -> list[Any]:
-        return [item for item in items if not key(item).startswith("rbac/hidden")]
-
-    async def read_access(self, principal: Principal, unit_id: str) -> ReadAccess:
-        return ReadAccess.FULL
+def rule(actions: list[str], pattern: str) -> dict[str, Any]:
+    return {"effect": "allow", "actions": actions, "resources": [pattern]}
 
 
-def test_rbac_applies_to_every_call(server: S3Server, s3: Any) -> None:
-    """The signer is the caller: writes, locks, multipart starts and deletes it may not
-    do are AccessDenied; listings leave out units it may not see; reads still work."""
-    s3.put_object(Bucket="opentaco", Key="rbac/app/terraform.tfstate", Body=state())
-    s3.put_object(Bucket="opentaco", Key="rbac/hidden/terraform.tfstate", Body=state())
-    services = server.services
-    allowed = services.states.access
-    services.states.access = ReadOnly()
-    try:
-        key = {"Bucket": "opentaco", "Key": "rbac/app/terraform.tfstate"}
-        assert refused(s3.put_object, **key, Body=state(serial=2)) == (403, "AccessDenied")
-        assert refused(s3.delete_object, **key) == (403, "AccessDenied")
-        lock = {"Bucket": "opentaco", "Key": "rbac/app/terraform.tfstate.tflock"}
-        assert refused(s3.put_object, **lock, Body=lockfile("x"), IfNoneMatch="*")[0] == 403
-        assert refused(s3.create_multipart_upload, **key) == (403, "AccessDenied")
-        assert s3.get_object(**key)["Body"].read() == state()
-        listed = s3.list_objects_v2(Bucket="opentaco", Prefix="rbac/")
-        assert [o["Key"] for o in listed["Contents"]] == ["rbac/app/terraform.tfstate"]
-    finally:
-        services.states.access = allowed
+def denial(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The S3 error body of a refused call, asserting it is 403 AccessDenied."""
+    with pytest.raises(ClientError) as raised:
+        call(*args, **kwargs)
+    assert code_of(raised.value) == (403, "AccessDenied")
+    return dict(raised.value.response["Error"])
+
+
+@pytest.fixture(scope="module")
+def dev_writer(server: S3Server) -> Any:
+    """An S3 client with the credentials of a token for subject ci-dev, which may read,
+    write and lock dev/* and nothing else."""
+    server.grant("ci-dev", "ci-dev", [rule(["unit.read", "unit.write", "unit.lock"], "dev/*")])
+    return server.s3(server.creds(server.subject_token("ci-dev")))
+
+
+def test_a_dev_writer_works_on_dev_through_s3(server: S3Server, dev_writer: Any) -> None:
+    """Credentials from a dev/* writer's token write, lock, unlock and read dev units, as
+    that subject."""
+    key = {"Bucket": "opentaco", "Key": "dev/app/terraform.tfstate"}
+    dev_writer.put_object(**key, Body=state())
+    lock = {"Bucket": "opentaco", "Key": "dev/app/terraform.tfstate.tflock"}
+    dev_writer.put_object(**lock, Body=lockfile("dev-1"), IfNoneMatch="*")
+    dev_writer.put_object(**key, Body=state(serial=2))
+    dev_writer.delete_object(**lock)
+    assert dev_writer.get_object(**key)["Body"].read() == state(serial=2)
+    versions = server.api("GET", "/v1/units/dev/app/versions").json()["versions"]
+    assert {v["author"] for v in versions} == {"ci-dev"}
+
+
+def test_a_dev_writer_cannot_touch_prod_through_s3(server: S3Server, dev_writer: Any) -> None:
+    """Every operation on prod/* is AccessDenied naming the action and the unit, through
+    any bucket that reaches it, whether the unit exists or not; prod/app is unchanged."""
+    admin = server.s3()
+    admin.put_object(Bucket="opentaco", Key="prod/app/terraform.tfstate", Body=state())
+    before = server.api("GET", "/v1/units/prod/app/versions").json()
+    key = {"Bucket": "opentaco", "Key": "prod/app/terraform.tfstate"}
+    error = denial(dev_writer.put_object, **key, Body=state(serial=9))
+    assert (error["Action"], error["Unit"]) == ("unit.write", "prod/app")
+    assert error["Message"].startswith("permission denied: unit.write on unit 'prod/app'")
+    assert denial(dev_writer.get_object, **key)["Unit"] == "prod/app"
+    assert refused(dev_writer.head_object, **key) == (403, "403")
+    lock = {"Bucket": "opentaco", "Key": "prod/app/terraform.tfstate.tflock"}
+    locking = denial(dev_writer.put_object, **lock, Body=lockfile("p"), IfNoneMatch="*")
+    assert (locking["Action"], locking["Unit"]) == ("unit.lock", "prod/app")
+    assert denial(dev_writer.delete_object, **lock)["Unit"] == "prod/app"
+    assert denial(dev_writer.delete_object, **key)["Action"] == "unit.delete"
+    assert denial(dev_writer.create_multipart_upload, **key)["Action"] == "unit.write"
+    via_namespace = {"Bucket": "prod", "Key": "app/terraform.tfstate"}
+    assert denial(dev_writer.put_object, **via_namespace, Body=state())["Unit"] == "prod/app"
+    missing = {"Bucket": "opentaco", "Key": "prod/nothing/terraform.tfstate"}
+    assert denial(dev_writer.get_object, **missing)["Unit"] == "prod/nothing"
+    assert denial(dev_writer.put_object, **missing, Body=state())["Unit"] == "prod/nothing"
+    assert server.api("GET", "/v1/units/prod/app/versions").json() == before
+    assert server.api("GET", "/v1/backend/prod/app").content == state()
+    assert server.api("GET", "/v1/units/prod/app").json()["lock"] is None
+    assert unit_status(server, "prod/nothing") == 404
+
+
+def test_listings_show_only_what_the_signer_may_read(server: S3Server, dev_writer: Any) -> None:
+    """ListObjects leaves out the units the signer may not read, in every bucket."""
+    admin = server.s3()
+    for unit in ("dev/listed", "prod/unlisted"):
+        admin.put_object(Bucket="opentaco", Key=f"{unit}/terraform.tfstate", Body=state())
+    keys = [o["Key"] for o in dev_writer.list_objects_v2(Bucket="opentaco")["Contents"]]
+    assert "dev/listed/terraform.tfstate" in keys
+    assert not [k for k in keys if not k.startswith("dev/")]
+    assert dev_writer.list_objects_v2(Bucket="prod")["KeyCount"] == 0
+    assert "Contents" not in dev_writer.list_objects(Bucket="opentaco", Prefix="prod/")
+    assert admin.list_objects_v2(Bucket="prod", Prefix="unlisted/")["KeyCount"] == 1
+
+
+def test_s3_credentials_keep_their_tokens_narrowing(server: S3Server) -> None:
+    """Credentials issued to a token narrowed to one role act with that role only."""
+    server.grant("ops", "ops-dev", [rule(["*"], "dev/*")])
+    server.grant("ops", "ops-prod", [rule(["*"], "prod/*")])
+    narrowed = server.s3(server.creds(server.subject_token("ops", roles=["ops-dev"])))
+    narrowed.put_object(Bucket="opentaco", Key="dev/ops/terraform.tfstate", Body=state())
+    key = {"Bucket": "opentaco", "Key": "prod/ops/terraform.tfstate"}
+    assert denial(narrowed.put_object, **key, Body=state())["Unit"] == "prod/ops"
+    whole = server.s3(server.creds(server.subject_token("ops")))
+    whole.put_object(**key, Body=state())
+
+
+def test_an_outputs_only_reader_gets_the_redacted_state(server: S3Server) -> None:
+    """A signer allowed only unit.read_outputs gets the outputs-only state (its own ETag
+    and length) and may not write."""
+    data = json.loads(state(endpoint="db.internal"))
+    data["outputs"]["password"] = {"value": "hunter2", "type": "string", "sensitive": True}
+    data["resources"] = [{"mode": "managed", "type": "null_resource", "name": "x"}]
+    raw = json.dumps(data).encode()
+    server.s3().put_object(Bucket="opentaco", Key="shared/db/terraform.tfstate", Body=raw)
+    server.grant("consumer", "consumer", [rule(["unit.read_outputs"], "shared/*")])
+    reader = server.s3(server.creds(server.subject_token("consumer")))
+    key = {"Bucket": "opentaco", "Key": "shared/db/terraform.tfstate"}
+    got = reader.get_object(**key)
+    body = got["Body"].read()
+    seen = json.loads(body)
+    assert seen["outputs"] == {"endpoint": {"value": "db.internal", "type": "string"}}
+    assert seen["resources"] == []
+    assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert reader.head_object(**key)["ContentLength"] == len(body)
+    listed = reader.list_objects_v2(Bucket="opentaco", Prefix="shared/")["Contents"]
+    assert [o["Key"] for o in listed] == ["shared/db/terraform.tfstate"]
+    assert denial(reader.put_object, **key, Body=state())["Action"] == "unit.write"
+    assert server.api("GET", "/v1/backend/shared/db").content == raw
+
+
+def test_a_revoked_role_applies_to_live_credentials_at_once(server: S3Server) -> None:
+    """Taking a role away refuses the very next request of credentials already issued,
+    a part of a multipart upload started before included."""
+    server.grant("temp", "temp", [rule(["unit.read", "unit.write"], "temp/*")])
+    client = server.s3(server.creds(server.subject_token("temp")))
+    key = {"Bucket": "opentaco", "Key": "temp/app/terraform.tfstate"}
+    client.put_object(**key, Body=state())
+    upload_id = client.create_multipart_upload(**key)["UploadId"]
+    part = {**key, "UploadId": upload_id, "PartNumber": 1}
+    client.upload_part(**part, Body=b"x" * 10)
+    revoked = server.api(
+        "POST", "/v1/rbac/users/revoke", json={"subject": "temp", "role_id": "temp"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert denial(client.upload_part, **part, Body=b"y" * 10)["Action"] == "unit.write"
+    assert denial(client.get_object, **key)["Unit"] == "temp/app"
+    assert denial(client.put_object, **key, Body=state(serial=2))["Unit"] == "temp/app"
+    assert server.api("GET", "/v1/backend/temp/app").content == state()
 
 
 # -- what is not served ------------------------------------------------------------
