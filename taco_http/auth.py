@@ -2,12 +2,12 @@
 
 Every route needs a credential except the probes and the endpoints that hand
 credentials out (they could not be reached otherwise), and the S3-compatible
-endpoint under ``/s3``, which checks each request's SigV4 signature itself. A credential comes as
-``Authorization: Bearer <token>`` or as HTTP Basic with the token as the
-password and any user name: Terraform's ``backend "http"`` (and
-``terraform_remote_state``) can only send Basic, and sends it only when a
-``username`` is configured; a token given as the user name with an empty
-password is taken too.
+endpoint under ``/s3``, which checks each request's SigV4 signature itself.
+A credential comes as ``Authorization: Bearer <token>`` or as HTTP Basic
+with the token as the password and any user name: Terraform's ``backend
+"http"`` (and ``terraform_remote_state``) can only send Basic, and sends it
+only when a ``username`` is configured; a token given as the user name with
+an empty password is taken too.
 
 The resolved ``Principal`` is put on the request scope (``principal_of``) so
 handlers pass it to the core; it is the anonymous principal only when the
