@@ -26,6 +26,7 @@ from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
 from taco_http.internal import routes as internal
 from taco_http.methods import AnyMethod, by_method
+from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
 from taco_http.tfe import routes as tfe
 from taco_http.tfe.paths import API_PREFIXES
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
 
+    s3_endpoint = S3Endpoint()
     routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/logout", auth_routes.logout, methods=["POST"]),
         Route("/v1/auth/me", auth_routes.me, methods=["GET"]),
         Route("/v1/auth/jwks", auth_routes.jwks, methods=["GET"]),
+        Route("/v1/auth/issue-s3-creds", auth_routes.issue_s3_credentials, methods=["POST"]),
         Route(
             "/v1/auth/tokens",
             by_method({"GET": auth_routes.list_tokens, "POST": auth_routes.create_token}),
@@ -80,6 +83,9 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
         *tfe.ROUTES,
         *(Mount(prefix, routes=tfe.API_ROUTES) for prefix in API_PREFIXES),
+        # Every method: S3's own errors answer the ones it does not serve.
+        Route("/s3", s3_endpoint),
+        Route("/s3/{path:path}", s3_endpoint),
     ]
     if settings.internal_endpoints_secret:
         routes.append(

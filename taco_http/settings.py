@@ -76,6 +76,9 @@ class Settings:
     # The internal API's webhook secret; setting it enables /internal/api.
     internal_endpoints_secret: str = ""
     terraform_token_ttl_seconds: float | None = None
+    s3_root_bucket: str = "opentaco"
+    s3_creds_ttl_seconds: float = 3600.0
+    s3_upload_expiry_seconds: float = 24 * 3600.0
     rbac_group_roles: str = ""
     rbac_subject_roles: str = ""
     rbac_max_age_seconds: float | None = None
@@ -225,6 +228,21 @@ def parse_storage(name: str, raw: str) -> str:
     return value
 
 
+_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def parse_bucket(name: str, raw: str) -> str:
+    """A bucket name of the S3 endpoint: one unit-ID segment (it names the
+    units' root or a top-level namespace)."""
+    value = raw.strip()
+    if not _BUCKET.fullmatch(value) or value in (".", "..") or "__" in value:
+        raise SettingsError(
+            f"{name} must be a bucket name of letters, digits, '.', '_' and '-' "
+            f"(and no '__'), got {raw!r}"
+        )
+    return value
+
+
 def parse_group_roles_setting(name: str, raw: str) -> str:
     """``GROUP=ROLE[,GROUP=ROLE...]`` (``taco_core.rbac.parse_group_roles``),
     checked and kept as text."""
@@ -309,6 +327,9 @@ ENV_VARS = {
     "OPENTACO_SECRET_KEY": ("secret_key", parse_secret),
     "OPENTACO_ENABLE_INTERNAL_ENDPOINTS": ("internal_endpoints_secret", parse_secret),
     "OPENTACO_TERRAFORM_TOKEN_TTL": ("terraform_token_ttl_seconds", parse_positive_duration),
+    "OPENTACO_S3_ROOT_BUCKET": ("s3_root_bucket", parse_bucket),
+    "OPENTACO_S3_CREDS_TTL": ("s3_creds_ttl_seconds", parse_positive_duration),
+    "OPENTACO_S3_UPLOAD_EXPIRY": ("s3_upload_expiry_seconds", parse_positive_duration),
     "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
     "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
     "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),

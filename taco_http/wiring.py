@@ -44,12 +44,14 @@ from taco_adapters.memory import (
     MemoryDirectoryStore,
     MemoryRbacStore,
     MemoryStateStore,
+    MemoryUploadStaging,
 )
 from taco_adapters.sqlite import (
     SqliteAuthStore,
     SqliteDirectoryStore,
     SqliteRbacStore,
     SqliteStateStore,
+    SqliteUploadStaging,
     companion_files,
 )
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
@@ -59,10 +61,19 @@ from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
 from taco_core.org_roles import OrganizationAdmins
-from taco_core.ports import AuthStore, Clock, DirectoryStore, EventSink, RbacStore, StateStore
+from taco_core.ports import (
+    AuthStore,
+    Clock,
+    DirectoryStore,
+    EventSink,
+    RbacStore,
+    StateStore,
+    UploadStaging,
+)
 from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3CredentialService
 from taco_core.service import StateService
 from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
@@ -74,13 +85,15 @@ log = logging.getLogger("opentaco")
 class Adapters:
     """Every adapter the service runs on. ``directory`` (organizations and
     users) defaults to memory only for callers that build this by hand
-    (tests); ``open_adapters`` keeps it beside the states."""
+    (tests); ``open_adapters`` keeps it beside the states. ``staging`` holds
+    the S3 endpoint's multipart uploads in progress, beside the states."""
 
     states: StateStore
     auth: AuthStore
     rbac: RbacStore
     clock: Clock
     directory: DirectoryStore = field(factory=MemoryDirectoryStore)
+    staging: UploadStaging = field(factory=MemoryUploadStaging)
 
 
 @frozen
@@ -114,6 +127,9 @@ class Services:
     # Organizations and their users (the internal API syncs them in).
     directory: DirectoryService
     keys: Keys
+    # The S3-compatible endpoint's credentials and multipart staging.
+    s3_credentials: S3CredentialService
+    staging: UploadStaging
 
 
 @contextlib.asynccontextmanager
@@ -135,10 +151,12 @@ async def open_adapters(
         auth: AuthStore
         rbac: RbacStore
         directory: DirectoryStore
+        staging: UploadStaging
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
             states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
             directory = MemoryDirectoryStore()
+            staging = MemoryUploadStaging()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
             from taco_adapters.s3 import (
@@ -147,6 +165,7 @@ async def open_adapters(
                 S3DirectoryStore,
                 S3RbacStore,
                 S3StateStore,
+                S3UploadStaging,
             )
 
             # One client, made in the event loop that serves requests, and one
@@ -161,6 +180,7 @@ async def open_adapters(
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
             directory = S3DirectoryStore(bucket, prefix=settings.s3_prefix)
+            staging = S3UploadStaging(bucket, prefix=settings.s3_prefix)
             if settings.auth_disable:
                 auth, rbac = MemoryAuthStore(), MemoryRbacStore()
             else:
@@ -171,6 +191,9 @@ async def open_adapters(
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
+            sqlite_staging = await SqliteUploadStaging.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_staging.aclose)
+            staging = sqlite_staging
             sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
@@ -183,7 +206,14 @@ async def open_adapters(
             beside = [token_file.resolve()] if token_file else []
             for problem in exposed(db.parent, [*companion_files(db), *beside]):
                 log.warning(problem)
-        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock, directory=directory)
+        yield Adapters(
+            states=states,
+            auth=auth,
+            rbac=rbac,
+            clock=clock,
+            directory=directory,
+            staging=staging,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -217,6 +247,14 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     if rbac.enabled:
         # Whoever creates an organization administers its units.
         events.subscribe(OrganizationAdmins(rbac, clock))
+    s3_credentials = S3CredentialService(
+        access_tokens,
+        adapters.auth,
+        adapters.auth,
+        clock,
+        ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
+        allow_anonymous=settings.auth_disable,
+    )
     try:
         yield Services(
             settings=settings,
@@ -239,6 +277,8 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             events=events,
             directory=DirectoryService(adapters.directory, clock, events=events),
             keys=keys,
+            s3_credentials=s3_credentials,
+            staging=adapters.staging,
         )
     finally:
         if oidc is not None:
@@ -316,12 +356,15 @@ async def _open_access_tokens(
     if configured is not None:
         return JoseAccessTokens(issuer=issuer, configured=configured)
     rotation = settings.tokens_key_rotation_seconds
+    # A retired key verifies until the last token it signed has expired:
+    # access tokens, and the session tokens of S3 credentials.
+    longest = max(policy.access_ttl, timedelta(seconds=settings.s3_creds_ttl_seconds))
     return await JoseAccessTokens.open(
         adapters.auth,
         issuer=issuer,
         now=now,
         rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,
-        keep_for=policy.access_ttl,
+        keep_for=longest,
     )
 
 

@@ -20,7 +20,8 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
   incarnations, waiting for undelete or purge.
 
 The platform's own objects (credentials, the RBAC policy, the organization
-directory) live under ``<prefix>/__opentaco/``, a folder no unit ID can name.
+directory, the S3 endpoint's multipart uploads in progress) live under
+``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
 DIRECTORY = f"{META_DIR}/directory/directory.json"
+UPLOADS_DIR = f"{META_DIR}/uploads/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
 # On a version object compressed after it was superseded: "zstd".
@@ -94,6 +96,10 @@ class Layout:
     def directory(self) -> str:
         """The object holding the organization directory."""
         return self.base + DIRECTORY
+
+    def uploads_root(self) -> str:
+        """The folder of the S3 endpoint's multipart uploads in progress."""
+        return self.base + UPLOADS_DIR
 
     def skip_after(self, last: str) -> str | None:
         """Where a listing of units continues after a page ending at ``last``,
