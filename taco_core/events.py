@@ -12,6 +12,8 @@ from datetime import datetime
 from attrs import frozen
 
 from taco_core.caller import Caller
+from taco_core.graph import Edge
+from taco_core.graph_status import Colour
 from taco_core.model import LockInfo, StateVersion, Unit, UnitId
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "StateCommitted",
     "UnitCreated",
     "UnitDeleted",
+    "UnitStatusChanged",
     "UnitUndeleted",
     "WriteRefused",
 ]
@@ -107,3 +110,16 @@ class AccessDenied(Event):
     action: str
     resource: str
     reason: str
+
+
+@frozen(kw_only=True)
+class UnitStatusChanged(Event):
+    """A unit's dependency colour changed in the committed graph (published by
+    the graph service, acting as the system). ``cause`` is the edge that makes
+    it red or yellow, or that made it so when it turned green; ``unit_id`` is
+    as the graph's edges name it (it may not exist as a unit)."""
+
+    unit_id: str
+    before: Colour
+    after: Colour
+    cause: Edge | None

@@ -72,6 +72,10 @@ _MAX_ATTEMPTS = 16
 DEFAULT_MAX_STATE_BYTES = 512 * 1024 * 1024
 
 
+class _HeadMoved(Exception):
+    """A conditional write's expected head is no longer current (not retried)."""
+
+
 @frozen
 class Policy:
     """Limits and retention the service enforces."""
@@ -113,6 +117,12 @@ class StateService:
         return BoundStateControl(self, caller)
 
     # -- authorization and events ---------------------------------------------
+
+    async def authorize(self, caller: Caller, action: Action, resource: str) -> None:
+        """Refuse (``PermissionDenied``, published as ``AccessDenied``) unless
+        ``caller`` may do ``action`` on ``resource``: the one check, for use
+        cases built beside this service (the dependency graph's views)."""
+        await self._authorize(caller, action, resource)
 
     async def _authorize(self, caller: Caller, action: Action, resource: str) -> None:
         if caller.is_system:
@@ -316,6 +326,7 @@ class StateService:
         lock_id: str | None = None,
         force: bool = False,
         create_missing: bool = False,
+        expected_head: int | None = None,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
@@ -323,12 +334,20 @@ class StateService:
         lock (``LockConflict``; nothing is stored), then the clobber guard: a
         refused write is kept as a quarantined version and ``StateRejected``
         names it.
+
+        ``expected_head`` makes the write conditional: it lands only while
+        version ``expected_head`` is still current, else ``ConcurrentUpdate``
+        (for a writer that computed ``data`` from that version, like the
+        dependency graph's updates: retrying it on a newer head would undo
+        the newer write).
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
         facts = await _read_facts(data)
 
         async def attempt(current: StateVersion | None) -> WriteResult:
+            if expected_head is not None and (current is None or current.number != expected_head):
+                raise _HeadMoved
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
@@ -355,9 +374,12 @@ class StateService:
                 raise StateRejected(unit_id, verdict.reason, kept.number)
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
-        result = await self._optimistic(
-            caller, unit_id, lock_id, attempt, create_missing=create_missing
-        )
+        try:
+            result = await self._optimistic(
+                caller, unit_id, lock_id, attempt, create_missing=create_missing
+            )
+        except _HeadMoved:
+            raise ConcurrentUpdate(unit_id) from None
         if result.changed:
             await self._committed(caller, result.version, lock_id)
         return result
