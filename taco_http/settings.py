@@ -53,6 +53,9 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    graph_reconcile_seconds: float = 60.0
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
 
     def policy(self) -> Policy:
         return Policy(
@@ -139,6 +142,19 @@ def parse_url(name: str, raw: str) -> str:
     return value
 
 
+def parse_url_list(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs; blanks between commas are ignored."""
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("https://", "http://")) or len(url.split("://", 1)[1]) == 0:
+            raise SettingsError(f"{name} must be comma-separated http(s) URLs, got {url!r}")
+    return urls
+
+
+def _secret(name: str, raw: str) -> str:
+    return raw
+
+
 def parse_storage(name: str, raw: str) -> str:
     value = raw.strip().lower()
     if value not in STORAGE_KINDS:
@@ -183,6 +199,9 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_GRAPH_RECONCILE_INTERVAL": ("graph_reconcile_seconds", parse_duration),
+    "OPENTACO_WEBHOOK_URLS": ("webhook_urls", parse_url_list),
+    "OPENTACO_WEBHOOK_SECRET": ("webhook_secret", _secret),
 }
 
 
@@ -198,6 +217,11 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.storage == "s3" and not settings.s3_bucket:
         raise SettingsError("storage s3 needs a bucket: set OPENTACO_S3_BUCKET or --s3-bucket")
+    if settings.webhook_urls and not settings.webhook_secret.strip():
+        raise SettingsError(
+            "OPENTACO_WEBHOOK_URLS needs OPENTACO_WEBHOOK_SECRET: every notification is "
+            "signed with it (X-OpenTaco-Signature) so receivers can tell it came from here"
+        )
     if bool(settings.auth_issuer) != bool(settings.auth_client_id):
         raise SettingsError(
             "OIDC login needs both OPENTACO_AUTH_ISSUER and OPENTACO_AUTH_CLIENT_ID "

@@ -40,6 +40,7 @@ from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound
 from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
+from taco_http import graph_routes
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
@@ -239,4 +240,5 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "restore": {"POST": _restore},
     "undelete": {"POST": _undelete},
     "diff": {"GET": _diff},
+    "status": {"GET": graph_routes.unit_status},
 }

@@ -37,11 +37,13 @@ from taco_adapters.identity import (
 )
 from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
 from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
+from taco_adapters.webhooks import WebhookSender
 from taco_core.auth import SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
+from taco_core.graph_service import GraphService
 from taco_core.ports import AuthStore, Clock, EventSink, StateStore
 from taco_core.service import StateService
 from taco_http.settings import Settings, SettingsError
@@ -72,6 +74,11 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    # The dependency graph: kept up to date by its background task (the
+    # app's lifespan runs it), and its status views.
+    graph: GraphService
+    # Signed notifications of status changes, when webhook URLs are configured.
+    webhooks: WebhookSender | None = None
 
 
 @contextlib.asynccontextmanager
@@ -145,14 +152,27 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
+    states = StateService(adapters.states, clock, settings.policy(), events=events)
+    graph = GraphService(
+        states,
+        reconcile_interval=settings.graph_reconcile_seconds or None,
+        on_error=_graph_failed,
+    )
+    events.subscribe(graph)
+    webhooks = None
+    if settings.webhook_urls:
+        webhooks = WebhookSender(settings.webhook_urls, settings.webhook_secret)
+        events.subscribe(webhooks)
     try:
         yield Services(
             settings=settings,
-            states=StateService(adapters.states, clock, settings.policy(), events=events),
+            states=states,
             auth=AuthService(adapters.auth, access_tokens, clock, id_tokens=oidc, policy=policy),
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
+            graph=graph,
+            webhooks=webhooks,
         )
     finally:
         if oidc is not None:
@@ -169,6 +189,12 @@ def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
         exc,
         exc_info=not isinstance(exc, TacoError),
     )
+
+
+def _graph_failed(message: str, exc: Exception) -> None:
+    """The graph's background pass failed; it keeps its queue and retries."""
+    detail = exc.message if isinstance(exc, TacoError) else str(exc)
+    log.warning("%s: %s", message, detail, exc_info=not isinstance(exc, TacoError))
 
 
 async def _open_access_tokens(
