@@ -70,6 +70,7 @@ from taco_core.graph_rules import (
     UnitOutputs,
     UnitWrite,
     apply_updates,
+    apply_writes,
     read_outputs,
     units_to_seed,
 )
@@ -286,7 +287,7 @@ class GraphService:
         async with self._lock:
             return await self._pass(heads)
 
-    async def _pass(self, heads: Mapping[str, UnitHead] | None) -> Outcome:
+    async def _pass(self, heads: Mapping[str, tuple[int, UnitHead]] | None) -> Outcome:
         queued = list(self._queue)
         last_seq = queued[-1].seq if queued else 0
         found = await self._head_and_lock()
@@ -307,10 +308,17 @@ class GraphService:
         writes, newest = await self._writes(queued, relevant)
         if locked:
             return Outcome.BLOCKED
-        graph_write = None if settled else await self._graph_write(loaded)
+        # A state read for the reconciliation before a write that is queued
+        # (or already applied) is older than it: it must not undo it.
+        current = {
+            unit: head
+            for unit, (number, head) in (heads or {}).items()
+            if number >= newest.get(unit, -1)
+        }
+        graph_write = None if settled else await self._graph_write(loaded, writes)
         graph = loaded.graph
         changes = await _maybe_in_thread(
-            len(graph.edges) > _INLINE_EDGES, _changes, graph, writes, graph_write, heads
+            len(graph.edges) > _INLINE_EDGES, _changes, graph, writes, graph_write, current
         )
         data = await _maybe_in_thread(
             len(loaded.data) > _INLINE_BYTES, rewrite_graph_state, loaded.data, graph, changes
@@ -391,11 +399,35 @@ class GraphService:
         writes = [UnitWrite(q.unit_id, q.outputs, q.at) for q in wanted if q.outputs is not None]
         return writes, newest
 
-    async def _graph_write(self, loaded: _Loaded) -> GraphWrite:
+    async def _graph_write(self, loaded: _Loaded, writes: Sequence[UnitWrite]) -> GraphWrite:
+        """What seeding the fresh edges of a graph written by someone else
+        needs: the states of their ends as they were when the graph was
+        committed (a queued write after that is applied after the seeding,
+        so it can still make the new edge pending)."""
         assert loaded.graph is not None
         known = await self._known_ids(loaded)
-        states = await self._current_outputs(units_to_seed(loaded.graph.edges, known))
-        return GraphWrite(states=states, known_ids=known, at=loaded.version.created)
+        at = loaded.version.created
+        later = {w.unit_id for w in writes if w.at > at}
+        seeds = units_to_seed(loaded.graph.edges, known)
+        states = await self._current_outputs(seeds - later)
+        states.update(await self._outputs_as_of(seeds & later, at))
+        return GraphWrite(states=states, known_ids=known, at=at)
+
+    async def _outputs_as_of(self, units: Iterable[str], at: datetime) -> dict[str, UnitOutputs]:
+        """The outputs of each unit's version that was current at ``at``, for
+        the units that had one."""
+        found: dict[str, UnitOutputs] = {}
+
+        async def read(unit: str) -> None:
+            unit_id = parse_unit_id(unit)
+            for version in await self.states.store.list_versions(unit_id):
+                if not version.quarantined and version.created <= at:
+                    _, data = await self.states.store.read_version(unit_id, version.number)
+                    found[unit] = await _outputs_of(data)
+                    return
+
+        await _gather(sorted(units), read, UnitNotFound, InvalidInput, VersionNotFound)
+        return found
 
     async def _known_ids(self, loaded: _Loaded) -> frozenset[str]:
         """The edge IDs of the last graph version a service processed before
@@ -431,9 +463,10 @@ class GraphService:
 
     async def _unit_heads(
         self, units: Collection[str], since: datetime | None
-    ) -> dict[str, UnitHead]:
-        """The current state of each of ``units`` committed after ``since``."""
-        heads: dict[str, UnitHead] = {}
+    ) -> dict[str, tuple[int, UnitHead]]:
+        """The current state (version number, head) of each of ``units``
+        committed after ``since``."""
+        heads: dict[str, tuple[int, UnitHead]] = {}
         changed = [
             u.id
             for u in await self.states.store.list_units()
@@ -443,7 +476,8 @@ class GraphService:
         async def read(unit: str) -> None:
             state = await self.states.store.read_state(UnitId(unit))
             if state is not None:
-                heads[unit] = UnitHead(await _outputs_of(state[1]), state[0].created)
+                version, data = state
+                heads[unit] = (version.number, UnitHead(await _outputs_of(data), version.created))
 
         await _gather(changed, read, UnitNotFound)
         return heads
@@ -552,7 +586,7 @@ class GraphService:
             return self._overlaid[1]
         relevant = loaded.units | (self._processed.units if self._processed else frozenset())
         writes, _ = await self._writes(queued, relevant)
-        graph_write = None if settled else await self._graph_write(loaded)
+        graph_write = None if settled else await self._graph_write(loaded, writes)
         big = len(graph.edges) > _INLINE_EDGES
         changes = await _maybe_in_thread(big, _changes, graph, writes, graph_write, None)
         index = loaded.index
@@ -659,13 +693,32 @@ def _changes(
     graph_write: GraphWrite | None,
     heads: Mapping[str, UnitHead] | None,
 ) -> dict[int, Edge]:
-    """Queued writes, then seeding, then (when reconciling) the current states."""
-    changes = apply_updates(graph.edges, writes, graph_write)
-    if not heads:
-        return changes
-    current = [changes.get(i, edge) for i, edge in enumerate(graph.edges)]
-    merged = {**changes, **reconcile_edges(current, heads)}
-    return {i: merged[i] for i in sorted(merged) if merged[i] != graph.edges[i]}
+    """The queued writes committed before the graph (when someone else wrote
+    it), the seeding of its fresh edges, the writes committed after it, then
+    (when reconciling) the units' current states."""
+    edges = graph.edges
+    if graph_write is None:
+        changes = apply_updates(edges, writes)
+    else:
+        before = [w for w in writes if w.at <= graph_write.at]
+        after = [w for w in writes if w.at > graph_write.at]
+        changes = _merged(edges, apply_updates(edges, before, graph_write))
+        changes = _merged(edges, changes, apply_writes(_apply(edges, changes), after))
+    if heads:
+        changes = _merged(edges, changes, reconcile_edges(_apply(edges, changes), heads))
+    return changes
+
+
+def _apply(edges: Sequence[Edge], changes: Mapping[int, Edge]) -> list[Edge]:
+    return [changes.get(i, edge) for i, edge in enumerate(edges)]
+
+
+def _merged(edges: Sequence[Edge], *steps: Mapping[int, Edge]) -> dict[int, Edge]:
+    """Successive changes as one: index -> final edge, unchanged ones left out."""
+    merged: dict[int, Edge] = {}
+    for step in steps:
+        merged.update(step)
+    return {i: merged[i] for i in sorted(merged) if merged[i] != edges[i]}
 
 
 def _redacted(status: UnitStatus, visible: Collection[str]) -> UnitStatus:

@@ -9,7 +9,7 @@ service computed), new ones as the provider creates them, serial + 1.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,15 @@ class Recorder:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def wait(self) -> None:
-        await self._changed.wait()
+    async def until(self, check: Callable[[], Awaitable[bool]]) -> None:
+        """Until ``check()`` holds, looking again after each event (none is
+        missed: the count is taken before the check)."""
+        while True:
+            seen = len(self.events)
+            if await check():
+                return
+            while len(self.events) == seen:
+                await self._changed.wait()
 
     def status_changes(self) -> list[tuple[str, str, str]]:
         return [
@@ -72,11 +79,18 @@ class World:
         self.bus = EventBus()
         self.recorder = Recorder()
         self.states = StateService(store, self.clock, events=self.bus)
-        self.graph = GraphService(self.states, reconcile_interval=None, retry_delay=0.01)
+        self.graph = GraphService(
+            self.states, reconcile_interval=None, retry_delay=0.01, on_error=self._failed
+        )
+        self.failures: list[Exception] = []
         self.bus.subscribe(self.recorder)
         self.bus.subscribe(self.graph)
         self.serials: dict[str, int] = {}
         self.graph_lock: str | None = None
+
+    def _failed(self, message: str, exc: Exception) -> None:
+        self.failures.append(exc)
+        raise AssertionError(f"{message}: {exc!r}") from exc
 
     def restarted(self) -> World:
         """A new process on the same storage: nothing in memory survives."""

@@ -119,6 +119,19 @@ async def test_terraform_adding_an_edge_while_writes_are_queued(world: World) ->
     assert await world.committed() == {AB: "pending", BC: "ok", ("a", "out", "c"): "ok"}
 
 
+async def test_a_write_just_after_a_new_edge_makes_it_pending(world: World) -> None:
+    """Terraform adds a->b, then a changes before the service saw the new edge:
+    the edge is seeded from the states as they were when it was added, so a's
+    change still makes it pending instead of being taken as consumed."""
+    await world.write("a", out="a1")
+    await world.write("b", out="b1")
+    await world.set_edges([AB])
+    await world.write("a", out="a2")
+    assert await world.colours("a", "b") == "gr"
+    assert await world.graph.flush() is Outcome.DONE
+    assert await world.committed() == {AB: "pending"}
+
+
 class RacingStore:
     """Delegates to a real store; just before the system's first commit to the
     graph unit, Terraform's own write lands (the race a CAS must catch)."""
@@ -300,13 +313,16 @@ async def test_the_worker_applies_writes_and_waits_out_a_lock(world: World) -> N
     async with anyio.create_task_group() as tg:
         await chain(world)
         await tg.start(world.graph.run)
-        with anyio.fail_after(5):
-            while world.graph.queued > 0:
-                await world.recorder.wait()
         await world.write("a", out="a2")
+
+        async def a_applied() -> bool:
+            return (await world.committed())[AB] == "pending"
+
+        async def b_applied() -> bool:
+            return (await world.committed())[BC] == "pending"
+
         with anyio.fail_after(5):
-            while (await world.committed())[AB] != "pending":
-                await world.recorder.wait()
+            await world.recorder.until(a_applied)
         await world.lock_graph()
         await world.write("b", out="b2")
         with anyio.fail_after(5):  # the worker tries, meets the lock, keeps the write
@@ -316,8 +332,7 @@ async def test_the_worker_applies_writes_and_waits_out_a_lock(world: World) -> N
         assert (await world.committed())[BC] == "ok"
         await world.unlock_graph()
         with anyio.fail_after(5):
-            while (await world.committed())[BC] != "pending":
-                await world.recorder.wait()
+            await world.recorder.until(b_applied)
         tg.cancel_scope.cancel()
 
 
