@@ -91,6 +91,9 @@ _INLINE_BYTES = 256 * 1024
 _INLINE_EDGES = 2_000
 # How many states are read at once while reconciling or seeding.
 _READ_CONCURRENCY = 8
+# How many versions of the graph written by someone else since the service
+# last processed it are seeded one by one (more only while it was down).
+_MAX_STEPS = 8
 
 _NO_GRAPH = GraphIndex(None)
 
@@ -315,10 +318,10 @@ class GraphService:
             for unit, (number, head) in (heads or {}).items()
             if number >= newest.get(unit, -1)
         }
-        graph_write = None if settled else await self._graph_write(loaded, writes)
+        graph_writes = [] if settled else await self._graph_writes(loaded, writes)
         graph = loaded.graph
         changes = await _maybe_in_thread(
-            len(graph.edges) > _INLINE_EDGES, _changes, graph, writes, graph_write, current
+            len(graph.edges) > _INLINE_EDGES, _changes, graph, writes, graph_writes, current
         )
         data = await _maybe_in_thread(
             len(loaded.data) > _INLINE_BYTES, rewrite_graph_state, loaded.data, graph, changes
@@ -399,19 +402,79 @@ class GraphService:
         writes = [UnitWrite(q.unit_id, q.outputs, q.at) for q in wanted if q.outputs is not None]
         return writes, newest
 
-    async def _graph_write(self, loaded: _Loaded, writes: Sequence[UnitWrite]) -> GraphWrite:
-        """What seeding the fresh edges of a graph written by someone else
-        needs: the states of their ends as they were when the graph was
-        committed (a queued write after that is applied after the seeding,
-        so it can still make the new edge pending)."""
+    async def _graph_writes(self, loaded: _Loaded, writes: Sequence[UnitWrite]) -> list[GraphWrite]:
+        """What seeding the fresh edges of graph versions written by someone
+        else needs, one step per such version since the last one a graph
+        service processed (oldest first, the head last): each edge is seeded
+        from the states of its ends as they were when the version that added
+        it was committed, and a queued write committed after that is applied
+        after the seeding, so it can still make the new edge pending."""
         assert loaded.graph is not None
-        known = await self._known_ids(loaded)
-        at = loaded.version.created
-        later = {w.unit_id for w in writes if w.at > at}
-        seeds = units_to_seed(loaded.graph.edges, known)
-        states = await self._current_outputs(seeds - later)
-        states.update(await self._outputs_as_of(seeds & later, at))
-        return GraphWrite(states=states, known_ids=known, at=at)
+        base, steps = await self._unseen_versions(loaded)
+        head_ids = loaded.ids
+        result: list[GraphWrite] = []
+        seen = base
+        for at, ids in steps:
+            known = head_ids - (ids - seen)
+            seen = ids
+            later = {w.unit_id for w in writes if w.at > at}
+            seeds = units_to_seed(loaded.graph.edges, known)
+            states = await self._current_outputs(seeds - later)
+            states.update(await self._outputs_as_of(seeds & later, at))
+            result.append(GraphWrite(states=states, known_ids=known, at=at))
+        return result
+
+    async def _unseen_versions(
+        self, loaded: _Loaded
+    ) -> tuple[frozenset[str], list[tuple[datetime, frozenset[str]]]]:
+        """The edge IDs of the last graph version a graph service processed,
+        and when each version written since by someone else was committed,
+        with its edge IDs (oldest first; the head last).
+
+        The base is this process's last processed version, else (after a
+        restart) the newest version a graph service wrote; without one, the
+        edges that have digests count as seen. At most ``_MAX_STEPS``
+        versions are told apart; older ones count as the oldest of those."""
+        processed = self._processed
+        unseen: list[StateVersion] = []
+        base_version: StateVersion | None = None
+        for version in await self.states.store.list_versions(GRAPH_UNIT):
+            if version.number > loaded.version.number or version.quarantined:
+                continue
+            if processed is not None and version.number <= processed.version.number:
+                break
+            if version.number < loaded.version.number and version.surface == Surface.SYSTEM:
+                base_version = version
+                break
+            unseen.append(version)
+        if not unseen or unseen[0].number != loaded.version.number:
+            unseen.insert(0, loaded.version)
+        unseen = unseen[:_MAX_STEPS]
+        unseen.reverse()
+        base: frozenset[str] | None = None
+        if base_version is not None:
+            base = await self._ids_of(base_version)
+        elif processed is not None:
+            base = processed.ids
+        if base is None:
+            base = frozenset(e.id for e in loaded.index.edges if e.in_digest or e.out_digest)
+        steps: list[tuple[datetime, frozenset[str]]] = []
+        for version in unseen:
+            ids = loaded.ids if version.number == loaded.version.number else None
+            if ids is None:
+                ids = await self._ids_of(version)
+            steps.append((version.created, ids if ids is not None else frozenset()))
+        return base, steps
+
+    async def _ids_of(self, version: StateVersion) -> frozenset[str] | None:
+        """The edge IDs of one version of the graph unit (``None``: not kept,
+        or not a graph)."""
+        try:
+            _, data = await self.states.store.read_version(GRAPH_UNIT, version.number)
+        except VersionNotFound:
+            return None
+        graph = await _maybe_in_thread(len(data) > _INLINE_BYTES, read_graph, data)
+        return frozenset(e.id for e in graph.edges) if graph is not None else None
 
     async def _outputs_as_of(self, units: Iterable[str], at: datetime) -> dict[str, UnitOutputs]:
         """The outputs of each unit's version that was current at ``at``, for
@@ -428,26 +491,6 @@ class GraphService:
 
         await _gather(sorted(units), read, UnitNotFound, InvalidInput, VersionNotFound)
         return found
-
-    async def _known_ids(self, loaded: _Loaded) -> frozenset[str]:
-        """The edge IDs of the last graph version a service processed before
-        ``loaded``: this process's, else (after a restart) the newest version
-        a graph service wrote, else the edges that have digests."""
-        if self._processed is not None:
-            return self._processed.ids
-        for version in await self.states.store.list_versions(GRAPH_UNIT):
-            if version.number >= loaded.version.number or version.quarantined:
-                continue
-            if version.surface == Surface.SYSTEM:
-                try:
-                    _, data = await self.states.store.read_version(GRAPH_UNIT, version.number)
-                except VersionNotFound:
-                    break
-                graph = await _maybe_in_thread(len(data) > _INLINE_BYTES, read_graph, data)
-                if graph is not None:
-                    return frozenset(e.id for e in graph.edges)
-                break
-        return frozenset(e.id for e in loaded.index.edges if e.in_digest or e.out_digest)
 
     async def _current_outputs(self, units: Iterable[str]) -> dict[str, UnitOutputs]:
         """The outputs of the current state of each unit that has one."""
@@ -586,9 +629,9 @@ class GraphService:
             return self._overlaid[1]
         relevant = loaded.units | (self._processed.units if self._processed else frozenset())
         writes, _ = await self._writes(queued, relevant)
-        graph_write = None if settled else await self._graph_write(loaded, writes)
+        graph_writes = [] if settled else await self._graph_writes(loaded, writes)
         big = len(graph.edges) > _INLINE_EDGES
-        changes = await _maybe_in_thread(big, _changes, graph, writes, graph_write, None)
+        changes = await _maybe_in_thread(big, _changes, graph, writes, graph_writes, None)
         index = loaded.index
         if changes:
             index = await _maybe_in_thread(big, GraphIndex, graph.with_changes(changes).edges)
@@ -690,20 +733,22 @@ class BoundDependencyGraph:
 def _changes(
     graph: Graph,
     writes: Sequence[UnitWrite],
-    graph_write: GraphWrite | None,
+    graph_writes: Sequence[GraphWrite],
     heads: Mapping[str, UnitHead] | None,
 ) -> dict[int, Edge]:
-    """The queued writes committed before the graph (when someone else wrote
-    it), the seeding of its fresh edges, the writes committed after it, then
-    (when reconciling) the units' current states."""
+    """In commit order: each graph version written by someone else, with the
+    queued writes committed before it applied first and its fresh edges
+    seeded; then the queued writes committed after the last; then (when
+    reconciling) the units' current states."""
     edges = graph.edges
-    if graph_write is None:
-        changes = apply_updates(edges, writes)
-    else:
-        before = [w for w in writes if w.at <= graph_write.at]
-        after = [w for w in writes if w.at > graph_write.at]
-        changes = _merged(edges, apply_updates(edges, before, graph_write))
-        changes = _merged(edges, changes, apply_writes(_apply(edges, changes), after))
+    changes: dict[int, Edge] = {}
+    remaining = list(writes)
+    for graph_write in graph_writes:
+        before = [w for w in remaining if w.at <= graph_write.at]
+        remaining = [w for w in remaining if w.at > graph_write.at]
+        step = apply_updates(_apply(edges, changes), before, graph_write)
+        changes = _merged(edges, changes, step)
+    changes = _merged(edges, changes, apply_writes(_apply(edges, changes), remaining))
     if heads:
         changes = _merged(edges, changes, reconcile_edges(_apply(edges, changes), heads))
     return changes

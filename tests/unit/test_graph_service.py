@@ -132,6 +132,23 @@ async def test_a_write_just_after_a_new_edge_makes_it_pending(world: World) -> N
     assert await world.committed() == {AB: "pending"}
 
 
+async def test_two_graph_versions_the_service_has_not_seen(world: World) -> None:
+    """Terraform adds a->b, a changes, Terraform adds b->c, all while the
+    service could not write: each edge is seeded as of the version that added
+    it, so a->b is pending and b->c ok."""
+    await world.write("a", out="a1")
+    await world.write("b", out="b1")
+    await world.write("c", out="c1")
+    lock = await world.lock_graph()
+    await world.set_edges([AB], lock_id=lock)
+    await world.write("a", out="a2")
+    await world.set_edges([AB, BC], lock_id=lock)
+    assert await world.graph.flush() is Outcome.BLOCKED
+    await world.unlock_graph()
+    assert await world.graph.flush() is Outcome.DONE
+    assert await world.committed() == {AB: "pending", BC: "ok"}
+
+
 class RacingStore:
     """Delegates to a real store; just before the system's first commit to the
     graph unit, Terraform's own write lands (the race a CAS must catch)."""
