@@ -3,35 +3,40 @@
 The graph service applies each committed write in commit order
 (``graph_rules.apply_writes``). Some writes it never sees: the process stopped
 between a commit and the graph update, or another replica sharing the storage
-committed them. What is left of them is each unit's current state and when it
-was committed; ``reconcile_edges`` brings the edges up to date from that:
+committed them. What is left of them is each unit's current state, when it was
+committed, and (from its history) since when each output has had its current
+value. ``reconcile_edges`` brings every edge up to date from that. The rules
+touch one edge at a time, so each edge is replayed on its own, its two events
+in time order:
 
-- **Source refresh** as rule A with the unit's current outputs. The rule only
-  depends on the latest value, so this is exact.
-- **Target acknowledge** as rule B, but only when the unit's current version
-  is certainly newer than the change it would acknowledge: committed at least
-  one second after the edge's ``last_in_at``, which has one-second precision.
-  A target written in the same second as its source changed stays
-  ``pending``: if the answer is wrong, it asks for a re-apply that was not
-  needed; it never hides one that is.
+- **Source refresh** (rule A) with the source's current outputs, at the time
+  the output took its current value. The rule only depends on the latest
+  value, so the digests and the status it leaves are exact.
+- **Target acknowledge** (rule B) at the time the target's current version was
+  committed: before the refresh if the target was written before the value
+  changed (it consumed the old one), after it otherwise. When the source did
+  not change, the change the edge records is dated by ``last_in_at``, which
+  has one-second precision: then only a target committed a whole second or
+  more after it acknowledges.
 
-Units are taken in commit order, so a source committed before its target is
-refreshed before the target's acknowledgement is considered, as it happened.
+When the time a value appeared is not known (``UnitHead.since`` leaves it
+out), the source's commit time stands in: a target written in between is
+taken as having consumed the old value. Either way an uncertain answer asks
+for a re-apply that may not be needed; it never hides one that is.
 
 Reconciling a graph that is already up to date changes nothing: a refresh with
 the digest already recorded keeps the status it has (``ok`` when consumed,
-else ``pending``), and an acknowledgement never turns ``ok`` into ``pending``.
+else ``pending``), and an acknowledgement of a consumed value changes nothing.
 So the service may reconcile at any time (at start, and periodically for
 writes made by other replicas) without first knowing which writes it missed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from attrs import frozen
+from attrs import field, frozen
 
 from taco_core.graph import Edge, normalize_edge_unit_id
 from taco_core.graph_rules import UnitOutputs, acknowledge_target, refresh_source, rfc3339
@@ -43,11 +48,18 @@ _PRECISION = timedelta(seconds=1)
 
 @frozen
 class UnitHead:
-    """A unit's current state, as the reconciliation reads it: its outputs and
-    when that version was committed."""
+    """A unit's current state, as the reconciliation reads it: its outputs,
+    when that version was committed, and for some outputs since when they
+    have had their current value (from the unit's history)."""
 
     outputs: UnitOutputs
     at: datetime
+    since: Mapping[str, datetime] = field(factory=dict)
+
+    def changed_at(self, output: str) -> datetime:
+        """When ``output`` took its current value (or went missing), or (not
+        known) the commit time."""
+        return self.since.get(output, self.at)
 
 
 def _parse_stamp(text: str) -> datetime | None:
@@ -60,10 +72,42 @@ def _parse_stamp(text: str) -> datetime | None:
 
 def certainly_after(edge: Edge, at: datetime) -> bool:
     """Whether a target committed at ``at`` certainly consumed the edge's
-    ``in_digest``: committed a whole second or more after ``last_in_at`` (or
-    the edge records no time for its input, so nothing says otherwise)."""
+    recorded ``in_digest``: committed a whole second or more after
+    ``last_in_at`` (or the edge records no time for its input, so nothing
+    says otherwise)."""
     changed = _parse_stamp(edge.last_in_at) if edge.last_in_at else None
     return changed is None or at >= changed + _PRECISION
+
+
+def _replay(edge: Edge, source: UnitHead | None, target: UnitHead | None) -> Edge:
+    """One edge's events in time order: the source's output took its value
+    (``changed``), the target was written (``target.at``), the source was
+    written again (``source.at``, which re-asserts the status: a missing
+    output makes the edge ``unknown`` again)."""
+    if source is None:
+        if target is not None and certainly_after(edge, target.at):
+            edge = acknowledge_target(edge, rfc3339(target.at))
+        return edge
+    changed = source.changed_at(edge.from_output)
+    stamp = rfc3339(changed)
+    if target is None:
+        return refresh_source(edge, source.outputs, stamp)
+    digest = source.outputs.digest(edge.from_output)
+    if digest == edge.in_digest and edge.from_output not in source.since:
+        # Not changed since the edge recorded it, and no history to date the
+        # value: the edge's own record dates it.
+        after = certainly_after(edge, target.at)
+    else:
+        after = target.at > changed
+    if not after and certainly_after(edge, target.at):
+        # Written before the change, after the value the edge recorded.
+        edge = acknowledge_target(edge, rfc3339(target.at))
+    edge = refresh_source(edge, source.outputs, stamp)
+    if after:
+        edge = acknowledge_target(edge, rfc3339(target.at))
+        if target.at < source.at:
+            edge = refresh_source(edge, source.outputs, stamp)
+    return edge
 
 
 def reconcile_edges(edges: Sequence[Edge], heads: Mapping[str, UnitHead]) -> dict[int, Edge]:
@@ -73,25 +117,14 @@ def reconcile_edges(edges: Sequence[Edge], heads: Mapping[str, UnitHead]) -> dic
     unit left out is not looked at (it has no state, or has not changed since
     the last reconciliation).
     """
-    by_unit: defaultdict[str, list[int]] = defaultdict(list)
+    by_id = {normalize_edge_unit_id(unit): head for unit, head in heads.items()}
+    changed: dict[int, Edge] = {}
     for index, edge in enumerate(edges):
-        by_unit[edge.from_unit_id].append(index)
-        if edge.to_unit_id != edge.from_unit_id:
-            by_unit[edge.to_unit_id].append(index)
-    current = dict(enumerate(edges))
-    touched: set[int] = set()
-    order = sorted(
-        ((normalize_edge_unit_id(unit), head) for unit, head in heads.items()),
-        key=lambda item: (item[1].at, item[0]),
-    )
-    for unit, head in order:
-        stamp = rfc3339(head.at)
-        for index in by_unit.get(unit, ()):
-            edge = current[index]
-            if edge.from_unit_id == unit:
-                edge = refresh_source(edge, head.outputs, stamp)
-            if edge.to_unit_id == unit and certainly_after(edge, head.at):
-                edge = acknowledge_target(edge, stamp)
-            current[index] = edge
-            touched.add(index)
-    return {i: current[i] for i in sorted(touched) if current[i] != edges[i]}
+        source = by_id.get(edge.from_unit_id)
+        target = by_id.get(edge.to_unit_id)
+        if source is None and target is None:
+            continue
+        new = _replay(edge, source, target)
+        if new != edge:
+            changed[index] = new
+    return changed

@@ -94,6 +94,8 @@ _READ_CONCURRENCY = 8
 # How many versions of the graph written by someone else since the service
 # last processed it are seeded one by one (more only while it was down).
 _MAX_STEPS = 8
+# How many older versions of a unit the reconciliation reads to date a value.
+_HISTORY_LIMIT = 20
 
 _NO_GRAPH = GraphIndex(None)
 
@@ -286,7 +288,7 @@ class GraphService:
         if loaded is None or loaded.graph is None:
             return await self.flush()
         units = loaded.units | (self._processed.units if self._processed else frozenset())
-        heads = await self._unit_heads(units, since)
+        heads = await self._unit_heads(units, since, loaded.graph.edges)
         async with self._lock:
             return await self._pass(heads)
 
@@ -505,25 +507,70 @@ class GraphService:
         return found
 
     async def _unit_heads(
-        self, units: Collection[str], since: datetime | None
+        self, units: Collection[str], since: datetime | None, edges: Sequence[Edge]
     ) -> dict[str, tuple[int, UnitHead]]:
         """The current state (version number, head) of each of ``units``
-        committed after ``since``."""
+        committed after ``since``; an output whose digest differs from what an
+        edge recorded is dated from the unit's history."""
         heads: dict[str, tuple[int, UnitHead]] = {}
         changed = [
             u.id
             for u in await self.states.store.list_units()
             if u.id in units and u.head is not None and (since is None or u.updated > since)
         ]
+        recorded: dict[str, list[Edge]] = {}
+        for edge in edges:
+            recorded.setdefault(edge.from_unit_id, []).append(edge)
 
         async def read(unit: str) -> None:
             state = await self.states.store.read_state(UnitId(unit))
-            if state is not None:
-                version, data = state
-                heads[unit] = (version.number, UnitHead(await _outputs_of(data), version.created))
+            if state is None:
+                return
+            version, data = state
+            head = UnitHead(await _outputs_of(data), version.created)
+            names = {
+                e.from_output
+                for e in recorded.get(unit, ())
+                if head.outputs.digest(e.from_output) != e.in_digest
+            }
+            if names:
+                head = await self._dated(UnitId(unit), version, head, names)
+            heads[unit] = (version.number, head)
 
         await _gather(changed, read, UnitNotFound)
         return heads
+
+    async def _dated(
+        self, unit_id: UnitId, current: StateVersion, head: UnitHead, names: Collection[str]
+    ) -> UnitHead:
+        """``head`` with the time each of ``names`` took its current value (or
+        went missing): the oldest version of the run of versions, back from
+        the current one, that have it. At most ``_HISTORY_LIMIT`` versions
+        are read; past them the oldest read stands in (a later time, which
+        can only keep an edge pending)."""
+        digests = {name: head.outputs.digest(name) for name in names}
+        since = dict.fromkeys(names, current.created)
+        open_names = set(names)
+        read = 0
+        for version in await self.states.store.list_versions(unit_id):
+            if version.quarantined or version.number >= current.number:
+                continue
+            if read >= _HISTORY_LIMIT:
+                break
+            read += 1
+            try:
+                _, data = await self.states.store.read_version(unit_id, version.number)
+            except VersionNotFound:
+                break
+            older = await _outputs_of(data)
+            for name in list(open_names):
+                if older.digest(name) == digests[name]:
+                    since[name] = version.created
+                else:
+                    open_names.discard(name)
+            if not open_names:
+                break
+        return attrs.evolve(head, since=since)
 
     # -- the graph's head --------------------------------------------------
 

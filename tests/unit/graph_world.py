@@ -90,7 +90,6 @@ class World:
 
     def _failed(self, message: str, exc: Exception) -> None:
         self.failures.append(exc)
-        raise AssertionError(f"{message}: {exc!r}") from exc
 
     def restarted(self) -> World:
         """A new process on the same storage: nothing in memory survives."""

@@ -202,6 +202,19 @@ async def test_a_restart_catches_up_with_writes_never_applied(world: World) -> N
     assert await after.colours("a", "b", "c") == "ggr"
 
 
+async def test_a_restart_dates_values_from_history(world: World) -> None:
+    """a changes, b consumes it, a is applied again with the same output, and
+    the process dies: the reconciliation reads a's history to see the value
+    is older than b's write, so b is not asked to re-apply."""
+    await chain(world)
+    await world.write("a", out="a2")
+    await world.write("b", out="b1")
+    await world.write("a", out="a2")
+    after = world.restarted()
+    assert await after.graph.reconcile() is Outcome.DONE
+    assert await after.committed() == {AB: "ok", BC: "ok"}
+
+
 async def test_reconciling_an_up_to_date_graph_changes_nothing(world: World) -> None:
     """A periodic reconciliation of a graph the queue kept up to date writes no version."""
     await chain(world)
