@@ -345,9 +345,12 @@ async def status(ctx: Context, args: argparse.Namespace) -> None:
 
 async def dep_ls(ctx: Context, args: argparse.Namespace) -> None:
     view = await ctx.graph.graph(args.unit_id)
+    edges = sorted(
+        view.edges, key=lambda e: (e.from_unit_id, e.from_output, e.to_unit_id, e.to_input)
+    )
     ctx.out.result(
-        {"edges": [edge_json(e) for e in view.edges], "count": len(view.edges)},
-        edges_lines(view.edges, colour=ctx.out.colour),
+        {"edges": [edge_json(e) for e in edges], "count": len(edges)},
+        edges_lines(edges, colour=ctx.out.colour),
     )
 
 
