@@ -141,11 +141,13 @@ class ServiceMachine(RuleBasedStateMachine):
         """Units are written at the same time, each by its own task."""
         seen = len(self.world.recorder.events)
 
+        async def write(unit: str, value: str | None) -> None:
+            await self.world.write(unit, **({} if value is None else {"out": value}))
+
         async def write_all() -> None:
             async with anyio.create_task_group() as tg:
                 for unit, value in batch:
-                    outs = {} if value is None else {"out": value}
-                    tg.start_soon(lambda u=unit, o=outs: self.world.write(u, **o))
+                    tg.start_soon(write, unit, value)
 
         self.portal.call(write_all)
         by_unit = dict(batch)
