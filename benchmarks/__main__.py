@@ -29,7 +29,7 @@ from benchmarks.plan import FULL, QUICK
 
 RESULTS = procs.REPO / "benchmarks" / "results"
 DOC = procs.REPO / "docs" / "performance.md"
-SCENARIOS = ("io", "cycle", "list", "memory", "coldstart")
+SCENARIOS = ("io", "cycle", "list", "memory", "coldstart", "graph")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +138,7 @@ async def run_scenarios(
         "list": lambda: scenarios.listing(ctx),
         "memory": lambda: scenarios.memory(ctx),
         "coldstart": lambda: asyncio.to_thread(scenarios.cold_start, ctx),
+        "graph": lambda: scenarios.graph(ctx),
     }
     for name in chosen:
         log(f"== {name}")

@@ -320,7 +320,7 @@ class GraphService:
             for unit, (number, head) in (heads or {}).items()
             if number >= newest.get(unit, -1)
         }
-        graph_writes = [] if settled else await self._graph_writes(loaded, writes)
+        graph_writes = [] if settled else await self._graph_writes(loaded)
         graph = loaded.graph
         changes = await _maybe_in_thread(
             len(graph.edges) > _INLINE_EDGES, _changes, graph, writes, graph_writes, current
@@ -404,13 +404,13 @@ class GraphService:
         writes = [UnitWrite(q.unit_id, q.outputs, q.at) for q in wanted if q.outputs is not None]
         return writes, newest
 
-    async def _graph_writes(self, loaded: _Loaded, writes: Sequence[UnitWrite]) -> list[GraphWrite]:
+    async def _graph_writes(self, loaded: _Loaded) -> list[GraphWrite]:
         """What seeding the fresh edges of graph versions written by someone
         else needs, one step per such version since the last one a graph
         service processed (oldest first, the head last): each edge is seeded
         from the states of its ends as they were when the version that added
-        it was committed, and a queued write committed after that is applied
-        after the seeding, so it can still make the new edge pending."""
+        it was committed, so a write committed after that (applied after the
+        seeding) can still make the new edge pending."""
         assert loaded.graph is not None
         base, steps = await self._unseen_versions(loaded)
         head_ids = loaded.ids
@@ -419,10 +419,8 @@ class GraphService:
         for at, ids in steps:
             known = head_ids - (ids - seen)
             seen = ids
-            later = {w.unit_id for w in writes if w.at > at}
             seeds = units_to_seed(loaded.graph.edges, known)
-            states = await self._current_outputs(seeds - later)
-            states.update(await self._outputs_as_of(seeds & later, at))
+            states = await self._outputs_at(seeds, at)
             result.append(GraphWrite(states=states, known_ids=known, at=at))
         return result
 
@@ -478,32 +476,28 @@ class GraphService:
         graph = await _maybe_in_thread(len(data) > _INLINE_BYTES, read_graph, data)
         return frozenset(e.id for e in graph.edges) if graph is not None else None
 
-    async def _outputs_as_of(self, units: Iterable[str], at: datetime) -> dict[str, UnitOutputs]:
+    async def _outputs_at(self, units: Iterable[str], at: datetime) -> dict[str, UnitOutputs]:
         """The outputs of each unit's version that was current at ``at``, for
-        the units that had one."""
+        the units that had one: the current state, unless it was committed
+        later (then the history says what it was)."""
         found: dict[str, UnitOutputs] = {}
 
         async def read(unit: str) -> None:
             unit_id = parse_unit_id(unit)
-            for version in await self.states.store.list_versions(unit_id):
-                if not version.quarantined and version.created <= at:
-                    _, data = await self.states.store.read_version(unit_id, version.number)
+            state = await self.states.store.read_state(unit_id)
+            if state is None:
+                return
+            version, data = state
+            if version.created <= at:
+                found[unit] = await _outputs_of(data)
+                return
+            for older in await self.states.store.list_versions(unit_id):
+                if not older.quarantined and older.created <= at:
+                    _, data = await self.states.store.read_version(unit_id, older.number)
                     found[unit] = await _outputs_of(data)
                     return
 
         await _gather(sorted(units), read, UnitNotFound, InvalidInput, VersionNotFound)
-        return found
-
-    async def _current_outputs(self, units: Iterable[str]) -> dict[str, UnitOutputs]:
-        """The outputs of the current state of each unit that has one."""
-        found: dict[str, UnitOutputs] = {}
-
-        async def read(unit: str) -> None:
-            state = await self.states.store.read_state(parse_unit_id(unit))
-            if state is not None:
-                found[unit] = await _outputs_of(state[1])
-
-        await _gather(sorted(units), read, UnitNotFound, InvalidInput)
         return found
 
     async def _unit_heads(
@@ -676,7 +670,7 @@ class GraphService:
             return self._overlaid[1]
         relevant = loaded.units | (self._processed.units if self._processed else frozenset())
         writes, _ = await self._writes(queued, relevant)
-        graph_writes = [] if settled else await self._graph_writes(loaded, writes)
+        graph_writes = [] if settled else await self._graph_writes(loaded)
         big = len(graph.edges) > _INLINE_EDGES
         changes = await _maybe_in_thread(big, _changes, graph, writes, graph_writes, None)
         index = loaded.index

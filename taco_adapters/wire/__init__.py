@@ -36,6 +36,7 @@ from taco_adapters.wire.graph import (
     status_json,
     statuses_from_json,
     statuses_json,
+    summary_json,
 )
 from taco_adapters.wire.locks import (
     LOCK_FIELDS,
@@ -141,6 +142,7 @@ __all__ = [
     "statuses_from_json",
     "statuses_json",
     "structure",
+    "summary_json",
     "terraform_lock_json",
     "unit_from_json",
     "unit_json",
