@@ -4,9 +4,11 @@ Pure Python (attrs and anyio only): no I/O, no framework. The names below are
 the library's public API; everything a front end or a tool needs goes through
 the two use-case classes, ``StateService`` (units, locks, history) and
 ``AuthService`` (logins, tokens), over the ports in ``taco_core.ports``, which
-``taco_adapters`` implements by technology. The rules themselves stay in their
-modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``), where
-the adapters and the services call them.
+``taco_adapters`` implements by technology. ``GraphService`` keeps the
+dependency graph between units up to date and says what needs re-applying.
+The rules themselves stay in their modules (``guard``, ``locks``,
+``retention``, ``diff``, ``state_doc``, ``graph_rules``), where the adapters
+and the services call them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ from taco_core.errors import (
     WouldLockOut,
 )
 from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService
+from taco_core.graph_status import Colour, GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -76,6 +80,7 @@ from taco_core.ports import (
     AccessTokenCodec,
     AuthStore,
     Clock,
+    DependencyGraph,
     EventSink,
     IdTokenVerifier,
     RbacStore,
@@ -105,13 +110,17 @@ __all__ = [
     "Authorizer",
     "Caller",
     "Clock",
+    "Colour",
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
     "Decision",
+    "DependencyGraph",
     "EventBus",
     "EventSink",
     "Forbidden",
+    "GraphService",
+    "GraphView",
     "IdTokenVerifier",
     "IdentityProviderUnavailable",
     "InvalidInput",
@@ -167,6 +176,7 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UnitStatus",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",
