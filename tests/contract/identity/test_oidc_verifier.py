@@ -83,9 +83,9 @@ async def test_refetch_is_rate_limited(
         ({"aud": "another-client"}, "aud"),
         ({"aud": ["another-client"]}, "aud"),
         ({"iss": "https://evil.example"}, "iss"),
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"iat": int(time.time()) + 600}, "future"),
-        ({"nbf": int(time.time()) + 600}, "not yet valid"),
+        ({"exp": lambda: int(time.time()) - 120}, "expired"),
+        ({"iat": lambda: int(time.time()) + 600}, "future"),
+        ({"nbf": lambda: int(time.time()) + 600}, "not yet valid"),
         ({"sub": None}, "sub"),
         ({"iat": None}, "iat"),
         ({"exp": None}, "exp"),
@@ -98,8 +98,10 @@ async def test_bad_claims_are_refused(
     reason: str,
 ) -> None:
     """Wrong audience or issuer, expired, from the future, or missing claims: refused."""
+    # Times are taken when the test runs, not when the suite was collected.
+    claims = {k: v() if callable(v) else v for k, v in overrides.items()}
     with pytest.raises(Unauthenticated, match=reason):
-        await verifier.verify(provider.mint(**overrides), now=now())
+        await verifier.verify(provider.mint(**claims), now=now())
 
 
 async def test_multiple_audiences_need_our_azp(
