@@ -41,23 +41,27 @@ def _dumps(doc: Any) -> bytes:
 class _Fragments(Generic[T]):
     """The JSON of each object rendered once, found again by identity (the
     object is kept with its bytes, so its ``id`` cannot be reused). Forgets
-    everything when it holds more than ``limit`` objects (old graph versions)."""
+    everything when its fragments pass ``budget`` bytes (they belong to older
+    graph versions by then: one version of a 10,000-unit graph takes about a
+    third of the default)."""
 
-    def __init__(self, render: Callable[[T], Any], limit: int = 400_000) -> None:
+    def __init__(self, render: Callable[[T], Any], budget: int = 96 * 1024 * 1024) -> None:
         self._render = render
-        self._limit = limit
+        self._budget = budget
         self._known: dict[int, tuple[T, bytes]] = {}
+        self._bytes = 0
 
     def join(self, items: Sequence[T]) -> bytes:
         """``[item, ...]`` as a JSON array."""
+        if self._bytes > self._budget:
+            self._known, self._bytes = {}, 0
         known = self._known
-        if len(known) > self._limit:
-            known = self._known = {}
         parts: list[bytes] = []
         for item in items:
             hit = known.get(id(item))
             if hit is None or hit[0] is not item:
                 hit = known[id(item)] = (item, _dumps(self._render(item)))
+                self._bytes += len(hit[1])
             parts.append(hit[1])
         return b"[" + b",".join(parts) + b"]"
 
