@@ -75,6 +75,15 @@ class Principal:
         return ADMIN_GROUP in self.groups
 
     @property
+    def owner_key(self) -> str:
+        """Who holds a lock this principal acquires (``LockInfo.owner``): the
+        API token when one was used (two jobs sharing a token are one
+        owner), else the kind and subject."""
+        if self.token_id:
+            return f"token:{self.token_id}"
+        return f"{self.kind}:{self.subject}"
+
+    @property
     def author(self) -> str:
         """What history records as the author of a write ("" when anonymous)."""
         return "" if self.kind is PrincipalKind.ANONYMOUS else self.subject

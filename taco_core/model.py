@@ -31,6 +31,10 @@ class LockInfo:
 
     ``created`` is kept as the RFC 3339 text the locker sent (Terraform sends
     nanoseconds, which ``datetime`` cannot hold), so it round-trips exactly.
+    ``owner`` is ours, not Terraform's: the service sets it to the acquiring
+    principal's ``Principal.owner_key``, so protocols that cannot carry a
+    lock ID on writes (Terraform's s3 and remote backends) can still write
+    under a lock their own principal holds, and nobody else can.
     """
 
     id: str
@@ -40,6 +44,7 @@ class LockInfo:
     version: str = ""
     created: str = ""
     path: str = ""
+    owner: str = ""
 
 
 @frozen
@@ -173,3 +178,13 @@ class WriteResult:
 
     version: StateVersion
     changed: bool
+
+
+@frozen
+class DocumentPage:
+    """Part of a listing of units, as the documents a store rendered
+    (``StateStore.unit_documents``); ``next_after`` is where the next page
+    starts (``None`` on the last page)."""
+
+    documents: tuple[str, ...]
+    next_after: str | None = None

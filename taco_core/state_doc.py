@@ -2,13 +2,23 @@
 
 The payload stays opaque bytes: it is parsed once to check that it is a JSON
 object and to read ``serial`` and ``lineage``, and is never re-serialised.
+
+A state is parsed through a window of its text (``_Windowed``): the
+standard library's JSON scanner (C) parses each value that fits in the
+window, and the containers that do not (a large state's ``resources`` array)
+are walked element by element, so validating a 100 MB state holds a few
+megabytes of text rather than a second, decoded copy of the whole.
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import json
+import json.decoder
+import json.scanner
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,9 +26,12 @@ from taco_core.errors import InvalidState
 from taco_core.model import Payload, StateFacts
 
 
-def fingerprint(data: Payload) -> tuple[str, str]:
-    """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE check)."""
-    return hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+def fingerprint(data: Payload, md5: str | None = None) -> tuple[str, str]:
+    """Hex SHA-256 and hex MD5 of the bytes (MD5 is what Terraform and TFE
+    check); ``md5`` when the caller computed it already."""
+    if md5 is None:
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return hashlib.sha256(data).hexdigest(), md5
 
 
 def md5_base64(md5_hex: str) -> str:
@@ -26,8 +39,16 @@ def md5_base64(md5_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 
+_NOT_BLANK = re.compile(rb"[^ \t\n\r\f\v]")
+
+
+def _blank(data: Payload) -> bool:
+    # ``data.strip()`` would copy a whole state to find its first character.
+    return _NOT_BLANK.search(data) is None
+
+
 def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
-    if not data.strip():
+    if _blank(data):
         raise InvalidState("state is empty: expected a JSON object")
     try:
         text = data.decode("utf-8")
@@ -56,27 +77,14 @@ def load_object(data: Payload) -> dict[str, Any]:
     return doc
 
 
-class _OuterFields:
-    """An ``object_pairs_hook`` that keeps only the outermost object's fields.
-
-    Every nested object is replaced by a marker as soon as it is parsed, so
-    validating a state costs about the size of its text instead of its whole
-    object tree (several times larger). The outermost object is parsed last,
-    so the last pairs seen are its fields.
-    """
-
-    MARK = object()
-
-    def __init__(self) -> None:
-        self.fields: list[tuple[str, Any]] = []
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> object:
-        self.fields = pairs
-        return self.MARK
-
-
-def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
+def facts_of(doc: Mapping[str, Any], data: Payload, md5: str | None = None) -> StateFacts:
     """The facts of an already parsed state; ``InvalidState`` on mistyped fields."""
+    return facts_with(doc, len(data), *fingerprint(data, md5))
+
+
+def facts_with(doc: Mapping[str, Any], size: int, sha256: str, md5: str) -> StateFacts:
+    """``facts_of`` with the digests computed already (callers that hash a
+    large state beside its parse, on another core)."""
     serial = doc.get("serial")
     if serial is not None and (
         isinstance(serial, bool) or not isinstance(serial, int) or serial < 0
@@ -85,17 +93,200 @@ def facts_of(doc: Mapping[str, Any], data: Payload) -> StateFacts:
     lineage = doc.get("lineage")
     if lineage is not None and not isinstance(lineage, str):
         raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
-    sha256, md5 = fingerprint(data)
-    return StateFacts(
-        serial=serial, lineage=lineage or None, size=len(data), sha256=sha256, md5=md5
-    )
+    return StateFacts(serial=serial, lineage=lineage or None, size=size, sha256=sha256, md5=md5)
 
 
-def read_facts(data: Payload) -> StateFacts:
+# The text of a state is decoded and parsed through a window this large.
+WINDOW = 1024 * 1024
+
+
+def read_facts(data: Payload, *, md5: str | None = None, window: int = WINDOW) -> StateFacts:
     """Validate ``data`` as a state (a JSON object) and return its facts,
-    without building the state's object tree."""
-    outer = _OuterFields()
-    doc = _parse(data, outer)
-    if doc is not _OuterFields.MARK:
-        raise _not_an_object(doc)
-    return facts_of(dict(outer.fields), data)
+    without building the state's object tree, and without decoding more than
+    about ``window`` bytes of it at a time (``_Windowed``). ``md5``: the hex
+    MD5 of ``data`` when the caller computed it already."""
+    return facts_of(outer_fields(data, window=window), data, md5)
+
+
+def outer_fields(data: Payload, *, window: int = WINDOW) -> dict[str, Any]:
+    """The top-level fields of a state (nested objects and large arrays as
+    stand-ins), checking that ``data`` is a JSON object as ``json.loads``
+    would; ``InvalidState`` saying why not."""
+    if _blank(data):
+        raise InvalidState("state is empty: expected a JSON object")
+    try:
+        return _Windowed(data, window).outer_fields()
+    except InvalidState:
+        if len(data) <= window:
+            _parse(data)  # the standard parser's message: line and column
+        raise
+
+
+_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
+_SPACE = re.compile(r"[ \t\n\r]*")
+# The decoder's string scanner (C), which typeshed does not declare.
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+class _Windowed:
+    """A JSON parse of ``data`` that accepts exactly what ``json.loads``
+    accepts, through a window of about ``window`` bytes of decoded text.
+
+    Positions are absolute character positions in the whole text; the window
+    holds the text from ``self.start`` on. A value is handed to the C scanner
+    when it fits in the window; one that does not is widened into (scalars,
+    strings) or walked (objects and arrays, whose elements fit again).
+    """
+
+    def __init__(self, data: Payload, window: int) -> None:
+        self.data = memoryview(data)
+        self.step = window
+        self.read = 0  # bytes decoded so far
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.text = ""
+        self.start = 0
+        # ``bool`` (C, no frame per object) stands in for every nested
+        # object: the tree is never built, and a stand-in is never taken
+        # for a valid serial or lineage.
+        decoder = json.JSONDecoder(object_pairs_hook=bool)
+        # The C scanner the standard decoder runs (typeshed types it oddly).
+        self.scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+            decoder  # type: ignore[arg-type]
+        )
+
+    @property
+    def exhausted(self) -> bool:
+        return self.read >= len(self.data)
+
+    def _more(self) -> bool:
+        """Decode the next slice of bytes onto the window; False at the end."""
+        if self.exhausted:
+            return False
+        end = min(self.read + self.step, len(self.data))
+        try:
+            chunk = self.decoder.decode(self.data[self.read : end], final=end >= len(self.data))
+        except UnicodeDecodeError as exc:
+            raise InvalidState(
+                f"state is not UTF-8 text: {exc.reason} at byte {self.read + exc.start}"
+            ) from None
+        self.read = end
+        self.text += chunk
+        return True
+
+    def _need(self, pos: int, count: int = 1) -> bool:
+        """Make the window hold ``count`` characters from ``pos`` (fewer at
+        the end of the text), dropping what lies before ``pos``."""
+        if pos - self.start > len(self.text) // 2:
+            self.text = self.text[pos - self.start :]
+            self.start = pos
+        while pos + count > self.start + len(self.text):
+            if not self._more():
+                return False
+        return True
+
+    def _char(self, pos: int) -> str:
+        return self.text[pos - self.start] if self._need(pos) else ""
+
+    def _skip_ws(self, pos: int) -> int:
+        while self._need(pos):
+            end = self.start + _SPACE.match(self.text, pos - self.start).end()  # type: ignore[union-attr]
+            if end < self.start + len(self.text) or self.exhausted:
+                return end
+            pos = end
+        return pos
+
+    def _fail(self, what: str, pos: int) -> InvalidState:
+        return InvalidState(f"state is not valid JSON: {what} at character {pos}")
+
+    def outer_fields(self) -> dict[str, Any]:
+        """The fields of the top-level object (nested objects as markers)."""
+        pos = self._skip_ws(0)
+        if self._char(pos) == "{":
+            fields, end = self._object(pos, outer=True)
+        else:
+            doc, end = self._value(pos)
+            fields = None
+        end = self._skip_ws(end)
+        if self._char(end):
+            raise self._fail("Extra data", end)
+        if fields is None:
+            raise _not_an_object(doc)
+        return dict(fields)
+
+    def _value(self, pos: int) -> tuple[Any, int]:
+        """One value at ``pos``: scanned whole when it fits, else widened
+        into or walked."""
+        while True:
+            self._need(pos, 1)
+            at = pos - self.start
+            try:
+                value, end = self.scan(self.text, at)
+            except StopIteration:
+                if self.exhausted or not self.text[at:]:
+                    raise self._fail("Expecting value", pos) from None
+            except json.JSONDecodeError as exc:
+                if self.exhausted:
+                    raise self._fail(exc.msg, self.start + exc.pos) from None
+            else:
+                # A number may go on past the window ("1098" of "1098.0"):
+                # a value is certain when something else follows it in the
+                # window, or at the end of the text.
+                if self.exhausted or not _NUMBER_TAIL.match(self.text, end):
+                    return value, self.start + end
+            c = self.text[at] if at < len(self.text) else ""
+            if c == "{":
+                return True, self._object(pos, outer=False)[1]
+            if c == "[":
+                # Walked, not built: a stand-in of the same type for the rules.
+                return [], self._array(pos)
+            if not self._need(pos, len(self.text) + self.start - pos + self.step):
+                continue  # everything is in the window now: the scan decides
+
+    def _object(self, pos: int, *, outer: bool) -> tuple[list[tuple[str, Any]], int]:
+        fields: list[tuple[str, Any]] = []
+        pos = self._skip_ws(pos + 1)
+        if self._char(pos) == "}":
+            return fields, pos + 1
+        while True:
+            if self._char(pos) != '"':
+                raise self._fail("Expecting property name enclosed in double quotes", pos)
+            key, pos = self._string(pos)
+            pos = self._skip_ws(pos)
+            if self._char(pos) != ":":
+                raise self._fail("Expecting ':' delimiter", pos)
+            value, pos = self._value(self._skip_ws(pos + 1))
+            if outer:
+                fields.append((key, value))
+            pos = self._skip_ws(pos)
+            c = self._char(pos)
+            if c == "}":
+                return fields, pos + 1
+            if c != ",":
+                raise self._fail("Expecting ',' delimiter", pos)
+            pos = self._skip_ws(pos + 1)
+
+    def _array(self, pos: int) -> int:
+        pos = self._skip_ws(pos + 1)
+        if self._char(pos) == "]":
+            return pos + 1
+        while True:
+            _, pos = self._value(pos)
+            pos = self._skip_ws(pos)
+            c = self._char(pos)
+            if c == "]":
+                return pos + 1
+            if c != ",":
+                raise self._fail("Expecting ',' delimiter", pos)
+            pos = self._skip_ws(pos + 1)
+
+    def _string(self, pos: int) -> tuple[str, int]:
+        while True:
+            self._need(pos, 1)
+            try:
+                key, end = _scanstring(self.text, pos - self.start + 1, True)
+            except json.JSONDecodeError as exc:
+                if self.exhausted:
+                    raise self._fail(exc.msg, self.start + exc.pos) from None
+                self._need(pos, len(self.text) + self.start - pos + self.step)
+                continue
+            return key, self.start + end

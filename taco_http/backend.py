@@ -22,9 +22,9 @@ from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import caller_of
-from taco_http.body import read_body, read_json_object
+from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
-from taco_http.streaming import state_response
+from taco_http.streaming import state_answer
 
 
 def _unit_id(request: Request) -> UnitId:
@@ -62,21 +62,26 @@ async def backend(request: Request) -> Response:
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
     try:
-        found = await services_of(request).states.download(_caller(request), unit_id)
+        found = await services_of(request).states.open_download(_caller(request), unit_id)
     except UnitNotFound:
         found = None
     if found is None:
         # Terraform reads 404 as "no state yet"; the body must stay empty.
         return Response(status_code=404)
-    version, data = found
-    return state_response(data, {"Content-MD5": md5_base64(version.md5)})
+    version, reader = found
+    return await state_answer(request, version, reader, {"Content-MD5": md5_base64(version.md5)})
 
 
 async def _put(request: Request, unit_id: UnitId) -> Response:
     service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     await service.upload(
-        _caller(request), unit_id, data, lock_id=_lock_id_of(request), create_missing=True
+        _caller(request),
+        unit_id,
+        data,
+        lock_id=_lock_id_of(request),
+        create_missing=True,
+        known_md5=verified_md5(request),
     )
     return Response(status_code=200)
 

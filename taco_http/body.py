@@ -63,6 +63,10 @@ async def _read_chunked(request: Request, limit: int) -> bytes:
     return body
 
 
+# Where ``check_content_md5`` leaves the MD5 it verified, for ``verified_md5``.
+_VERIFIED_MD5 = "taco.verified_md5"
+
+
 def check_content_md5(request: Request, body: Payload) -> None:
     """Verify ``Content-MD5`` when the client sent one (Terraform always does),
     so a body damaged in transit is refused instead of stored."""
@@ -73,8 +77,18 @@ def check_content_md5(request: Request, body: Payload) -> None:
         expected = base64.b64decode(sent, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(f"invalid Content-MD5 header {sent!r}") from None
-    if hashlib.md5(body, usedforsecurity=False).digest() != expected:
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    if digest != expected:
         raise InvalidInput("request body does not match its Content-MD5 header")
+    request.scope[_VERIFIED_MD5] = digest.hex()
+
+
+def verified_md5(request: Request) -> str | None:
+    """The hex MD5 of the body ``read_body`` returned, when it was computed to
+    check ``Content-MD5``: the version record takes it instead of hashing the
+    state a second time."""
+    found = request.scope.get(_VERIFIED_MD5)
+    return found if isinstance(found, str) else None
 
 
 # Request bodies other than states (lock requests, token requests ...) are

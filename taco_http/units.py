@@ -10,10 +10,9 @@ action word is addressed with ``%2F`` or ``__`` instead of a raw slash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 import anyio
 import anyio.to_thread
@@ -31,7 +30,7 @@ from taco_adapters.wire import (
     restored_json,
     structure,
     unit_json,
-    units_json,
+    units_document,
     upload_json,
     version_headers,
     versions_page_json,
@@ -42,9 +41,9 @@ from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http import graph_routes
 from taco_http.auth import caller_of
-from taco_http.body import read_body, read_json_object
+from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
-from taco_http.streaming import state_response
+from taco_http.streaming import state_answer, state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
 
@@ -70,18 +69,29 @@ async def create_unit(request: Request) -> Response:
 
 
 async def list_units(request: Request) -> Response:
+    """All units (the reference's shape), or with ``?limit=`` one page of
+    them after ``?after=`` (keyset pagination: stable while units come and
+    go) and the link to the next page in ``next`` and a ``Link`` header."""
     prefix = request.query_params.get("prefix", "")
-    units = await services_of(request).states.list_units(
-        _caller(request), prefix, deleted=_flag(request, "deleted")
+    raw_limit = request.query_params.get("limit")
+    limit = None if raw_limit in (None, "") else _int_param(request, "limit", 0)
+    after = request.query_params.get("after", "")
+    page = await services_of(request).states.list_unit_documents(
+        _caller(request), prefix, deleted=_flag(request, "deleted"), after=after, limit=limit
     )
-
-    def render() -> bytes:
-        # 100,000 units take long enough to render that the event loop must not.
-        doc = units_json(units)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-
-    body = await anyio.to_thread.run_sync(render) if len(units) > 500 else render()
-    return Response(body, media_type="application/json")
+    next_link = None
+    if page.next_after is not None:
+        query = {"limit": str(limit), "after": page.next_after}
+        if prefix:
+            query["prefix"] = prefix
+        next_link = f"{request.url.path}?{urlencode(query)}"
+    if len(page.documents) > 5000:
+        # Joining 100,000 units takes long enough that the event loop must not.
+        body = await anyio.to_thread.run_sync(units_document, page.documents, next_link)
+    else:
+        body = units_document(page.documents, next_link)
+    headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def unit_route(request: Request) -> Response:
@@ -121,11 +131,11 @@ async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Resp
 
 
 async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    found = await services_of(request).states.download(_caller(request), unit_id)
+    found = await services_of(request).states.open_download(_caller(request), unit_id)
     if found is None:
         return Response(b"", media_type="application/json")
-    version, data = found
-    return state_response(data, version_headers(version))
+    version, reader = found
+    return await state_answer(request, version, reader, version_headers(version))
 
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -138,6 +148,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
+        known_md5=verified_md5(request),
     )
     return JSONResponse(upload_json(result, forced=force))
 

@@ -44,6 +44,10 @@ _log = logging.getLogger(__name__)
 _JSON = "application/json"
 
 
+class NotModified(Exception):
+    """A conditional GET found the object unchanged (``If-None-Match``)."""
+
+
 class PreconditionFailed(Exception):
     """A conditional write or delete lost: the object is not what the caller
     read (``If-Match``) or is no longer absent (``If-None-Match: *``)."""
@@ -219,8 +223,30 @@ class S3Bucket:
         with vendor_errors(f"HeadBucket {self.name}"):
             await self._client.head_bucket(Bucket=self.name)
 
-    async def get(self, key: str) -> S3Object | None:
-        """GET ``key`` with its whole body, or ``None`` when there is no such object."""
+    async def get(self, key: str, *, unless_etag: str | None = None) -> S3Object | None:
+        """GET ``key`` with its whole body, or ``None`` when there is no such
+        object. With ``unless_etag``, a conditional GET: ``NotModified`` when
+        the object still has that ETag (no body crosses the network)."""
+        args: dict[str, Any] = {"Bucket": self.name, "Key": key}
+        if unless_etag is not None:
+            args["IfNoneMatch"] = unless_etag
+        with vendor_errors(f"GetObject s3://{self.name}/{key}"):
+            try:
+                resp = await self._client.get_object(**args)
+            except ClientError as exc:
+                if is_missing(exc):
+                    return None
+                if unless_etag is not None and error_status(exc) == 304:
+                    raise NotModified(key) from None
+                raise
+            async with resp["Body"] as stream:
+                body = await stream.read()
+            return _object(key, resp, bytes(body))
+
+    async def stream(self, key: str) -> tuple[S3Object, ObjectStream] | None:
+        """GET ``key`` without reading its body: the object's description and
+        a stream of its bytes (close it), or ``None`` when there is no such
+        object."""
         with vendor_errors(f"GetObject s3://{self.name}/{key}"):
             try:
                 resp = await self._client.get_object(Bucket=self.name, Key=key)
@@ -228,9 +254,7 @@ class S3Bucket:
                 if is_missing(exc):
                     return None
                 raise
-            async with resp["Body"] as stream:
-                body = await stream.read()
-            return _object(key, resp, bytes(body))
+        return _object(key, resp, None), ObjectStream(key, resp["Body"])
 
     async def head(self, key: str) -> S3Object | None:
         """HEAD ``key`` (its metadata too), or ``None`` when there is no such object."""
@@ -251,15 +275,16 @@ class S3Bucket:
         if_match: str | None = None,
         if_absent: bool = False,
         metadata: Mapping[str, str] | None = None,
+        content_type: str = _JSON,
     ) -> str:
-        """PUT ``key`` as JSON and return its new ETag. With ``if_match`` only if it
-        is still that object, with ``if_absent`` only if there is none; else
-        ``PreconditionFailed``."""
+        """PUT ``key`` (JSON unless told) and return its new ETag. With
+        ``if_match`` only if it is still that object, with ``if_absent`` only
+        if there is none; else ``PreconditionFailed``."""
         args: dict[str, Any] = {
             "Bucket": self.name,
             "Key": key,
             "Body": body,
-            "ContentType": _JSON,
+            "ContentType": content_type,
         }
         if if_match is not None:
             args["IfMatch"] = if_match
@@ -330,6 +355,28 @@ class S3Bucket:
                 args["StartAfter"] = jump
             else:
                 args["ContinuationToken"] = resp["NextContinuationToken"]
+
+
+class ObjectStream:
+    """The body of one GET, read a slice at a time (``S3Bucket.stream``)."""
+
+    def __init__(self, key: str, body: Any) -> None:
+        self._key = key
+        self._body = body
+        self._closed = False
+
+    async def read(self, limit: int) -> bytes:
+        """Up to ``limit`` next bytes; ``b""`` at the end."""
+        if self._closed:
+            return b""
+        with vendor_errors(f"GetObject s3://{self._key}"):
+            chunk: bytes = await self._body.read(limit)
+        return chunk
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
 
 
 class BucketStore:

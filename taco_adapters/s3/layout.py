@@ -41,6 +41,8 @@ DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
+# On a version object compressed after it was superseded: "zstd".
+ENCODING_META = "opentaco-encoding"
 
 
 def new_id() -> str:

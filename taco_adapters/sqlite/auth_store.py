@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     revoked     TEXT
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family);
+CREATE TABLE IF NOT EXISTS auth_secrets (
+    name        TEXT PRIMARY KEY,
+    value       BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS auth_signing_keys (
     kid         TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
@@ -203,6 +207,20 @@ class SqliteAuthStore:
             )
 
         await self._db.run(op, write=True)
+
+    # -- secrets -----------------------------------------------------------------
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            # One transaction: the first insert wins, every caller reads the winner.
+            conn.execute(
+                "INSERT OR IGNORE INTO auth_secrets (name, value) VALUES (?, ?)",
+                (name, bytes(candidate)),
+            )
+            row = conn.execute("SELECT value FROM auth_secrets WHERE name = ?", (name,)).fetchone()
+            return bytes(row[0])
+
+        return await self._db.run(op, write=True)
 
 
 # -- row mapping -------------------------------------------------------------

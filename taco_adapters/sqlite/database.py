@@ -8,7 +8,14 @@ sharing the file, so check-then-write rules run inside it hold between
 processes. WAL with ``synchronous=FULL`` makes every acknowledged commit
 survive a crash of the process or the machine. Blocking SQLite calls run in
 worker threads (``anyio.to_thread``) on a small pool of connections, so the
-event loop never waits on disk.
+event loop never waits on disk or on another process's lock.
+
+One exception, for the hottest reads: ``read_inline`` runs a read of a few
+indexed rows (a unit's row, a version's metadata) on the calling thread, on
+a connection of its own whose busy timeout is zero. Such a read takes
+microseconds, less than the hand-off to a worker thread it spares; if SQLite
+would have to wait for anything it answers busy at once, and the read goes
+to a worker thread like any other.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -65,7 +72,9 @@ class SqliteDatabase:
         # Writers of this process queue here instead of in SQLite's busy handler,
         # which backs off in 1-100 ms sleeps and made concurrent writers slower
         # than one. The busy timeout still arbitrates between processes.
-        self._write_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
 
     async def open(self, schema: Callable[[sqlite3.Connection], None]) -> None:
         """Create the file and its folder if missing, connect, and run
@@ -104,13 +113,66 @@ class SqliteDatabase:
             conn = self._pool.get()
             try:
                 if write:
-                    with self._write_lock:
+                    with self.write_lock:
                         return transaction(conn)
                 return transaction(conn)
             finally:
                 self._pool.put(conn)
 
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    async def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn``, a read of a few indexed rows, in one read transaction
+        on the calling thread (see the module docstring); in a worker thread
+        when SQLite would have to wait. Errors as in ``run``."""
+        conn = self._inline
+        # One thread at a time (another event loop may share the store).
+        if conn is not None and self._inline_lock.acquire(blocking=False):
+            try:
+                conn.execute("BEGIN")
+                try:
+                    with _vendor_errors():
+                        return fn(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except StorageUnavailable as exc:
+                if not _is_busy(exc.__cause__):
+                    raise
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise StorageUnavailable(f"SQLite error: {exc}") from exc
+            finally:
+                self._inline_lock.release()
+        return await self.run(fn, write=False)
+
+    def query_inline(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]] | None:
+        """The rows of one indexed ``SELECT``, read on the calling thread in
+        a transaction of its own (see the module docstring); ``None`` when
+        SQLite would have to wait, and the caller takes the worker-thread
+        road. Errors as in ``run``."""
+        conn = self._inline
+        if conn is None or not self._inline_lock.acquire(blocking=False):
+            return None
+        try:
+            # fetchall: the statement is done, so its read transaction ends.
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return None
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        finally:
+            self._inline_lock.release()
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection of the caller's own, outside the pool, with the same
+        settings (a long read, such as streaming a large state, holds one
+        for its duration without starving the pool). The caller closes it."""
+        with _vendor_errors():
+            conn = self._connect()
+        self._all.remove(conn)
+        return conn
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -119,6 +181,7 @@ class SqliteDatabase:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            self._inline = None
 
         await anyio.to_thread.run_sync(close_all)
 
@@ -144,3 +207,14 @@ class SqliteDatabase:
             self._pool.put(first)
             for _ in range(self._size - 1):
                 self._pool.put(self._connect())
+            inline = self._connect()
+            # Never wait on the event loop: busy answers at once (read_inline).
+            inline.execute("PRAGMA busy_timeout=0")
+            inline.execute("PRAGMA query_only=1")
+            self._inline = inline
+
+
+def _is_busy(exc: BaseException | None) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )

@@ -69,8 +69,10 @@ from taco_adapters.wire.tokens import (
 from taco_adapters.wire.units import (
     created_unit_from_json,
     created_unit_json,
+    unit_document,
     unit_from_json,
     unit_json,
+    units_document,
     units_from_json,
     units_json,
 )
@@ -144,8 +146,10 @@ __all__ = [
     "structure",
     "summary_json",
     "terraform_lock_json",
+    "unit_document",
     "unit_from_json",
     "unit_json",
+    "units_document",
     "units_from_json",
     "units_json",
     "upload_from_json",

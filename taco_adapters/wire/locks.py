@@ -33,14 +33,24 @@ _terraform = make_dict_unstructure_fn(
 
 
 def lock_json(lock: LockInfo) -> dict[str, str]:
-    """The lowercase shape: every field, by its name."""
+    """The lowercase shape: every field, by its name (``owner`` only when set)."""
     doc: dict[str, str] = converter.unstructure(lock)
-    return doc
+    return _without_empty_owner(doc, "owner")
 
 
-def terraform_lock_json(lock: LockInfo) -> dict[str, str]:
-    """Terraform's capitalised shape (``ID``, ``Operation``, ``Who`` ...)."""
+def terraform_lock_json(lock: LockInfo, *, with_owner: bool = False) -> dict[str, str]:
+    """Terraform's capitalised shape (``ID``, ``Operation``, ``Who`` ...),
+    exactly Terraform's fields; ``with_owner`` adds our ``Owner`` when set
+    (for storing a lock where Terraform reads it too: it ignores the field)."""
     doc: dict[str, str] = _terraform(lock)
+    if not with_owner:
+        doc.pop("Owner", None)
+    return _without_empty_owner(doc, "Owner")
+
+
+def _without_empty_owner(doc: dict[str, str], key: str) -> dict[str, str]:
+    if not doc.get(key):
+        doc.pop(key, None)
     return doc
 
 
@@ -50,10 +60,13 @@ def _lowered(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     """A lock a caller asks for, in either spelling; ``InvalidInput`` when a
-    field is not a string. Absent fields stay empty."""
+    field is not a string. Absent fields stay empty; ``owner`` is the
+    server's to set, so a caller's is ignored."""
     lowered = _lowered(doc)
     values: dict[str, str] = {}
     for name in LOCK_FIELDS:
+        if name == "owner":
+            continue
         value = lowered.get(name)
         if value is None:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,18 @@ def unit_json(unit: Unit) -> dict[str, Any]:
     if unit.deleted_at is not None:
         doc["deleted_at"] = rfc3339(unit.deleted_at)
     return doc
+
+
+def unit_document(unit: Unit) -> str:
+    """``unit_json`` as compact JSON text: one unit of a listing."""
+    return json.dumps(unit_json(unit), ensure_ascii=False, separators=(",", ":"))
+
+
+def units_document(documents: Sequence[str], next_link: str | None = None) -> bytes:
+    """A listing (``units_json``'s shape) joined from units' JSON texts, with
+    the link to the next page when there is one."""
+    tail = f',"next":{json.dumps(next_link)}' if next_link is not None else ""
+    return f'{{"units":[{",".join(documents)}],"count":{len(documents)}{tail}}}'.encode()
 
 
 def unit_from_json(doc: Mapping[str, Any]) -> Unit:

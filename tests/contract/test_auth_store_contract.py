@@ -202,3 +202,25 @@ async def test_sqlite_decides_races_between_processes(tmp_path: Path) -> None:
     finally:
         for store in (a, b, state):
             await store.aclose()
+
+
+async def test_a_secret_is_created_once_and_never_changes(auth_store: AuthStore) -> None:
+    """The first candidate stored wins; later candidates get the stored bytes."""
+    first = await auth_store.secret("signed-urls", b"\x00first\xff")
+    assert first == b"\x00first\xff"
+    assert await auth_store.secret("signed-urls", b"second") == first
+    assert await auth_store.secret("s3-credentials", b"other") == b"other"
+
+
+async def test_concurrent_creators_of_a_secret_all_get_the_winner(auth_store: AuthStore) -> None:
+    """Of many processes creating one secret at once, exactly one candidate wins."""
+    got: list[bytes] = []
+
+    async def create(n: int) -> None:
+        got.append(await auth_store.secret("race", f"candidate-{n}".encode()))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(create, n)
+    assert len(set(got)) == 1
+    assert got[0] in {f"candidate-{n}".encode() for n in range(8)}

@@ -537,3 +537,54 @@ async def test_racing_commits_have_one_winner_and_leave_no_orphans(
     assert (await store.get_unit(U)).head == 1
     stored = [k for k in keys(raw, bucket) if "/versions/" in k]
     assert len(stored) == 5
+
+
+async def test_a_superseded_version_object_is_compressed_and_the_head_stays_plain(
+    raw: Any, bucket: str, open_store: OpenStore
+) -> None:
+    """The commit that replaces a head rewrites the old head's object as zstd
+    (marked in its metadata); the new head's object and terraform.tfstate stay
+    plain JSON, and every version reads back exactly, from this store and
+    from another one without its caches."""
+    import zstandard
+
+    store = await open_store(bucket)
+    await store.create_unit(Unit(id=U, created=T0, updated=T0))
+    first, second = state(1), state(2)
+    await store.commit(U, new(first), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    await store.commit(U, new(second), expected_head=1, lock_id=None, retention=KEEP_ALL)
+    versions = sorted(k for k in keys(raw, bucket) if "/versions/" in k)
+    assert len(versions) == 2
+    old = raw.get_object(Bucket=bucket, Key=versions[0])
+    assert old["Metadata"]["opentaco-encoding"] == "zstd"
+    assert zstandard.ZstdDecompressor().decompress(old["Body"].read()) == first
+    assert body(raw, bucket, versions[1]) == second
+    assert body(raw, bucket, f"{U}/terraform.tfstate") == second
+    fresh = await open_store(bucket)
+    for store_ in (store, fresh):
+        assert (await store_.read_version(U, 1))[1] == first
+        assert (await store_.read_version(U, 2))[1] == second
+
+
+async def test_a_large_head_is_streamed_from_its_object(
+    bucket: str, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the streaming threshold the head is read from its object a slice
+    at a time, byte for byte; a superseded (compressed) one still reads whole."""
+    from taco_adapters.s3 import state_store as s3_module
+
+    monkeypatch.setattr(s3_module, "_STREAM_OVER", 100)
+    store = await open_store(bucket)
+    await store.create_unit(Unit(id=U, created=T0, updated=T0))
+    data = b'{"version": 4, "serial": 1, "lineage": "L1", "pad": "%s"}' % (b"y" * 5000)
+    await store.commit(U, new(data), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    fresh = await open_store(bucket)
+    found = await fresh.open_state(U)
+    assert found is not None
+    version, reader = found
+    assert reader.whole is None and reader.size == len(data)
+    got = b""
+    while chunk := await reader.read(1000):
+        got += chunk
+    await reader.aclose()
+    assert got == data and version.number == 1
