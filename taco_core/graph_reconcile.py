@@ -14,15 +14,15 @@ in time order:
   value, so the digests and the status it leaves are exact.
 - **Target acknowledge** (rule B) at the time the target's current version was
   committed: before the refresh if the target was written before the value
-  changed (it consumed the old one), after it otherwise. When the source did
-  not change, the change the edge records is dated by ``last_in_at``, which
-  has one-second precision: then only a target committed a whole second or
-  more after it acknowledges.
+  changed (it consumed the old one, when written a whole second or more after
+  the edge's ``last_in_at``, which has one-second precision), after it
+  otherwise.
 
 When the time a value appeared is not known (``UnitHead.since`` leaves it
-out), the source's commit time stands in: a target written in between is
-taken as having consumed the old value. Either way an uncertain answer asks
-for a re-apply that may not be needed; it never hides one that is.
+out), the source's commit time stands in. Whatever is uncertain (a value
+that left and came back between lost writes, a target written in the same
+second as a change) is answered so as to ask for a re-apply that may not be
+needed; it never hides one that is.
 
 Reconciling a graph that is already up to date changes nothing: a refresh with
 the digest already recorded keeps the status it has (``ok`` when consumed,
@@ -93,15 +93,19 @@ def _replay(edge: Edge, source: UnitHead | None, target: UnitHead | None) -> Edg
     if target is None:
         return refresh_source(edge, source.outputs, stamp)
     digest = source.outputs.digest(edge.from_output)
-    if digest == edge.in_digest and edge.from_output not in source.since:
-        # Not changed since the edge recorded it, and no history to date the
-        # value: the edge's own record dates it.
-        after = certainly_after(edge, target.at)
+    if digest == edge.in_digest:
+        # The value the edge recorded is the current one. Dated by the
+        # history, the target consumed it if written since; undated, the
+        # value may have left and come back in between, so only a target
+        # written after the source's current version surely consumed it. A
+        # target written before consumed some other value: nothing to record.
+        known = edge.from_output in source.since
+        after = target.at > changed if known else target.at > source.at
     else:
         after = target.at > changed
-    if not after and certainly_after(edge, target.at):
-        # Written before the change, after the value the edge recorded.
-        edge = acknowledge_target(edge, rfc3339(target.at))
+        if not after and certainly_after(edge, target.at):
+            # Written before the change, after the value the edge recorded.
+            edge = acknowledge_target(edge, rfc3339(target.at))
     edge = refresh_source(edge, source.outputs, stamp)
     if after:
         edge = acknowledge_target(edge, rfc3339(target.at))

@@ -504,8 +504,9 @@ class GraphService:
         self, units: Collection[str], since: datetime | None, edges: Sequence[Edge]
     ) -> dict[str, tuple[int, UnitHead]]:
         """The current state (version number, head) of each of ``units``
-        committed after ``since``; an output whose digest differs from what an
-        edge recorded is dated from the unit's history."""
+        committed after ``since``; an output an edge records another digest
+        of, or whose edge waits for its consumer, is dated from the unit's
+        history."""
         heads: dict[str, tuple[int, UnitHead]] = {}
         changed = [
             u.id
@@ -525,7 +526,7 @@ class GraphService:
             names = {
                 e.from_output
                 for e in recorded.get(unit, ())
-                if head.outputs.digest(e.from_output) != e.in_digest
+                if head.outputs.digest(e.from_output) != e.in_digest or e.out_digest != e.in_digest
             }
             if names:
                 head = await self._dated(UnitId(unit), version, head, names)
