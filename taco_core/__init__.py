@@ -2,8 +2,9 @@
 
 Pure Python (attrs and anyio only): no I/O, no framework. The names below are
 the library's public API; everything a front end or a tool needs goes through
-the two use-case classes, ``StateService`` (units, locks, history) and
-``AuthService`` (logins, tokens), over the ports in ``taco_core.ports``, which
+the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
+(logins, tokens), ``RbacService`` (authorization decisions) and ``RbacAdmin``
+(managing roles and permissions), over the ports in ``taco_core.ports``, which
 ``taco_adapters`` implements by technology. ``GraphService`` keeps the
 dependency graph between units up to date and says what needs re-applying.
 The rules themselves stay in their modules (``guard``, ``locks``,
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
 from taco_core.auth import (
-    ADMIN_GROUP,
     ANONYMOUS,
     ApiToken,
     IssuedTokens,
@@ -30,6 +30,7 @@ from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
 from taco_core.errors import (
     AlreadyAssigned,
+    BodyTooLarge,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
@@ -90,12 +91,12 @@ from taco_core.ports import (
     TokenStore,
 )
 from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
+from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
 __all__ = [
-    "ADMIN_GROUP",
     "ALLOW_ALL",
     "ANONYMOUS",
     "SYSTEM_CALLER",
@@ -108,6 +109,7 @@ __all__ = [
     "AuthService",
     "AuthStore",
     "Authorizer",
+    "BodyTooLarge",
     "Caller",
     "Clock",
     "Colour",
@@ -143,6 +145,7 @@ __all__ = [
     "Policy",
     "Principal",
     "PrincipalKind",
+    "RbacAdmin",
     "RbacPolicy",
     "RbacService",
     "RbacStore",

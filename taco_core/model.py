@@ -16,6 +16,11 @@ from attrs import field, frozen
 # A unit's ID, once checked by ``taco_core.unit_id.parse_unit_id``.
 UnitId = NewType("UnitId", str)
 
+# The largest number a caller may give where a store keeps one (a serial, a
+# version number): SQLite's INTEGER is a signed 64-bit integer, and so is
+# Terraform's own serial.
+MAX_NUMBER = 2**63 - 1
+
 # State bytes as received. Uploads arrive in a bytearray so a large state is
 # held once instead of being copied into an immutable ``bytes``.
 Payload = bytes | bytearray
@@ -169,6 +174,7 @@ class RetentionPolicy:
 
     max_versions: int = 100
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+    max_quarantined: int = 20
 
 
 @frozen

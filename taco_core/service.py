@@ -66,7 +66,7 @@ from taco_core.ports import Clock, EventSink, StateControl, StateStore
 from taco_core.rbac import Action
 from taco_core.redaction import redact_to_outputs
 from taco_core.state_doc import facts_with, fingerprint, load_object, outer_fields, read_facts
-from taco_core.unit_id import parse_user_unit_id
+from taco_core.unit_id import check_prefix, parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
 # the read and the atomic commit. Contention on one unit is rare (Terraform
@@ -74,6 +74,9 @@ from taco_core.unit_id import parse_user_unit_id
 _MAX_ATTEMPTS = 16
 
 DEFAULT_MAX_STATE_BYTES = 512 * 1024 * 1024
+# The most units one listing page holds, whatever ``limit`` asks for: a page is
+# built in memory, and a client asking for 2^63 means "as many as you give".
+MAX_PAGE_UNITS = 10_000
 
 
 class _HeadMoved(Exception):
@@ -215,7 +218,7 @@ class StateService:
     ) -> Sequence[Unit]:
         """Units whose ID starts with ``prefix``, sorted by ID, leaving out
         those the caller may not see (not even their outputs)."""
-        units = await self.store.list_units(prefix, deleted=deleted)
+        units = await self.store.list_units(check_prefix(prefix), deleted=deleted)
         if caller.is_system:
             return units
         return await self.access.filter(
@@ -235,13 +238,19 @@ class StateService:
         (``StateStore.unit_documents``), filtered the same way: the fast path
         of a large listing. With ``limit``, one page of live units after
         ``after`` and where the next page starts; the page may hold fewer
-        than ``limit`` documents when the caller may not see some units."""
+        than ``limit`` documents when the caller may not see some units, and
+        never more than ``MAX_PAGE_UNITS``."""
         if limit is not None and deleted:
             raise InvalidInput("deleted units are listed whole; leave out 'limit'")
         if limit is not None and limit < 1:
             raise InvalidInput("'limit' must be at least 1")
+        if limit is not None:
+            limit = min(limit, MAX_PAGE_UNITS)
         rows = await self.store.unit_documents(
-            prefix, deleted=deleted, after=after, limit=None if limit is None else limit + 1
+            check_prefix(prefix),
+            deleted=deleted,
+            after=after,
+            limit=None if limit is None else limit + 1,
         )
         next_after: str | None = None
         if limit is not None and len(rows) > limit:

@@ -8,6 +8,11 @@ standard library's JSON scanner (C) parses each value that fits in the
 window, and the containers that do not (a large state's ``resources`` array)
 are walked element by element, so validating a 100 MB state holds a few
 megabytes of text rather than a second, decoded copy of the whole.
+
+That parse also refuses what later steps could not handle: arrays and objects
+nested deeper than ``MAX_NESTING`` (a diff or a restore walks a stored state
+recursively, within Python's recursion limit) and a ``serial`` no store can
+keep.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from taco_core.errors import InvalidState
-from taco_core.model import Payload, StateFacts
+from taco_core.model import MAX_NUMBER, Payload, StateFacts
+
+# How deeply arrays and objects may nest in a state. Terraform's own states
+# nest about a dozen levels; this leaves room for any real one while keeping
+# every recursive walk of a stored state far from Python's recursion limit.
+MAX_NESTING = 256
 
 
 def fingerprint(data: Payload, md5: str | None = None) -> tuple[str, str]:
@@ -60,6 +70,22 @@ def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = 
         raise InvalidState(
             f"state is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        # Python's parser gives up before any depth check could run.
+        raise too_deep() from None
+    except ValueError as exc:
+        # An integer longer than Python converts (4300 digits by default).
+        raise _too_long(exc) from None
+
+
+def too_deep() -> InvalidState:
+    return InvalidState(
+        f"state nests arrays and objects more than {MAX_NESTING} levels deep, the limit"
+    )
+
+
+def _too_long(exc: ValueError) -> InvalidState:
+    return InvalidState(f"state is not valid JSON: {str(exc).split(';')[0]}")
 
 
 def _not_an_object(doc: Any) -> InvalidState:
@@ -90,9 +116,21 @@ def facts_with(doc: Mapping[str, Any], size: int, sha256: str, md5: str) -> Stat
         isinstance(serial, bool) or not isinstance(serial, int) or serial < 0
     ):
         raise InvalidState(f"state field 'serial' must be a non-negative integer, got {serial!r}")
+    if serial is not None and serial > MAX_NUMBER:
+        raise InvalidState(
+            f"state field 'serial' must be at most {MAX_NUMBER} (a signed 64-bit integer)"
+        )
     lineage = doc.get("lineage")
     if lineage is not None and not isinstance(lineage, str):
         raise InvalidState(f"state field 'lineage' must be a string, got {lineage!r}")
+    if lineage is not None and not lineage.isascii():
+        try:
+            lineage.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON can spell a lone surrogate ("\ud800"); no store can keep one.
+            raise InvalidState(
+                f"state field 'lineage' is not valid Unicode text: {lineage!r}"
+            ) from None
     return StateFacts(serial=serial, lineage=lineage or None, size=size, sha256=sha256, md5=md5)
 
 
@@ -122,6 +160,51 @@ def outer_fields(data: Payload, *, window: int = WINDOW) -> dict[str, Any]:
         raise
 
 
+class _Nested:
+    """What the parse leaves in place of an object: how deeply it nests."""
+
+    __slots__ = ("depth",)
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+
+def _depth(value: Any) -> int:
+    """How deeply a parsed value nests (0 for a scalar), walked without
+    recursion; objects in it are ``_Nested`` markers already."""
+    kind = type(value)
+    if kind is _Nested:
+        depth: int = value.depth
+        return depth
+    if kind is not list:
+        return 0
+    deepest = 1
+    pending = [(value, 1)]
+    while pending:
+        current, level = pending.pop()
+        for item in current:
+            kind = type(item)
+            if kind is _Nested:
+                deepest = max(deepest, level + item.depth)
+            elif kind is list:
+                deepest = max(deepest, level + 1)
+                pending.append((item, level + 1))
+    return deepest
+
+
+def _nested(pairs: list[tuple[str, Any]]) -> _Nested:
+    """The ``object_pairs_hook``: an object becomes the marker of its depth;
+    one deeper than ``MAX_NESTING`` stops the parse at once."""
+    inner = 0
+    for _, value in pairs:
+        kind = type(value)
+        if kind is _Nested or kind is list:
+            inner = max(inner, _depth(value))
+    if inner >= MAX_NESTING:
+        raise too_deep()
+    return _Nested(inner + 1)
+
+
 _NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
 _SPACE = re.compile(r"[ \t\n\r]*")
 # The decoder's string scanner (C), which typeshed does not declare.
@@ -145,10 +228,10 @@ class _Windowed:
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.text = ""
         self.start = 0
-        # ``bool`` (C, no frame per object) stands in for every nested
-        # object: the tree is never built, and a stand-in is never taken
-        # for a valid serial or lineage.
-        decoder = json.JSONDecoder(object_pairs_hook=bool)
+        # A ``_Nested`` marker stands in for every nested object: the tree is
+        # never built, its depth is measured as it is parsed, and a stand-in
+        # is never taken for a valid serial or lineage.
+        decoder = json.JSONDecoder(object_pairs_hook=_nested)
         # The C scanner the standard decoder runs (typeshed types it oddly).
         self.scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
             decoder  # type: ignore[arg-type]
@@ -202,9 +285,9 @@ class _Windowed:
         """The fields of the top-level object (nested objects as markers)."""
         pos = self._skip_ws(0)
         if self._char(pos) == "{":
-            fields, end = self._object(pos, outer=True)
+            fields, end = self._object(pos, outer=True, level=1)
         else:
-            doc, end = self._value(pos)
+            doc, end = self._value(pos, 0)
             fields = None
         end = self._skip_ws(end)
         if self._char(end):
@@ -213,9 +296,9 @@ class _Windowed:
             raise _not_an_object(doc)
         return dict(fields)
 
-    def _value(self, pos: int) -> tuple[Any, int]:
-        """One value at ``pos``: scanned whole when it fits, else widened
-        into or walked."""
+    def _value(self, pos: int, level: int) -> tuple[Any, int]:
+        """One value at ``pos``, inside containers nested ``level`` deep:
+        scanned whole when it fits, else widened into or walked."""
         while True:
             self._need(pos, 1)
             at = pos - self.start
@@ -227,22 +310,31 @@ class _Windowed:
             except json.JSONDecodeError as exc:
                 if self.exhausted:
                     raise self._fail(exc.msg, self.start + exc.pos) from None
+            except RecursionError:
+                # The C scanner gives up before any depth check could run.
+                raise too_deep() from None
+            except ValueError as exc:
+                raise _too_long(exc) from None
             else:
                 # A number may go on past the window ("1098" of "1098.0"):
                 # a value is certain when something else follows it in the
                 # window, or at the end of the text.
                 if self.exhausted or not _NUMBER_TAIL.match(self.text, end):
+                    if level + _depth(value) > MAX_NESTING:
+                        raise too_deep()
                     return value, self.start + end
             c = self.text[at] if at < len(self.text) else ""
             if c == "{":
-                return True, self._object(pos, outer=False)[1]
+                return _Nested(0), self._object(pos, outer=False, level=level + 1)[1]
             if c == "[":
                 # Walked, not built: a stand-in of the same type for the rules.
-                return [], self._array(pos)
+                return [], self._array(pos, level + 1)
             if not self._need(pos, len(self.text) + self.start - pos + self.step):
                 continue  # everything is in the window now: the scan decides
 
-    def _object(self, pos: int, *, outer: bool) -> tuple[list[tuple[str, Any]], int]:
+    def _object(self, pos: int, *, outer: bool, level: int) -> tuple[list[tuple[str, Any]], int]:
+        if level > MAX_NESTING:
+            raise too_deep()
         fields: list[tuple[str, Any]] = []
         pos = self._skip_ws(pos + 1)
         if self._char(pos) == "}":
@@ -254,7 +346,7 @@ class _Windowed:
             pos = self._skip_ws(pos)
             if self._char(pos) != ":":
                 raise self._fail("Expecting ':' delimiter", pos)
-            value, pos = self._value(self._skip_ws(pos + 1))
+            value, pos = self._value(self._skip_ws(pos + 1), level)
             if outer:
                 fields.append((key, value))
             pos = self._skip_ws(pos)
@@ -265,12 +357,14 @@ class _Windowed:
                 raise self._fail("Expecting ',' delimiter", pos)
             pos = self._skip_ws(pos + 1)
 
-    def _array(self, pos: int) -> int:
+    def _array(self, pos: int, level: int) -> int:
+        if level > MAX_NESTING:
+            raise too_deep()
         pos = self._skip_ws(pos + 1)
         if self._char(pos) == "]":
             return pos + 1
         while True:
-            _, pos = self._value(pos)
+            _, pos = self._value(pos, level)
             pos = self._skip_ws(pos)
             c = self._char(pos)
             if c == "]":

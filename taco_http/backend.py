@@ -11,28 +11,30 @@ use, as Terraform users expect of a backend.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import lock_from_json, terraform_lock_json
 from taco_core.caller import Caller
-from taco_core.errors import UnitNotFound
+from taco_core.errors import InvalidInput, UnitNotFound
 from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import caller_of
-from taco_http.body import read_body, read_json_object, verified_md5
+from taco_http.body import SMALL_BODY, parse_json_object, read_body, read_json_object, verified_md5
 from taco_http.context import services_of
+from taco_http.methods import pick
 from taco_http.streaming import state_answer
-
-
-def _unit_id(request: Request) -> UnitId:
-    return parse_unit_id(request.path_params["unit_id"])
 
 
 def _caller(request: Request) -> Caller:
     return caller_of(request, Surface.BACKEND)
+
+
+def _unit_id(request: Request) -> UnitId:
+    return parse_unit_id(request.path_params["unit_id"])
 
 
 def _lock_id_of(request: Request) -> str | None:
@@ -45,19 +47,9 @@ def _lock_id_of(request: Request) -> str | None:
 
 
 async def backend(request: Request) -> Response:
-    unit_id = _unit_id(request)
-    method = request.method
-    if method == "GET":
-        return await _get(request, unit_id)
-    if method in ("POST", "PUT"):
-        return await _put(request, unit_id)
-    if method == "LOCK":
-        return await _lock(request, unit_id)
-    if method == "UNLOCK":
-        return await _unlock(request, unit_id)
-    # DELETE (route methods restrict the rest)
-    await services_of(request).states.delete_unit(_caller(request), unit_id)
-    return Response(status_code=200)
+    # Looked up, never fallen through to: HEAD is a read, an unknown method 405.
+    handler = pick(request.method, _HANDLERS)
+    return await handler(request, _unit_id(request))
 
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
@@ -94,11 +86,35 @@ async def _lock(request: Request, unit_id: UnitId) -> Response:
     return JSONResponse(terraform_lock_json(held), status_code=200)
 
 
+async def _delete(request: Request, unit_id: UnitId) -> Response:
+    await services_of(request).states.delete_unit(_caller(request), unit_id)
+    return Response(status_code=200)
+
+
 async def _unlock(request: Request, unit_id: UnitId) -> Response:
-    doc = await read_json_object(request, "LockInfo")
-    lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
-    # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
+    body = await read_body(request, SMALL_BODY, "LockInfo")
+    header = request.headers.get("x-terraform-lock-id") or None
+    if not body.strip():
+        # `terraform force-unlock` sends an empty body and never the ID it was
+        # given: only that is a forced unlock (or the ID in the header).
+        lock_id = header
+    else:
+        lock_id = lock_from_json(parse_json_object(body, "LockInfo")).id or header
+        if not lock_id:
+            raise InvalidInput(
+                'the LockInfo names no lock: send its "ID", or an empty body to force the unlock'
+            )
     # A unit that does not exist holds no lock, so the caller's goal already holds.
     with contextlib.suppress(UnitNotFound):
-        await services_of(request).states.unlock(_caller(request), unit_id, lock_id or None)
+        await services_of(request).states.unlock(_caller(request), unit_id, lock_id)
     return Response(status_code=200)
+
+
+_HANDLERS: dict[str, Callable[[Request, UnitId], Awaitable[Response]]] = {
+    "GET": _get,
+    "POST": _put,
+    "PUT": _put,
+    "LOCK": _lock,
+    "UNLOCK": _unlock,
+    "DELETE": _delete,
+}

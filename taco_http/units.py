@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlencode
 
 import anyio
 import anyio.to_thread
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -37,12 +36,14 @@ from taco_adapters.wire import (
 )
 from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound
-from taco_core.model import Surface, UnitId
+from taco_core.history import current_at
+from taco_core.model import MAX_NUMBER, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http import graph_routes
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
+from taco_http.methods import pick
 from taco_http.streaming import state_answer, state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
@@ -102,7 +103,7 @@ async def unit_route(request: Request) -> Response:
     parts = [unquote(p) for p in rest.split("/")]
     action: str | None = None
     arg: str | None = None
-    if len(parts) >= 3 and parts[-2] == "versions" and parts[-1].isdigit():
+    if len(parts) >= 3 and parts[-2] == "versions" and _is_number(parts[-1]):
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
@@ -113,10 +114,7 @@ async def unit_route(request: Request) -> Response:
         handlers = _ACTION_VERSION
     else:
         handlers = _ACTIONS[action]
-    handler = handlers.get(request.method)
-    if handler is None:
-        raise HTTPException(405, f"method {request.method} not allowed here")
-    return await handler(request, unit_id, arg)
+    return await pick(request.method, handlers)(request, unit_id, arg)
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -181,8 +179,9 @@ async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Respons
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
+    number = _whole_number("version number", arg)
     version, data = await services_of(request).states.read_version(
-        _caller(request), unit_id, int(arg)
+        _caller(request), unit_id, number
     )
     return state_response(data, version_headers(version))
 
@@ -202,14 +201,21 @@ async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response
 
 
 async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
+    """The version current at ``timestamp``: the newest written at or before it."""
     try:
         wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
-    for v in await services_of(request).states.list_versions(_caller(request), unit_id):
-        if abs((v.created - wanted).total_seconds()) < 1e-6:
-            return v.number
-    raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
+    if wanted.tzinfo is None:
+        raise InvalidInput(
+            f"timestamp {timestamp!r} has no time zone: add Z (UTC) or an offset such as +02:00"
+        )
+    found = current_at(
+        await services_of(request).states.list_versions(_caller(request), unit_id), wanted
+    )
+    if found is None:
+        raise NotFound(f"unit {unit_id!r} has no kept version written at or before {timestamp}")
+    return found.number
 
 
 async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -235,9 +241,22 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise InvalidInput(f"query parameter {name!r} must be a non-negative integer")
-    return int(raw)
+    return _whole_number(f"query parameter {name!r}", raw)
+
+
+def _is_number(raw: str) -> bool:
+    # ASCII only: str.isdigit() also accepts '²' and other digits int() refuses.
+    return raw.isascii() and raw.isdigit()
+
+
+def _whole_number(what: str, raw: str) -> int:
+    """``raw`` as a number a store can keep, or ``InvalidInput`` naming ``what``."""
+    if not _is_number(raw):
+        raise InvalidInput(f"{what} must be a non-negative integer, got {raw!r}")
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+        raise InvalidInput(f"{what} must be at most {MAX_NUMBER}")
+    return int(digits)
 
 
 _UNIT_METHODS: dict[str, Handler] = {"GET": _get_unit, "DELETE": _delete_unit}

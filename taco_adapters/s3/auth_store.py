@@ -574,6 +574,8 @@ def _api_json(t: ApiToken, *, first: bool) -> dict[str, Any]:
         "created_by": t.created_by,
         "expires": encode_optional_time(t.expires),
         "revoked": encode_optional_time(t.revoked),
+        "roles": None if t.roles is None else list(t.roles),
+        "parent": t.parent,
         "first": first,
     }
 
@@ -591,6 +593,9 @@ def _api_of(raw: Mapping[str, Any]) -> ApiToken:
             created_by=raw.get("created_by", ""),
             expires=decode_optional_time(raw.get("expires")),
             revoked=decode_optional_time(raw.get("revoked")),
+            # Absent in records written before tokens could be narrowed.
+            roles=raw.get("roles"),
+            parent=raw.get("parent") or "",
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(f"API token {raw.get('id')!r}", exc) from exc

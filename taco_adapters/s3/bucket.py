@@ -107,12 +107,24 @@ def is_precondition(exc: ClientError) -> bool:
     )
 
 
-def client_config(endpoint_url: str | None) -> AioConfig:
-    """botocore settings for the stores' clients: standard retries (throttling and
-    5xx are retried with backoff); path-style addressing for S3-compatible
-    endpoints, which rarely serve virtual-host bucket names."""
+# How long to wait for S3 to accept a connection, or between two pieces of
+# its answer, before the attempt fails (botocore's own default is a minute).
+DEFAULT_TIMEOUT = 10.0
+# Every request is tried at most this often: a retry after throttling, a 5xx
+# or a timeout, and no more, so a hung S3 costs a caller about twice the
+# timeout rather than minutes.
+ATTEMPTS = 2
+
+
+def client_config(endpoint_url: str | None, timeout: float = DEFAULT_TIMEOUT) -> AioConfig:
+    """botocore settings for the stores' clients: connect and read timeouts of
+    ``timeout`` seconds and a bounded retry budget (``ATTEMPTS``, with
+    backoff); path-style addressing for S3-compatible endpoints, which rarely
+    serve virtual-host bucket names."""
     return AioConfig(
-        retries={"mode": "standard"},
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
 
@@ -164,11 +176,13 @@ class S3Bucket:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: AioSession | None = None,
+        io_timeout: float = DEFAULT_TIMEOUT,
     ) -> Self:
         """A new client for ``name`` (credentials from ``session``, by default
-        the standard AWS chain), closed by ``aclose``, and the bucket proved
-        usable. aiobotocore binds its connection pool to the running event
-        loop, so call this inside the loop that will use the bucket.
+        the standard AWS chain; ``io_timeout`` as ``client_config`` takes it),
+        closed by ``aclose``, and the bucket proved usable. aiobotocore binds
+        its connection pool to the running event loop, so call this inside
+        the loop that will use the bucket.
 
         ``StorageUnavailable`` names the bucket, the endpoint and the fix when
         the bucket cannot be used: a service must refuse to start rather than
@@ -182,7 +196,7 @@ class S3Bucket:
                     "s3",
                     region_name=region,
                     endpoint_url=endpoint_url,
-                    config=client_config(endpoint_url),
+                    config=client_config(endpoint_url, io_timeout),
                 )
             )
             bucket = cls(name, client=client, region=region, endpoint_url=endpoint_url)
@@ -404,10 +418,15 @@ class BucketStore:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: AioSession | None = None,
+        io_timeout: float = DEFAULT_TIMEOUT,
     ) -> Self:
         """A store on a bucket of its own (``S3Bucket.open``), closed by ``aclose``."""
         opened = await S3Bucket.open(
-            bucket, region=region, endpoint_url=endpoint_url, session=session
+            bucket,
+            region=region,
+            endpoint_url=endpoint_url,
+            session=session,
+            io_timeout=io_timeout,
         )
         store = cls(opened, prefix=prefix)
         store._owned = opened

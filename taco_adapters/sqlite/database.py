@@ -16,11 +16,17 @@ a connection of its own whose busy timeout is zero. Such a read takes
 microseconds, less than the hand-off to a worker thread it spares; if SQLite
 would have to wait for anything it answers busy at once, and the read goes
 to a worker thread like any other.
+
+The file holds every state and the key that signs access tokens, so it is
+private from its first byte: a missing folder is created 0700 and the file
+0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm``
+files the database file's permissions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -199,8 +205,13 @@ class SqliteDatabase:
         return conn
 
     def _connect_all(self) -> None:
-        with _vendor_errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            create_private(self.path)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot create the SQLite database {self.path}: {exc.strerror or exc}"
+            ) from exc
+        try:
             first = self._connect()
             # WAL is a property of the file: setting it once is enough.
             first.execute("PRAGMA journal_mode=WAL")
@@ -212,9 +223,31 @@ class SqliteDatabase:
             inline.execute("PRAGMA busy_timeout=0")
             inline.execute("PRAGMA query_only=1")
             self._inline = inline
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
 
 
 def _is_busy(exc: BaseException | None) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)
     )
+
+
+def create_private(path: Path) -> None:
+    """Create ``path``'s missing folders (0700) and the empty file (0600) if it
+    does not exist; an existing one is left as it is."""
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def companion_files(path: Path) -> list[Path]:
+    """The database file and the files SQLite keeps beside it (WAL, shared memory)."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]

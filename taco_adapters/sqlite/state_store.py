@@ -52,6 +52,7 @@ from taco_core.errors import (
     VersionNotFound,
 )
 from taco_core.model import (
+    MAX_NUMBER,
     LockInfo,
     NewVersion,
     Payload,
@@ -750,6 +751,9 @@ def _version_of(unit_id: UnitId, row: tuple[Any, ...]) -> StateVersion:
 def _fetch_version(
     conn: sqlite3.Connection, key: int, unit_id: UnitId, number: int
 ) -> StateVersion:
+    if not 0 <= number <= MAX_NUMBER:
+        # No such version can exist, and SQLite could not even bind the number.
+        raise VersionNotFound(unit_id, number)
     row = conn.execute(
         f"SELECT {_VERSION_COLUMNS} FROM versions WHERE unit_key = ? AND number = ?",
         (key, number),
@@ -781,7 +785,8 @@ def _prune(
     history to find it cost more than the rest of the commit. The head
     counts as one kept version (it is the newest kept one: quarantined
     versions never become the head); a quarantined version goes once older
-    than the grace period. The contract suite holds both forms to the rule."""
+    than the grace period or beyond the newest ``max_quarantined``. The
+    contract suite holds both forms to the rule."""
     keep = max(0, policy.max_versions - (1 if head is not None else 0))
     cutoff = encode_time(now - timedelta(seconds=policy.quarantine_grace_seconds))
     doomed = [
@@ -792,14 +797,18 @@ def _prune(
             (key, head, keep),
         )
     ]
-    doomed += [
-        number
-        for (number,) in conn.execute(
-            "SELECT number FROM versions WHERE unit_key = ? AND quarantined = 1 "
-            "AND number IS NOT ? AND created < ?",
-            (key, head, cutoff),
-        )
-    ]
+    # Quarantined versions are few (at most max_quarantined survive each
+    # commit), so the rule is applied to them row by row.
+    kept_quarantined = 0
+    for number, created in conn.execute(
+        "SELECT number, created FROM versions WHERE unit_key = ? AND quarantined = 1 "
+        "AND number IS NOT ? ORDER BY number DESC",
+        (key, head),
+    ).fetchall():
+        if created < cutoff or kept_quarantined >= policy.max_quarantined:
+            doomed.append(number)
+        else:
+            kept_quarantined += 1
     for number in doomed:
         conn.execute(
             "DELETE FROM blobs WHERE id = (SELECT blob_id FROM versions "

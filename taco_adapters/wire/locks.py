@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from taco_adapters.wire.converter import converter
+from taco_adapters.wire.converter import check_text, converter
 from taco_core.errors import InvalidInput
 from taco_core.model import LockInfo
 
@@ -60,10 +60,11 @@ def _lowered(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     """A lock a caller asks for, in either spelling; ``InvalidInput`` when a
-    field is not a string. Absent fields stay empty; ``owner`` is the
-    server's to set, so a caller's is ignored."""
+    field is not a string. Absent and null fields stay empty (an empty ID
+    is a request for a fresh one); ``owner`` is the server's to set, so a
+    caller's is ignored."""
     lowered = _lowered(doc)
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"id": ""}  # no ID: the service picks one
     for name in LOCK_FIELDS:
         if name == "owner":
             continue
@@ -72,7 +73,10 @@ def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
             continue
         if not isinstance(value, str):
             raise InvalidInput(f"lock field {name!r} must be a string, got {value!r}")
-        values[name] = value
+        try:
+            values[name] = check_text(value)
+        except ValueError as exc:
+            raise InvalidInput(f"lock field {name!r}: {exc}") from None
     return LockInfo(**values)
 
 
@@ -81,4 +85,6 @@ def held_lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     leniently: either spelling, values made text, absent or null fields
     empty. A holder is shown rather than refused, whoever wrote it."""
     lowered = _lowered(doc)
-    return LockInfo(**{n: str(lowered[n]) for n in LOCK_FIELDS if lowered.get(n) is not None})
+    return LockInfo(
+        **{"id": "", **{n: str(lowered[n]) for n in LOCK_FIELDS if lowered.get(n) is not None}}
+    )

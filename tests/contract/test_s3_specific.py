@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import anyio
 import pytest
 
 from taco_adapters.s3 import S3StateStore
+from taco_adapters.s3.bucket import S3Bucket
 from taco_core.errors import (
     ConcurrentUpdate,
     LockConflict,
@@ -27,6 +29,7 @@ from taco_core.model import LockInfo, NewVersion, RetentionPolicy, Unit
 from taco_core.state_doc import read_facts
 from taco_core.unit_id import UnitId
 from tests.s3_server import S3Server
+from tests.tcp_proxy import tcp_proxy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEEP_ALL = RetentionPolicy(max_versions=1000)
@@ -588,3 +591,19 @@ async def test_a_large_head_is_streamed_from_its_object(
         got += chunk
     await reader.aclose()
     assert got == data and version.number == 1
+
+
+async def test_a_hung_endpoint_fails_within_the_timeout_budget(s3_server: S3Server) -> None:
+    """An endpoint that accepts and never answers is StorageUnavailable after the
+    bounded attempts of io_timeout each, not botocore's minutes."""
+    with tcp_proxy() as hung:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="cannot use S3"):
+            await S3Bucket.open(
+                "tfstate",
+                region=s3_server.region,
+                endpoint_url=hung.url,
+                session=s3_server.session(),
+                io_timeout=0.5,
+            )
+        assert time.monotonic() - started < 5

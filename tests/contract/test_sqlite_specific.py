@@ -230,16 +230,22 @@ async def test_hot_queries_use_an_index(
 @given(
     writes=st.lists(st.tuples(st.booleans(), st.integers(0, 30)), min_size=1, max_size=14),
     max_versions=st.integers(0, 4),
+    max_quarantined=st.integers(0, 3),
 )
 def test_pruning_in_sql_keeps_what_the_retention_rule_keeps(
     tmp_path_factory: pytest.TempPathFactory,
     writes: list[tuple[bool, int]],
     max_versions: int,
+    max_quarantined: int,
 ) -> None:
     """The same writes (some refused into quarantine, at various ages) leave
     SQLite with exactly the versions the memory store keeps, which applies
     ``taco_core.retention.prunable`` itself."""
-    policy = RetentionPolicy(max_versions=max_versions, quarantine_grace_seconds=10 * 86400)
+    policy = RetentionPolicy(
+        max_versions=max_versions,
+        quarantine_grace_seconds=10 * 86400,
+        max_quarantined=max_quarantined,
+    )
     path = tmp_path_factory.mktemp("prune") / "p.db"
 
     async def run() -> tuple[list[int], list[int]]:

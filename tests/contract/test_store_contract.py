@@ -221,8 +221,9 @@ async def test_versions_list_newest_first_and_missing_version(store: StateStore)
             )
         ).number
     assert [v.number for v in await store.list_versions(U)] == [3, 2, 1]
-    with pytest.raises(VersionNotFound):
-        await store.read_version(U, 99)
+    for missing in (99, -1, 2**63, 2**70):  # beyond 64 bits too: no store can hold one
+        with pytest.raises(VersionNotFound):
+            await store.read_version(U, missing)
 
 
 async def test_retention_prunes_oldest_but_never_head(store: StateStore) -> None:

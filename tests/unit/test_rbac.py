@@ -181,6 +181,17 @@ def test_effective_roles_union_of_assignments_and_groups() -> None:
     assert effective_roles(p, user("bob"), {}) == ()
 
 
+def test_effective_roles_include_the_configured_subject_roles() -> None:
+    """Roles the configuration gives a subject add to its assignments and
+    groups, and a token's narrowing cuts them like any other."""
+    p = RbacPolicy(assignments={"alice": ("reader",)})
+    configured = {"alice": ("admin",), "bob": ("dev",)}
+    assert effective_roles(p, user(), None, configured) == ("admin", "reader")
+    token = Principal("alice", PrincipalKind.API_TOKEN, narrowed_to=("reader",))
+    assert effective_roles(p, token, None, configured) == ("reader",)
+    assert effective_roles(p, user("carol"), None, configured) == ()
+
+
 def test_narrowed_token_never_exceeds_its_subject() -> None:
     """A token narrowed to roles keeps only those its subject holds at decision time."""
     p = RbacPolicy(assignments={"ci": ("ci-dev", "reader")})
@@ -297,6 +308,8 @@ def test_can_anyone_manage() -> None:
     assert can_anyone_manage(RbacPolicy(CI.version, CI.permissions, CI.roles, {"a": ("admin",)}))
     assert not can_anyone_manage(CI)
     assert can_anyone_manage(CI, {"platform": ("admin",)})
+    assert can_anyone_manage(CI, None, {"alice": ("admin",)})
+    assert not can_anyone_manage(CI, None, {"alice": ("ci-dev",)})
     assert not can_anyone_manage(EMPTY_POLICY, {"platform": ("admin",)})
 
 
