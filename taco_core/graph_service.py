@@ -29,7 +29,10 @@ kept. While writes of this process are queued but not yet committed (or the
 graph's head has fresh edges not yet seeded), an answer lays them over the
 head, so a status read right after a write sees that write; it waits for a
 flush in progress for at most ``read_timeout``. Views show only the units the
-caller may read (``unit.read_outputs``), with colours from the whole graph.
+caller may read (``unit.read_outputs``), with colours from the whole graph; an
+edge's digests are shown only to callers who may read its source's whole state
+(``unit.read``), since a digest of a sensitive output is a way to test guesses
+of its value.
 
 Colour changes between committed versions of the graph are published as
 ``UnitStatusChanged`` events (webhooks listen to them).
@@ -61,7 +64,14 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.events import Event, LockReleased, StateCommitted, UnitDeleted, UnitStatusChanged
+from taco_core.events import (
+    Event,
+    LockReleased,
+    StateCommitted,
+    UnitDeleted,
+    UnitStatusChanged,
+    UnitUndeleted,
+)
 from taco_core.graph import GRAPH_UNIT, Edge, Graph, read_graph
 from taco_core.graph_reconcile import UnitHead, reconcile_edges
 from taco_core.graph_rewrite import rewrite_graph_state
@@ -221,6 +231,15 @@ class GraphService:
             self._applied.pop(event.unit_id, None)
             if event.unit_id == GRAPH_UNIT:
                 self._wake.set()
+        elif isinstance(event, UnitUndeleted):
+            # Its head is current again: edges declared, or changed by another
+            # incarnation of the ID, while it was deleted must catch up with it.
+            unit = event.unit
+            self._applied.pop(unit.id, None)
+            if unit.id != GRAPH_UNIT and unit.head is not None:
+                self._seq += 1
+                self._queue.append(_Queued(self._seq, unit.id, unit.head, event.at))
+            self._wake.set()
         elif isinstance(event, LockReleased) and event.unit_id == GRAPH_UNIT:
             self._wake.set()
 
@@ -680,13 +699,20 @@ class GraphService:
         self._overlaid = (key, index)
         return index
 
-    async def _visible(self, caller: Caller, units: Sequence[str]) -> set[str]:
+    async def _allowed(self, caller: Caller, action: Action, units: Iterable[str]) -> set[str]:
+        """The units of ``units`` the caller may ``action`` (the evaluator
+        every use case asks, in bulk)."""
         if caller.is_system:
             return set(units)
-        allowed = await self.states.access.filter(
-            caller.principal, Action.UNIT_READ_OUTPUTS, units, _identity
-        )
-        return set(allowed)
+        return set(await self.states.access.filter(caller.principal, action, units, _identity))
+
+    async def _visible(self, caller: Caller, units: Iterable[str]) -> set[str]:
+        """The units whose colour and edges the caller may see."""
+        return await self._allowed(caller, Action.UNIT_READ_OUTPUTS, units)
+
+    async def _with_digests(self, caller: Caller, sources: Iterable[str]) -> set[str]:
+        """The sources whose edges' digests the caller may see."""
+        return await self._allowed(caller, Action.UNIT_READ, sources)
 
     async def _known_unit(self, caller: Caller, unit_id: UnitId, index: GraphIndex) -> None:
         """Refuse a unit the caller may not read, and one that neither exists
@@ -704,15 +730,18 @@ class GraphService:
 
     async def unit_status(self, caller: Caller, unit_id: UnitId) -> UnitStatus:
         """The reference's status of one unit (``UnitNotFound`` if no unit has
-        the ID and no edge names it). Incoming edges from units the caller may
-        not read are left out; the colour and summary count every edge."""
+        the ID and no edge names it; ``PermissionDenied`` without
+        ``unit.read_outputs`` on it). Incoming edges from units the caller may
+        not read are left out, and the digests of those from units it may read
+        only the outputs of; the colour and summary count every edge."""
         index = await self.current_index()
         await self._known_unit(caller, unit_id, index)
         status = index.status(unit_id)
         names = [e.from_unit_id for e in status.incoming or ()]
         if status.offender:
             names.append(status.offender)
-        return _redacted(status, await self._visible(caller, names))
+        visible = await self._visible(caller, names)
+        return _redacted(status, visible, await self._with_digests(caller, visible))
 
     async def statuses(self, caller: Caller, prefix: str = "") -> list[UnitStatus]:
         """The status of every unit the graph names whose ID starts with
@@ -727,12 +756,14 @@ class GraphService:
         if caller.is_system:
             return list(everything)
         visible = await self._visible(caller, index.units)
-        return [_redacted(s, visible) for s in everything if s.unit_id in visible]
+        full = await self._with_digests(caller, visible)
+        return [_redacted(s, visible, full) for s in everything if s.unit_id in visible]
 
     async def view(self, caller: Caller, unit_id: UnitId | None = None) -> GraphView:
         """The whole graph with every unit's colour (or, for ``unit_id``, the
         edges from and to it and the units at their ends), limited to units
-        the caller may read and edges between two of them."""
+        the caller may read and edges between two of them (digests as in
+        ``unit_status``)."""
         index = await self.current_index()
         if unit_id is not None:
             await self._known_unit(caller, unit_id, index)
@@ -743,10 +774,12 @@ class GraphService:
         else:
             units = list(index.units)
         visible = await self._visible(caller, units)
+        full = await self._with_digests(caller, visible)
         view = index.view(visible.__contains__)
+        edges = _masked(view.edges, full)
         if unit_id is None:
-            return view
-        edges = tuple(e for e in view.edges if unit_id in (e.from_unit_id, e.to_unit_id))
+            return view if edges is view.edges else GraphView(view.nodes, edges)
+        edges = tuple(e for e in edges if unit_id in (e.from_unit_id, e.to_unit_id))
         nodes = tuple(n for n in view.nodes if n.unit_id in visible)
         return GraphView(nodes, edges)
 
@@ -808,14 +841,32 @@ def _merged(edges: Sequence[Edge], *steps: Mapping[int, Edge]) -> dict[int, Edge
     return {i: merged[i] for i in sorted(merged) if merged[i] != edges[i]}
 
 
-def _redacted(status: UnitStatus, visible: Collection[str]) -> UnitStatus:
+def _redacted(status: UnitStatus, visible: Collection[str], full: Collection[str]) -> UnitStatus:
+    """``status`` as a caller sees it who may see the units ``visible`` and
+    the digests of edges from ``full``; the same object when nothing is hidden
+    (answers reuse its rendering)."""
     incoming = status.incoming
-    if incoming is not None and any(e.from_unit_id not in visible for e in incoming):
-        incoming = tuple(e for e in incoming if e.from_unit_id in visible)
+    if incoming is not None:
+        if any(e.from_unit_id not in visible for e in incoming):
+            incoming = tuple(e for e in incoming if e.from_unit_id in visible)
+        incoming = _masked(incoming, full)
     offender = status.offender if status.offender in visible else None
     if incoming is status.incoming and offender == status.offender:
         return status
     return attrs.evolve(status, incoming=incoming, offender=offender)
+
+
+def _masked(edges: tuple[Edge, ...], full: Collection[str]) -> tuple[Edge, ...]:
+    """``edges`` with the digests left out of those whose source is not in
+    ``full``; the same tuple when there are none."""
+    if all(e.from_unit_id in full or not (e.in_digest or e.out_digest) for e in edges):
+        return edges
+    return tuple(
+        e
+        if e.from_unit_id in full or not (e.in_digest or e.out_digest)
+        else attrs.evolve(e, in_digest="", out_digest="")
+        for e in edges
+    )
 
 
 def _identity(unit: str) -> str:

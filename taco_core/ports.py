@@ -265,7 +265,9 @@ class DependencyGraph(Protocol):
     Two implementations share it, like ``StateControl``:
     ``GraphService.acting_as(caller)`` (in process) and
     ``taco_adapters.remote.RemoteDependencyGraph`` (HTTP client). Only units
-    the caller may read are shown; colours come from the whole graph.
+    the caller may read (``unit.read_outputs``) are shown, and digests only on
+    edges whose source it may read in full (``unit.read``); colours come from
+    the whole graph.
     """
 
     async def unit_status(self, unit_id: UnitId) -> UnitStatus:

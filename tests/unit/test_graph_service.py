@@ -14,13 +14,14 @@ import pytest
 from taco_core.access import ReadAccess
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.caller import SYSTEM_CALLER, Caller
+from taco_core.digest import value_digest
 from taco_core.errors import PermissionDenied, UnitNotFound
 from taco_core.events import AccessDenied
 from taco_core.graph import GRAPH_UNIT
 from taco_core.graph_service import Outcome
 from taco_core.graph_status import Colour
 from taco_core.model import Surface, UnitId
-from tests.unit.graph_world import World, world_on
+from tests.unit.graph_world import TERRAFORM, World, world_on
 
 T = TypeVar("T")
 
@@ -235,6 +236,26 @@ async def test_a_restart_knows_which_edges_it_had_seen(world: World) -> None:
     await after.set_edges([AB, BC, ("a", "out", "c")])
     assert await after.graph.flush() is Outcome.DONE
     assert await after.committed() == {AB: "pending", BC: "ok", ("a", "out", "c"): "ok"}
+
+
+async def test_an_undeleted_unit_counts_as_written(world: World) -> None:
+    """An edge declared while its source was deleted cannot be seeded
+    (unknown); bringing the source back refreshes it like a write of the
+    state that is current again (pending: b never consumed it), and a
+    status read sees that at once."""
+    await world.write("b", out="b1")
+    await world.write("a", out="a1")
+    await world.states.delete_unit(TERRAFORM, UnitId("a"))
+    await world.set_edges([AB])
+    assert await world.graph.flush() is Outcome.DONE
+    assert await world.committed() == {AB: "unknown"}
+    assert await world.colour("b") is Colour.GREEN
+    await world.states.undelete_unit(TERRAFORM, UnitId("a"))
+    assert await world.colour("b") is Colour.RED
+    assert await world.graph.flush() is Outcome.DONE
+    assert await world.committed() == {AB: "pending"}
+    [edge] = await world.committed_edges()
+    assert edge.in_digest == value_digest("a1")
 
 
 async def test_writes_of_units_outside_the_graph_are_dropped(world: World) -> None:
