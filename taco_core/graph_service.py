@@ -210,6 +210,8 @@ class GraphService:
         self._ours: deque[tuple[int, str]] = deque(maxlen=32)
         # The newest version of each unit applied so far (see ``_writes``).
         self._applied: dict[str, int] = {}
+        # The units the graph names that had a state at the last reconciliation.
+        self._live: frozenset[str] | None = None
         self._overlaid: tuple[tuple[object, ...], GraphIndex] | None = None
         self._statuses: tuple[GraphIndex, list[UnitStatus]] | None = None
         # What the worker's latest pass achieved (``None``: it failed).
@@ -307,9 +309,12 @@ class GraphService:
         if loaded is None or loaded.graph is None:
             return await self.flush()
         units = loaded.units | (self._processed.units if self._processed else frozenset())
-        heads = await self._unit_heads(units, since, loaded.graph.edges)
+        heads, live = await self._unit_heads(units, since, loaded.graph.edges)
         async with self._lock:
-            return await self._pass(heads)
+            outcome = await self._pass(heads)
+        if outcome is Outcome.DONE:
+            self._live = live
+        return outcome
 
     async def _pass(self, heads: Mapping[str, tuple[int, UnitHead]] | None) -> Outcome:
         queued = list(self._queue)
@@ -521,16 +526,21 @@ class GraphService:
 
     async def _unit_heads(
         self, units: Collection[str], since: datetime | None, edges: Sequence[Edge]
-    ) -> dict[str, tuple[int, UnitHead]]:
+    ) -> tuple[dict[str, tuple[int, UnitHead]], frozenset[str]]:
         """The current state (version number, head) of each of ``units``
-        committed after ``since``; an output an edge records another digest
-        of, or whose edge waits for its consumer, is dated from the unit's
-        history."""
+        committed after ``since``, or with a state now but not at the last
+        reconciliation (undeleted: that changes no update time); an output an
+        edge records another digest of, or whose edge waits for its consumer,
+        is dated from the unit's history. Also which of ``units`` have a state."""
         heads: dict[str, tuple[int, UnitHead]] = {}
+        listed = [
+            u for u in await self.states.store.list_units() if u.id in units and u.head is not None
+        ]
+        before = self._live
         changed = [
             u.id
-            for u in await self.states.store.list_units()
-            if u.id in units and u.head is not None and (since is None or u.updated > since)
+            for u in listed
+            if since is None or u.updated > since or (before is not None and u.id not in before)
         ]
         recorded: dict[str, list[Edge]] = {}
         for edge in edges:
@@ -552,7 +562,7 @@ class GraphService:
             heads[unit] = (version.number, head)
 
         await _gather(changed, read, UnitNotFound)
-        return heads
+        return heads, frozenset(u.id for u in listed)
 
     async def _dated(
         self, unit_id: UnitId, current: StateVersion, head: UnitHead, names: Collection[str]

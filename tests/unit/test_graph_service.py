@@ -258,6 +258,24 @@ async def test_an_undeleted_unit_counts_as_written(world: World) -> None:
     assert edge.in_digest == value_digest("a1")
 
 
+async def test_a_reconciliation_sees_an_undelete_made_elsewhere(world: World) -> None:
+    """Another replica's periodic reconciliation catches an undelete it never
+    heard of, though the unit's update time is older than its last pass."""
+    await world.write("b", out="b1")
+    await world.write("a", out="a1")
+    await world.states.delete_unit(TERRAFORM, UnitId("a"))
+    await world.set_edges([AB])
+    assert await world.graph.flush() is Outcome.DONE
+    other = world.restarted()
+    assert await other.graph.reconcile() is Outcome.DONE
+    since = world.clock.now()
+    world.clock.advance(5)
+    await world.states.undelete_unit(TERRAFORM, UnitId("a"))
+    assert await world.committed() == {AB: "unknown"}
+    assert await other.graph.reconcile(since) is Outcome.DONE
+    assert await world.committed() == {AB: "pending"}
+
+
 async def test_writes_of_units_outside_the_graph_are_dropped(world: World) -> None:
     """Writes when there is no graph, or of units no edge names, change nothing."""
     await world.write("x", out="1")
