@@ -5,9 +5,11 @@ the library's public API; everything a front end or a tool needs goes through
 the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
 (logins, tokens), ``RbacService`` (authorization decisions) and ``RbacAdmin``
 (managing roles and permissions), over the ports in ``taco_core.ports``, which
-``taco_adapters`` implements by technology. The rules themselves stay in their
-modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``), where
-the adapters and the services call them.
+``taco_adapters`` implements by technology. ``GraphService`` keeps the
+dependency graph between units up to date and says what needs re-applying.
+The rules themselves stay in their modules (``guard``, ``locks``,
+``retention``, ``diff``, ``state_doc``, ``graph_rules``), where the adapters
+and the services call them.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ from taco_core.errors import (
     WouldLockOut,
 )
 from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService
+from taco_core.graph_status import Colour, GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -86,6 +90,7 @@ from taco_core.ports import (
     AccessTokenCodec,
     AuthStore,
     Clock,
+    DependencyGraph,
     DirectoryStore,
     EventSink,
     IdTokenVerifier,
@@ -119,6 +124,7 @@ __all__ = [
     "BodyTooLarge",
     "Caller",
     "Clock",
+    "Colour",
     "ConcurrentDirectoryUpdate",
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
@@ -126,12 +132,15 @@ __all__ = [
     "CredentialExpired",
     "CredentialRevoked",
     "Decision",
+    "DependencyGraph",
     "Directory",
     "DirectoryService",
     "DirectoryStore",
     "EventBus",
     "EventSink",
     "Forbidden",
+    "GraphService",
+    "GraphView",
     "IdTokenVerifier",
     "IdentityProviderUnavailable",
     "InvalidInput",
@@ -194,6 +203,7 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UnitStatus",
     "UploadStaging",
     "User",
     "UserNotFound",

@@ -14,6 +14,8 @@ from attrs import frozen
 from taco_core.auth import ApiToken
 from taco_core.caller import Caller
 from taco_core.directory import Organization, User
+from taco_core.graph import Edge
+from taco_core.graph_status import Colour
 from taco_core.model import LockInfo, StateVersion, Unit, UnitId
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "UnitCreated",
     "UnitDeleted",
     "UnitLabelsChanged",
+    "UnitStatusChanged",
     "UnitUndeleted",
     "UserAdded",
     "WriteRefused",
@@ -141,6 +144,19 @@ class UserAdded(Event):
     organization: Organization
     user: User
     created: bool
+
+
+@frozen(kw_only=True)
+class UnitStatusChanged(Event):
+    """A unit's dependency colour changed in the committed graph (published by
+    the graph service, acting as the system). ``cause`` is the edge that makes
+    it red or yellow, or that made it so when it turned green; ``unit_id`` is
+    as the graph's edges name it (it may not exist as a unit)."""
+
+    unit_id: str
+    before: Colour
+    after: Colour
+    cause: Edge | None
 
 
 @frozen(kw_only=True)

@@ -16,6 +16,7 @@ from taco_core.content import StateReader
 from taco_core.diff import StateDiff
 from taco_core.directory import Directory
 from taco_core.events import Event
+from taco_core.graph_status import GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -265,6 +266,31 @@ class StateControl(Protocol):
         self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
     ) -> StateDiff:
         """What changed between two versions (default: the last change)."""
+        ...
+
+
+class DependencyGraph(Protocol):
+    """What needs re-applying: the dependency graph's views, for front ends.
+
+    Two implementations share it, like ``StateControl``:
+    ``GraphService.acting_as(caller)`` (in process) and
+    ``taco_adapters.remote.RemoteDependencyGraph`` (HTTP client). Only units
+    the caller may read (``unit.read_outputs``) are shown, and digests only on
+    edges whose source it may read in full (``unit.read``); colours come from
+    the whole graph.
+    """
+
+    async def unit_status(self, unit_id: UnitId) -> UnitStatus:
+        """One unit's colour, incoming edges and summary; ``UnitNotFound`` if
+        no unit has the ID and no edge names it."""
+        ...
+
+    async def statuses(self, prefix: str = "") -> Sequence[UnitStatus]:
+        """Every unit the graph names whose ID starts with ``prefix``, by ID."""
+        ...
+
+    async def graph(self, unit_id: UnitId | None = None) -> GraphView:
+        """The whole graph, or the edges from and to one unit and their ends."""
         ...
 
 

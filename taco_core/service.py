@@ -80,6 +80,10 @@ DEFAULT_MAX_STATE_BYTES = 512 * 1024 * 1024
 MAX_PAGE_UNITS = 10_000
 
 
+class _HeadMoved(Exception):
+    """A conditional write's expected head is no longer current (not retried)."""
+
+
 @frozen
 class Policy:
     """Limits and retention the service enforces."""
@@ -121,6 +125,12 @@ class StateService:
         return BoundStateControl(self, caller)
 
     # -- authorization and events ---------------------------------------------
+
+    async def authorize(self, caller: Caller, action: Action, resource: str) -> None:
+        """Refuse (``PermissionDenied``, published as ``AccessDenied``) unless
+        ``caller`` may do ``action`` on ``resource``: the one check, for use
+        cases built beside this service (the dependency graph's views)."""
+        await self._authorize(caller, action, resource)
 
     async def _authorize(self, caller: Caller, action: Action, resource: str) -> None:
         if caller.is_system:
@@ -406,6 +416,7 @@ class StateService:
         create_missing: bool = False,
         owned_lock: bool = False,
         known_md5: str | None = None,
+        expected_head: int | None = None,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
@@ -421,12 +432,20 @@ class StateService:
         locked by a lock this caller's principal acquired
         (``LockInfo.owner``) is written under that lock; anyone else's lock
         still refuses the write.
+
+        ``expected_head`` makes the write conditional: it lands only while
+        version ``expected_head`` is still current, else ``ConcurrentUpdate``
+        (for a writer that computed ``data`` from that version, like the
+        dependency graph's updates: retrying it on a newer head would undo
+        the newer write).
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
         facts = await _read_facts(data, known_md5)
 
         async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
+            if expected_head is not None and (current is None or current.number != expected_head):
+                raise _HeadMoved
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
@@ -459,14 +478,17 @@ class StateService:
                 raise StateRejected(unit_id, verdict.reason, kept.number)
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
-        result = await self._optimistic(
-            caller,
-            unit_id,
-            lock_id,
-            attempt,
-            create_missing=create_missing,
-            owned_lock=owned_lock and lock_id is None,
-        )
+        try:
+            result = await self._optimistic(
+                caller,
+                unit_id,
+                lock_id,
+                attempt,
+                create_missing=create_missing,
+                owned_lock=owned_lock and lock_id is None,
+            )
+        except _HeadMoved:
+            raise ConcurrentUpdate(unit_id) from None
         if result.changed:
             await self._committed(caller, result.version, lock_id)
         return result

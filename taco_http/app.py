@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from taco_http import auth_routes, backend, health, rbac_routes, units
+from taco_http import auth_routes, backend, graph_routes, health, rbac_routes, units
 from taco_http.auth import AuthMiddleware
 from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             await maintain_once(services)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(maintain_forever, services)
+                await tg.start(services.graph.run)
+                if services.webhooks is not None:
+                    await tg.start(services.webhooks.run)
                 yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
 
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
         *rbac_routes.ROUTES,
         Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route("/v1/status", graph_routes.statuses, methods=["GET"]),
+        Route("/v1/graph", graph_routes.graph, methods=["GET"]),
         Route(
             "/v1/units",
             by_method({"GET": units.list_units, "POST": units.create_unit}),

@@ -247,6 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
         "them (env OPENTACO_QUARANTINE_GRACE, default 7d)",
     )
     add(
+        "--graph-reconcile-interval",
+        type=_typed(s.parse_duration),
+        dest="graph_reconcile_seconds",
+        help="how often the dependency graph is compared with the units' current states, "
+        "catching writes made by other replicas; 0 for only at start "
+        "(env OPENTACO_GRAPH_RECONCILE_INTERVAL, default 60s)",
+    )
+    add(
+        "--webhook-urls",
+        type=_typed(s.parse_url_list),
+        dest="webhook_urls",
+        metavar="URLS",
+        help="comma-separated URLs that receive a signed JSON POST when a unit's dependency "
+        "status changes; needs OPENTACO_WEBHOOK_SECRET (env OPENTACO_WEBHOOK_URLS)",
+    )
+    add(
         "--read-timeout",
         type=_typed(s.parse_positive_duration),
         dest="read_timeout_seconds",

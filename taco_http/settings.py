@@ -82,6 +82,9 @@ class Settings:
     rbac_group_roles: str = ""
     rbac_subject_roles: str = ""
     rbac_max_age_seconds: float | None = None
+    graph_reconcile_seconds: float = 60.0
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
 
     def policy(self) -> Policy:
         return Policy(
@@ -221,6 +224,19 @@ def parse_log_level(name: str, raw: str) -> str:
     return value
 
 
+def parse_url_list(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs; blanks between commas are ignored."""
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("https://", "http://")) or len(url.split("://", 1)[1]) == 0:
+            raise SettingsError(f"{name} must be comma-separated http(s) URLs, got {url!r}")
+    return urls
+
+
+def _secret(name: str, raw: str) -> str:
+    return raw
+
+
 def parse_storage(name: str, raw: str) -> str:
     value = raw.strip().lower()
     if value not in STORAGE_KINDS:
@@ -333,6 +349,9 @@ ENV_VARS = {
     "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
     "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
     "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),
+    "OPENTACO_GRAPH_RECONCILE_INTERVAL": ("graph_reconcile_seconds", parse_duration),
+    "OPENTACO_WEBHOOK_URLS": ("webhook_urls", parse_url_list),
+    "OPENTACO_WEBHOOK_SECRET": ("webhook_secret", _secret),
 }
 
 
@@ -367,6 +386,11 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
         raise SettingsError(
             "TLS needs both a certificate and its key: set OPENTACO_TLS_CERT and "
             "OPENTACO_TLS_KEY (--tls-cert, --tls-key)"
+        )
+    if settings.webhook_urls and not settings.webhook_secret.strip():
+        raise SettingsError(
+            "OPENTACO_WEBHOOK_URLS needs OPENTACO_WEBHOOK_SECRET: every notification is "
+            "signed with it (X-OpenTaco-Signature) so receivers can tell it came from here"
         )
     if bool(settings.auth_issuer) != bool(settings.auth_client_id):
         raise SettingsError(

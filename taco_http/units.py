@@ -39,6 +39,7 @@ from taco_core.errors import InvalidInput, NotFound, UnitNotFound
 from taco_core.history import current_at
 from taco_core.model import MAX_NUMBER, Surface, UnitId
 from taco_core.unit_id import decode_path_id
+from taco_http import graph_routes
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
@@ -278,4 +279,5 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "restore": {"POST": _restore},
     "undelete": {"POST": _undelete},
     "diff": {"GET": _diff},
+    "status": {"GET": graph_routes.unit_status},
 }

@@ -54,12 +54,14 @@ from taco_adapters.sqlite import (
     SqliteUploadStaging,
     companion_files,
 )
+from taco_adapters.webhooks import WebhookSender
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.directory_service import DirectoryService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
+from taco_core.graph_service import GraphService
 from taco_core.org_roles import OrganizationAdmins
 from taco_core.ports import (
     AuthStore,
@@ -130,6 +132,11 @@ class Services:
     # The S3-compatible endpoint's credentials and multipart staging.
     s3_credentials: S3CredentialService
     staging: UploadStaging
+    # The dependency graph: kept up to date by its background task (the
+    # app's lifespan runs it), and its status views.
+    graph: GraphService
+    # Signed notifications of status changes, when webhook URLs are configured.
+    webhooks: WebhookSender | None = None
 
 
 @contextlib.asynccontextmanager
@@ -255,12 +262,21 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
         ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
         allow_anonymous=settings.auth_disable,
     )
+    states = StateService(adapters.states, clock, settings.policy(), access=rbac, events=events)
+    graph = GraphService(
+        states,
+        reconcile_interval=settings.graph_reconcile_seconds or None,
+        on_error=_graph_failed,
+    )
+    events.subscribe(graph)
+    webhooks = None
+    if settings.webhook_urls:
+        webhooks = WebhookSender(settings.webhook_urls, settings.webhook_secret)
+        events.subscribe(webhooks)
     try:
         yield Services(
             settings=settings,
-            states=StateService(
-                adapters.states, clock, settings.policy(), access=rbac, events=events
-            ),
+            states=states,
             auth=AuthService(
                 adapters.auth,
                 access_tokens,
@@ -279,6 +295,8 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             keys=keys,
             s3_credentials=s3_credentials,
             staging=adapters.staging,
+            graph=graph,
+            webhooks=webhooks,
         )
     finally:
         if oidc is not None:
@@ -345,6 +363,12 @@ def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
         exc,
         exc_info=not isinstance(exc, TacoError),
     )
+
+
+def _graph_failed(message: str, exc: Exception) -> None:
+    """The graph's background pass failed; it keeps its queue and retries."""
+    detail = exc.message if isinstance(exc, TacoError) else str(exc)
+    log.warning("%s: %s", message, detail, exc_info=not isinstance(exc, TacoError))
 
 
 async def _open_access_tokens(
