@@ -21,6 +21,7 @@ from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateSt
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
+from tests.unit.graph_states import edge_resource, encode, graph_state
 
 JSONAPI = "application/vnd.api+json"
 ORG = "acme"
@@ -838,3 +839,23 @@ def test_an_oversized_state_version_is_413(tmp_path: Path) -> None:
         big = tfstate(1) + b" " * 2000
         inline = api.write("ws-4-acme-big", big)
         assert inline.status_code == 413
+
+
+def test_a_state_version_posted_by_terraform_updates_the_dependency_graph(api: Api) -> None:
+    """A state version is a write like any other: the unit consuming one of the
+    workspace's outputs turns red when that output changes, and green again once
+    it has been applied."""
+    api.create("net")
+    assert api.write("ws-4-acme-net", tfstate(1, greeting="one")).status_code == 201
+    consumer = api("POST", f"/v1/backend/{ORG}/app", content=tfstate(1, lineage="app"))
+    assert consumer.status_code == 200, consumer.text
+    edges = graph_state(edge_resource("e0", f"{ORG}/net", "greeting", f"{ORG}/app"))
+    declared = api("POST", "/v1/backend/__opentaco_system", content=encode(edges))
+    assert declared.status_code == 200, declared.text
+    assert api("GET", f"/v1/units/{ORG}/app/status").json()["status"] == "green"
+    assert api.write("ws-4-acme-net", tfstate(2, greeting="two")).status_code == 201
+    red = api("GET", f"/v1/units/{ORG}/app/status").json()
+    assert (red["status"], red["offender"]) == ("red", f"{ORG}/net")
+    reapplied = api("POST", f"/v1/backend/{ORG}/app", content=tfstate(2, lineage="app"))
+    assert reapplied.status_code == 200, reapplied.text
+    assert api("GET", f"/v1/units/{ORG}/app/status").json()["status"] == "green"
