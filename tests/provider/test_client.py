@@ -1,0 +1,124 @@
+"""Where the provider connects and as whom, and its label update on the wire."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from taco_core.errors import UnitNotFound
+from taco_core.unit_id import UnitId
+from taco_tf_provider.client import ProviderClient, TokenSource, connect, resolve
+from taco_tf_provider.errors import ConfigError
+from tests.cli.test_remote import scripted
+
+UNIT_DOC = {
+    "id": "app/prod",
+    "size": 0,
+    "created": "2026-01-01T00:00:00.000000Z",
+    "updated": "2026-01-01T00:00:00.000000Z",
+    "locked": False,
+    "lock": None,
+    "labels": {"team": "b"},
+    "version": None,
+}
+
+
+def saved_login(config: Path, server: str, access: str, mode: int = 0o600) -> None:
+    """A credentials file as ``taco login`` writes it."""
+    path = config / "opentaco" / "credentials.json"
+    path.parent.mkdir(parents=True)
+    doc = {"profiles": {server: {"access_token": access, "refresh_token": "otr_x"}}}
+    path.write_text(json.dumps(doc))
+    path.chmod(mode)
+
+
+def test_endpoint_comes_from_argument_then_environment_then_the_cli() -> None:
+    """endpoint beats OPENTACO_ENDPOINT, which beats OPENTACO_SERVER, then the default."""
+    env = {"OPENTACO_ENDPOINT": "http://e:1/", "OPENTACO_SERVER": "http://s:2"}
+    assert resolve("http://a:3/", None, env).endpoint == "http://a:3"
+    assert resolve(None, None, env).endpoint == "http://e:1"
+    assert resolve(None, None, {"OPENTACO_SERVER": "http://s:2"}).endpoint == "http://s:2"
+    assert resolve(None, None, {}).endpoint == "http://localhost:8080"
+
+
+def test_token_comes_from_argument_then_environment_then_the_saved_login(
+    tmp_path: Path,
+) -> None:
+    """token beats OPENTACO_TOKEN, which beats the login saved for exactly that server."""
+    saved_login(tmp_path, "http://s:2", "eyJ.saved")
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "OPENTACO_TOKEN": "otc_env"}
+    argument = resolve("http://s:2", "otc_arg", env)
+    assert (argument.source, argument.credentials and argument.credentials.token()) == (
+        TokenSource.ARGUMENT,
+        "otc_arg",
+    )
+    environment = resolve("http://s:2", None, env)
+    assert environment.credentials is not None and environment.credentials.token() == "otc_env"
+    del env["OPENTACO_TOKEN"]
+    saved = resolve("http://s:2/", None, env)
+    assert saved.source is TokenSource.SAVED
+    assert saved.credentials is not None and saved.credentials.token() == "eyJ.saved"
+    assert saved.warnings == ()
+    other = resolve("http://other:2", None, env)
+    assert (other.source, other.credentials) == (TokenSource.NONE, None)
+
+
+def test_a_readable_credentials_file_is_a_warning(tmp_path: Path) -> None:
+    """A login file others can read still works, with a warning saying how to fix it."""
+    saved_login(tmp_path, "http://s:2", "eyJ.saved", mode=0o644)
+    found = resolve("http://s:2", None, {"XDG_CONFIG_HOME": str(tmp_path)})
+    [warning] = found.warnings
+    assert "chmod 600" in warning
+
+
+def test_a_damaged_credentials_file_or_a_bad_endpoint_is_a_config_error(tmp_path: Path) -> None:
+    """Both stop the provider with a message saying what to change."""
+    path = tmp_path / "opentaco" / "credentials.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="is damaged"):
+        resolve("http://s:2", None, {"XDG_CONFIG_HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="must be an http:// or https:// URL"):
+        resolve("taco.example.com", None, {})
+
+
+async def test_set_labels_patches_the_unit_then_reads_it() -> None:
+    """PATCH /v1/units/<id as one segment> {"labels"} with the token, then GET the unit."""
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return web.json_response(UNIT_DOC)
+
+    async with scripted(respond) as server:
+        connection = resolve(server.url, "otc_t", {})
+        client = connect(connection)
+        assert isinstance(client, ProviderClient)
+        try:
+            unit = await client.set_labels(UnitId("app/prod"), {"team": "b"})
+        finally:
+            await client.aclose()
+    assert dict(unit.labels) == {"team": "b"}
+    assert [(m, p) for m, p, _ in server.requests] == [
+        ("PATCH", "/v1/units/app%2Fprod"),
+        ("GET", "/v1/units/app%2Fprod"),
+    ]
+    assert json.loads(server.requests[0][2]) == {"labels": {"team": "b"}}
+
+
+async def test_set_labels_maps_the_servers_errors() -> None:
+    """A 404 answer comes back as the core's UnitNotFound."""
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {"error": "unit 'app/prod' not found", "kind": "unit_not_found"}, status=404
+        )
+
+    async with scripted(respond) as server:
+        client = connect(resolve(server.url, "otc_t", {}))
+        try:
+            with pytest.raises(UnitNotFound):
+                await client.set_labels(UnitId("app/prod"), {})
+        finally:
+            await client.aclose()
