@@ -41,6 +41,7 @@ from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_cli.provider_commands import PROVIDER_HANDLERS, ProviderContext
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.ports import StateControl
 from taco_core.service import StateService
@@ -168,6 +169,9 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
     if args.command in AUTH_HANDLERS:
         await run_auth(args, target, out)
         return
+    if args.command in PROVIDER_HANDLERS:
+        await run_provider_command(args, target, out)
+        return
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -203,6 +207,19 @@ async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> Non
     )
     with explained_auth_errors(target, source):
         await AUTH_HANDLERS[args.command](ctx, args)
+
+
+async def run_provider_command(args: argparse.Namespace, target: Target, out: Output) -> None:
+    """The provider commands: local files, and (init) the server Terraform will use."""
+    embedded = target.embedded is not None
+    credentials, source = (None, "") if embedded else credentials_of(target, out)
+    ctx = ProviderContext(
+        server=None if embedded else target.server,
+        out=out,
+        connect=lambda: remote_control(target, out, credentials),
+    )
+    with explained_auth_errors(target, source):
+        await PROVIDER_HANDLERS[args.command](ctx, args)
 
 
 @contextlib.contextmanager

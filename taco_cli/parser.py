@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taco_cli import __version__
+from taco_cli.provider_parser import add_provider_commands
 from taco_core.errors import InvalidInput
 from taco_core.unit_id import UnitId, parse_unit_id, parse_user_unit_id
 
@@ -46,6 +47,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco login --token - < admin-token", "log in with an API token read from a file"),
     ("taco token create --name ci --expires 90d", "an API token for a CI job (shown once)"),
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
+    ("taco provider install", "make the Terraform provider opentaco available to Terraform"),
+    ("taco provider init platform", "a Terraform configuration for units and dependencies"),
 )
 
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
@@ -220,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_unit_commands(unit, globals_)
     _add_auth_commands(commands, globals_)
+    add_provider_commands(commands, globals_, GLOBALS_NOTE, unit_id_arg)
     return parser
 
 
