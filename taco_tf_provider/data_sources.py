@@ -79,7 +79,7 @@ class UnitData(DataSource):
         _check_unit_id(diags, config, "id")
 
     def read(self, ctx: ReadDataContext, config: State) -> State | None:
-        unit_id = UnitId(config["id"])
+        unit_id = UnitId(config.get("id") or "")
         with self.provider.reporter(ctx.diagnostics, f'read unit "{unit_id}"'):
             unit = self.provider.session.call(lambda c: c.get_unit(unit_id))
             return {
@@ -166,7 +166,7 @@ class OutputsData(DataSource):
         _check_unit_id(diags, config, "unit_id")
 
     def read(self, ctx: ReadDataContext, config: State) -> State | None:
-        unit_id = UnitId(config["unit_id"])
+        unit_id = UnitId(config.get("unit_id") or "")
         with self.provider.reporter(ctx.diagnostics, f'read the outputs of unit "{unit_id}"'):
             found = self.provider.session.call(lambda c: c.download(unit_id))
             outputs = read_outputs(found[1] if found is not None else None)

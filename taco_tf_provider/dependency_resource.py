@@ -117,25 +117,29 @@ class DependencyResource(Resource):
                 diags.add_error("Empty output name", f"{name} must not be empty", path=[name])
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:
-        return new_edge(
-            planned["from_unit_id"],
-            planned["from_output"],
-            planned["to_unit_id"],
-            planned.get("to_input"),
-        )
+        with self.provider.reporter(ctx.diagnostics, "create a dependency"):
+            return new_edge(
+                planned["from_unit_id"],
+                planned["from_output"],
+                planned["to_unit_id"],
+                planned.get("to_input"),
+            )
+        return None
 
     def read(self, ctx: ReadContext, current: State) -> State | None:
         return current  # as the service left it
 
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        to_input = planned.get("to_input")
-        if not isinstance(to_input, str):
-            to_input = planned["from_output"]
-        ident = edge_id(
-            planned["from_unit_id"], planned["from_output"], planned["to_unit_id"], to_input
-        )
-        carried = {k: current.get(k) for k in _SERVICE_FIELDS}
-        return {**planned, "id": ident, "to_input": to_input, **carried}
+        with self.provider.reporter(ctx.diagnostics, "update a dependency"):
+            to_input = planned.get("to_input")
+            if not isinstance(to_input, str):
+                to_input = planned["from_output"]
+            ident = edge_id(
+                planned["from_unit_id"], planned["from_output"], planned["to_unit_id"], to_input
+            )
+            carried = {k: current.get(k) for k in _SERVICE_FIELDS}
+            return {**planned, "id": ident, "to_input": to_input, **carried}
+        return current
 
     def delete(self, ctx: DeleteContext, current: State) -> State | None:
         return None

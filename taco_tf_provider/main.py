@@ -30,12 +30,15 @@ def main() -> int:
             "configuration (see 'taco provider init').\n"
         )
         return 1
-    with start_blocking_portal(backend="asyncio") as portal:
-        provider = OpenTacoProvider(
-            portal, environ=os.environ, resolve=client.resolve, connect=client.connect
-        )
-        try:
-            run_provider(provider, sys.argv)
-        finally:
-            provider.close()
+    try:
+        with start_blocking_portal(backend="asyncio") as portal:
+            provider = OpenTacoProvider(
+                portal, environ=os.environ, resolve=client.resolve, connect=client.connect
+            )
+            try:
+                run_provider(provider, sys.argv)
+            finally:
+                provider.close()
+    except KeyboardInterrupt:
+        return 130  # Terraform was interrupted and tells the user; nothing to add
     return 0

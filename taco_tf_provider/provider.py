@@ -92,6 +92,7 @@ class OpenTacoProvider(Provider):
             )
             return
         with Reporter(diags, "configure the OpenTaco provider", None):
+            self.close()  # Terraform configures once per process; never leak a client
             connection = self.resolve(endpoint, token, self.environ)
             for warning in connection.warnings:
                 diags.add_warning("OpenTaco credentials are exposed", warning)

@@ -24,7 +24,7 @@ from tf.schema import Attribute, Schema
 from tf.types import Map, String, Unknown
 from tf.utils import Diagnostics
 
-from taco_core.errors import InvalidInput, UnitNotFound
+from taco_core.errors import InvalidInput, InvalidUnitId, UnitNotFound
 from taco_core.unit_id import UnitId, parse_user_unit_id
 from taco_tf_provider.shapes import labels_value, unit_attributes, unit_schema
 
@@ -76,16 +76,15 @@ class UnitResource(Resource):
                 diags.add_error("Invalid unit ID", exc.message, path=["id"])
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:
-        unit_id = planned["id"]
-        labels = planned.get("labels")
-        with self.provider.reporter(ctx.diagnostics, f'create unit "{unit_id}"'):
+        with self.provider.reporter(ctx.diagnostics, f'create unit "{planned.get("id")}"'):
+            unit_id, labels = _unit_id(planned), planned.get("labels")
             unit = self.provider.session.call(lambda c: c.create_unit(unit_id, labels or {}))
             return {"id": unit_id, "labels": labels, **unit_attributes(unit)}
         return None
 
     def read(self, ctx: ReadContext, current: State) -> State | None:
-        unit_id = UnitId(current["id"])
-        with self.provider.reporter(ctx.diagnostics, f'read unit "{unit_id}"'):
+        with self.provider.reporter(ctx.diagnostics, f'read unit "{current.get("id")}"'):
+            unit_id = _unit_id(current)
             try:
                 unit = self.provider.session.call(lambda c: c.get_unit(unit_id))
             except UnitNotFound:
@@ -95,11 +94,11 @@ class UnitResource(Resource):
         return current
 
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        unit_id = UnitId(planned["id"])
-        labels = planned.get("labels")
-        if (labels or {}) == (current.get("labels") or {}):
-            return planned
-        with self.provider.reporter(ctx.diagnostics, f'update the labels of unit "{unit_id}"'):
+        action = f'update the labels of unit "{planned.get("id")}"'
+        with self.provider.reporter(ctx.diagnostics, action):
+            unit_id, labels = _unit_id(planned), planned.get("labels")
+            if (labels or {}) == (current.get("labels") or {}):
+                return planned
             unit = self.provider.session.call(lambda c: c.set_labels(unit_id, labels or {}))
             # The plan promised the computed values it showed; fresh ones arrive on refresh.
             fresh = unit_attributes(unit)
@@ -107,8 +106,8 @@ class UnitResource(Resource):
         return current
 
     def delete(self, ctx: DeleteContext, current: State) -> State | None:
-        unit_id = UnitId(current["id"])
-        with self.provider.reporter(ctx.diagnostics, f'delete unit "{unit_id}"'):
+        with self.provider.reporter(ctx.diagnostics, f'delete unit "{current.get("id")}"'):
+            unit_id = _unit_id(current)
             with contextlib.suppress(UnitNotFound):  # already gone: what was asked
                 self.provider.session.call(lambda c: c.delete_unit(unit_id))
             return None
@@ -125,3 +124,11 @@ class UnitResource(Resource):
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State | None:
         return old
+
+
+def _unit_id(state: State) -> UnitId:
+    """The ``id`` of a plan or state (required, so always there once known)."""
+    value = state.get("id")
+    if not isinstance(value, str):
+        raise InvalidUnitId(f"unit ID must be a known string, got {value!r}")
+    return UnitId(value)

@@ -72,6 +72,15 @@ def test_calls_before_configuration_become_diagnostics(
     ]
 
 
+def test_configuring_again_replaces_the_client(portal: BlockingPortal, fake: FakeControl) -> None:
+    """A second configuration closes the first client instead of leaking it."""
+    provider = configured(portal, fake)
+    provider.configure_provider(Diagnostics(), {"endpoint": "http://other:1", "token": None})
+    assert fake.closed
+    assert provider.session.connection.endpoint == "http://other:1"
+    provider.close()
+
+
 def test_close_closes_the_client_once(portal: BlockingPortal, fake: FakeControl) -> None:
     """Ending the process closes the client; closing again does nothing."""
     provider = configured(portal, fake)
