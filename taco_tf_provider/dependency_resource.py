@@ -42,11 +42,22 @@ if TYPE_CHECKING:
 State = dict[str, Any]
 
 STATUS_UNKNOWN = "unknown"
+# What the service has seen of a new edge: nothing. Also the plan's values for them.
+FRESH: State = {
+    "in_digest": "",
+    "out_digest": "",
+    "status": STATUS_UNKNOWN,
+    "last_in_at": None,
+    "last_out_at": None,
+}
+_EDGE_FIELDS = ("from_unit_id", "from_output", "to_unit_id", "to_input")
 _ENDS = ("from_unit_id", "to_unit_id")
 _IMPORT_FORM = "FROM_UNIT_ID,FROM_OUTPUT,TO_UNIT_ID[,TO_INPUT]"
 
 
-def _computed(name: str, description: str, default: Any = Unknown) -> Attribute:
+def _computed(name: str, description: str) -> Attribute:
+    """A computed attribute, planned as a new edge's value (``id``: known after apply)."""
+    default = FRESH.get(name, Unknown)
     return Attribute(name, String(), description=description, computed=True, default=default)
 
 
@@ -95,11 +106,11 @@ class DependencyResource(Resource):
                     computed=True,
                     requires_replace=True,
                 ),
-                _computed("in_digest", "Digest of the output as last seen (service).", ""),
-                _computed("out_digest", "Digest the consumer last applied (service).", ""),
-                _computed("status", "`ok`, `pending` or `unknown` (service).", STATUS_UNKNOWN),
-                _computed("last_in_at", "When the output last changed (service).", None),
-                _computed("last_out_at", "When the consumer last caught up (service).", None),
+                _computed("in_digest", "Digest of the output as last seen (service)."),
+                _computed("out_digest", "Digest the consumer last applied (service)."),
+                _computed("status", "`ok`, `pending` or `unknown` (service)."),
+                _computed("last_in_at", "When the output last changed (service)."),
+                _computed("last_out_at", "When the consumer last caught up (service)."),
             ],
         )
 
@@ -137,7 +148,7 @@ class DependencyResource(Resource):
             ident = edge_id(
                 planned["from_unit_id"], planned["from_output"], planned["to_unit_id"], to_input
             )
-            carried = {k: current.get(k) for k in _SERVICE_FIELDS}
+            carried = {k: current.get(k) for k in FRESH}
             return {**planned, "id": ident, "to_input": to_input, **carried}
         return current
 
@@ -150,7 +161,7 @@ class DependencyResource(Resource):
         apply fills in the rest from the configuration."""
         parts = id.split(",")
         if len(parts) == 1 and id.strip():
-            return {"id": id.strip(), **dict.fromkeys(_EDGE_FIELDS), **_fresh_service_fields()}
+            return {"id": id.strip(), **dict.fromkeys(_EDGE_FIELDS), **FRESH}
         if len(parts) not in (3, 4) or not all(p.strip() for p in parts):
             ctx.diagnostics.add_error(
                 "Invalid import ID for opentaco_dependency",
@@ -164,20 +175,6 @@ class DependencyResource(Resource):
         return old
 
 
-_EDGE_FIELDS = ("from_unit_id", "from_output", "to_unit_id", "to_input")
-_SERVICE_FIELDS = ("in_digest", "out_digest", "status", "last_in_at", "last_out_at")
-
-
-def _fresh_service_fields() -> State:
-    return {
-        "in_digest": "",
-        "out_digest": "",
-        "status": STATUS_UNKNOWN,
-        "last_in_at": None,
-        "last_out_at": None,
-    }
-
-
 def new_edge(from_unit: str, from_output: str, to_unit: str, to_input: str | None) -> State:
     """A new edge's state: ``to_input`` defaulted, ``id`` derived, nothing seen yet."""
     if not isinstance(to_input, str):
@@ -188,5 +185,5 @@ def new_edge(from_unit: str, from_output: str, to_unit: str, to_input: str | Non
         "from_output": from_output,
         "to_unit_id": to_unit,
         "to_input": to_input,
-        **_fresh_service_fields(),
+        **FRESH,
     }
