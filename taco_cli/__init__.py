@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.metadata
 
+__all__ = ["__version__"]
+
 
 def _version() -> str:
     try:

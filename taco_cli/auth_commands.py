@@ -3,7 +3,7 @@
 Unlike the unit commands these need a server (there is nobody to log in to
 in embedded mode) and the server's auth API, which is not part of the
 ``StateControl`` port, so they get their own context: the credentials file
-and a way to open a ``RemoteStateControl`` with chosen credentials (a token
+and a way to open a ``RemoteAuth`` with chosen credentials (a token
 being checked before it is saved must be sent instead of the saved one).
 """
 
@@ -12,14 +12,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
 from attrs import frozen
 
-from taco_adapters.remote import AuthConfig, Credentials, RemoteStateControl, StaticToken
-from taco_adapters.wire import api_token_json
-from taco_cli.credentials import CredentialsFile, Profile
-from taco_cli.errors import AuthenticationFailed, UsageError
+from taco_adapters.remote import (
+    TOKEN_ENV,
+    Credentials,
+    CredentialsFile,
+    Profile,
+    RemoteAuth,
+    StaticToken,
+)
+from taco_adapters.wire import AuthConfig, api_token_json, principal_json
+from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.login import (
     IdentityProvider,
     IdToken,
@@ -30,7 +36,6 @@ from taco_cli.login import (
     partial_plan,
 )
 from taco_cli.output import Output, table, when
-from taco_cli.parser import TOKEN_ENV
 from taco_core.auth import ApiToken, IssuedTokens, Principal, PrincipalKind
 from taco_core.errors import NotFound, TacoError, Unauthenticated
 
@@ -48,7 +53,7 @@ class AuthContext:
     store: CredentialsFile
     credentials: Credentials | None
     source: str
-    connect: Callable[[Credentials | None], RemoteStateControl]
+    connect: Callable[[Credentials | None], RemoteAuth]
     stdin: IO[bytes]
     environ: Mapping[str, str]
     timeout: float
@@ -65,18 +70,6 @@ def _secret_arg(ctx: AuthContext, value: str, what: str) -> str:
     if not value:
         raise UsageError(f"no {what} given (standard input was empty)")
     return value
-
-
-def _principal_doc(principal: Principal) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "subject": principal.subject,
-        "email": principal.email,
-        "groups": list(principal.groups),
-        "kind": str(principal.kind),
-    }
-    if principal.token_id:
-        doc["token_id"] = principal.token_id
-    return doc
 
 
 def _who(principal: Principal) -> str:
@@ -103,9 +96,11 @@ async def login(ctx: AuthContext, args: argparse.Namespace) -> None:
         token = _secret_arg(ctx, args.token, "token")
         principal = await _checked(ctx, token)
         if principal.kind is PrincipalKind.ANONYMOUS:
-            ctx.out.warn(
-                f"authentication is disabled on {ctx.server}, so the token could not be "
-                "checked; it is saved anyway"
+            # The server checks no credential, so this one could not be checked
+            # either; saved, it would be sent wherever this URL later points.
+            raise CliError(
+                f"authentication is disabled on {ctx.server}: there is nothing to log in to, "
+                "and the token was not saved (every command works without it)"
             )
         await _save(ctx, Profile(token))
         _report_login(ctx, principal, "api_token")
@@ -131,7 +126,7 @@ async def login(ctx: AuthContext, args: argparse.Namespace) -> None:
 
 
 async def _browser_login(
-    ctx: AuthContext, api: RemoteStateControl, args: argparse.Namespace, config: AuthConfig | None
+    ctx: AuthContext, api: RemoteAuth, args: argparse.Namespace, config: AuthConfig | None
 ) -> IssuedTokens:
     """The PKCE flow; the tokens are saved before the browser hears of success."""
     options = LoginOptions(
@@ -164,7 +159,7 @@ async def _browser_login(
     return issued[0]
 
 
-async def _auth_config(api: RemoteStateControl) -> AuthConfig | None:
+async def _auth_config(api: RemoteAuth) -> AuthConfig | None:
     """The server's login configuration; ``None`` from a server too old to
     publish one (the options must then say everything)."""
     try:
@@ -173,7 +168,7 @@ async def _auth_config(api: RemoteStateControl) -> AuthConfig | None:
         return None
 
 
-async def _exchange(ctx: AuthContext, api: RemoteStateControl, id_token: IdToken) -> IssuedTokens:
+async def _exchange(ctx: AuthContext, api: RemoteAuth, id_token: IdToken) -> IssuedTokens:
     try:
         return await api.exchange_id_token(id_token.id_token, nonce=id_token.nonce or None)
     except Unauthenticated as exc:
@@ -214,7 +209,7 @@ def _report_login(ctx: AuthContext, principal: Principal, method: str) -> None:
             "server": ctx.server,
             "method": method,
             "credentials_file": str(ctx.store.path),
-            **_principal_doc(principal),
+            **principal_json(principal),
         },
         lines,
     )
@@ -272,7 +267,7 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
         source += f" ({ctx.store.path})"
     kind = str(principal.kind) + (f" (ID {principal.token_id})" if principal.token_id else "")
     ctx.out.result(
-        {"server": ctx.server, **_principal_doc(principal), "credential": ctx.source or None},
+        {"server": ctx.server, **principal_json(principal), "credential": ctx.source or None},
         [
             f"Server:     {ctx.server}",
             f"Subject:    {principal.subject}",
@@ -287,6 +282,13 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
 # -- API tokens --------------------------------------------------------------------
 
 
+def _roles(token: ApiToken) -> str:
+    """The roles a token acts with, as a person reads them."""
+    if token.roles is None:
+        return "all of its subject's"
+    return ", ".join(token.roles)
+
+
 def _status(token: ApiToken, now: datetime) -> str:
     if token.revoked is not None:
         return "revoked"
@@ -297,7 +299,9 @@ def _status(token: ApiToken, now: datetime) -> str:
 
 async def token_create(ctx: AuthContext, args: argparse.Namespace) -> None:
     async with ctx.connect(ctx.credentials) as api:
-        created = await api.create_api_token(args.name, expires_in=args.expires)
+        created = await api.create_api_token(
+            args.name, expires_in=args.expires, subject=args.subject, roles=args.roles
+        )
     token = created.token
     expires = f"{when(token.expires)} UTC" if token.expires else "never (until revoked)"
     ctx.out.result(
@@ -305,6 +309,7 @@ async def token_create(ctx: AuthContext, args: argparse.Namespace) -> None:
         [
             f"API token created: {token.name} (ID {token.id})",
             f"Acts as:  {token.subject}",
+            f"Roles:    {_roles(token)}",
             f"Expires:  {expires}",
             "",
             f"    {created.secret}",
@@ -327,6 +332,7 @@ async def token_list(ctx: AuthContext, args: argparse.Namespace) -> None:
                 t.id,
                 t.name,
                 t.subject,
+                "all" if t.roles is None else ",".join(t.roles),
                 when(t.created),
                 when(t.expires) if t.expires else "never",
                 _status(t, now),
@@ -335,7 +341,10 @@ async def token_list(ctx: AuthContext, args: argparse.Namespace) -> None:
         ]
         noun = "token" if len(tokens) == 1 else "tokens"
         lines = [
-            *table(["ID", "NAME", "SUBJECT", "CREATED (UTC)", "EXPIRES (UTC)", "STATUS"], rows),
+            *table(
+                ["ID", "NAME", "SUBJECT", "ROLES", "CREATED (UTC)", "EXPIRES (UTC)", "STATUS"],
+                rows,
+            ),
             "",
             f"Total: {len(tokens)} {noun}",
         ]

@@ -189,7 +189,7 @@ async def push(ctx: Context, args: argparse.Namespace) -> None:
     unit_id: UnitId = args.unit_id
     data = read_state(ctx, args.file)
     result = await ctx.control.upload(
-        unit_id, data, lock_id=ctx.locks.get(unit_id), force=args.force, author=ctx.who
+        unit_id, data, lock_id=ctx.locks.get(unit_id), force=args.force
     )
     ctx.out.result(
         {**_write_doc(unit_id, result), "forced": args.force}, [_written(unit_id, result)]
@@ -268,7 +268,7 @@ async def release(ctx: Context, args: argparse.Namespace) -> None:
     lock_id = _saved_lock(ctx, unit_id, "release")
     data = read_state(ctx, args.file)
     # If the upload fails the lock stays: nobody else may write before a retry.
-    result = await ctx.control.upload(unit_id, data, lock_id=lock_id, author=ctx.who)
+    result = await ctx.control.upload(unit_id, data, lock_id=lock_id)
     await ctx.control.unlock(unit_id, lock_id)
     ctx.locks.forget(unit_id)
     ctx.out.result(
@@ -294,9 +294,7 @@ async def versions(ctx: Context, args: argparse.Namespace) -> None:
 
 async def restore(ctx: Context, args: argparse.Namespace) -> None:
     unit_id: UnitId = args.unit_id
-    version = await ctx.control.restore(
-        unit_id, args.number, lock_id=ctx.locks.get(unit_id), author=ctx.who
-    )
+    version = await ctx.control.restore(unit_id, args.number, lock_id=ctx.locks.get(unit_id))
     serial = "" if version.serial is None else f" (serial {version.serial})"
     ctx.out.result(
         {"unit": unit_id, "restored_version": args.number, "version": version_doc(version)},

@@ -40,7 +40,9 @@ import attrs
 from aiohttp import web
 from attrs import frozen
 
-from taco_adapters.remote import AuthConfig
+from taco_adapters.identity.discovery import discover, same_issuer
+from taco_adapters.remote import CredentialsFileError
+from taco_adapters.wire import AuthConfig
 from taco_cli.errors import AuthenticationFailed, CliError
 from taco_cli.parser import CLIENT_ID_ENV, ISSUER_ENV
 from taco_core.errors import IdentityProviderUnavailable, TacoError
@@ -114,10 +116,6 @@ class IdToken:
 # -- resolving what to log in with ---------------------------------------------
 
 
-def _same_issuer(a: str, b: str) -> bool:
-    return a.rstrip("/") == b.rstrip("/")
-
-
 def is_loopback_redirect(uri: str) -> bool:
     """An ``http`` redirect to this machine, which a local server can receive."""
     parts = urlsplit(uri)
@@ -172,7 +170,7 @@ def partial_plan(
             "is configured there): log in with an API token instead (taco login --token -), "
             "or give --issuer and --client-id"
         )
-    own = config is not None and _same_issuer(issuer, config.issuer)
+    own = config is not None and same_issuer(issuer, config.issuer)
     scopes = split_scopes(options.scopes or "") or (config.scopes if config else ())
     if "openid" not in scopes:
         scopes = ("openid", *scopes) if scopes else DEFAULT_SCOPES
@@ -210,8 +208,9 @@ def authorization_url(plan: LoginPlan, pkce: Pkce) -> str:
 
 
 class IdentityProvider:
-    """The few HTTP calls to the OIDC provider a login makes (discovery and
-    the code swap), with its errors turned into the CLI's in one place."""
+    """The few HTTP calls to the OIDC provider a login makes (discovery, shared
+    with the server's verifier, and the code swap), with its errors turned
+    into the CLI's in one place."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -220,17 +219,8 @@ class IdentityProvider:
         """``plan`` with the endpoints it lacks, from the issuer's discovery document."""
         if plan.authorization_endpoint and plan.token_endpoint:
             return plan
-        url = plan.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        status, doc = await self._request("GET", url)
-        if status != 200:
-            raise IdentityProviderUnavailable(
-                f"the OIDC discovery document {url} answered HTTP {status}: is --issuer right?"
-            )
-        named = doc.get("issuer")
-        if not isinstance(named, str) or not _same_issuer(named, plan.issuer):
-            raise IdentityProviderUnavailable(
-                f"the discovery document {url} names issuer {named!r}, not {plan.issuer!r}"
-            )
+        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            doc = await discover(session, plan.issuer)
         methods = doc.get("code_challenge_methods_supported")
         if isinstance(methods, list) and "S256" not in methods:
             raise AuthenticationFailed(
@@ -244,7 +234,8 @@ class IdentityProvider:
             if not given and not isinstance(found, str):
                 option = "--auth-url" if name == "authorization_endpoint" else "--token-url"
                 raise IdentityProviderUnavailable(
-                    f"the discovery document {url} names no {name}: give it with {option}"
+                    f"the discovery document of {plan.issuer} names no {name}: give it with "
+                    f"{option}"
                 )
             endpoints[name] = given or str(found)
         return attrs.evolve(
@@ -374,7 +365,7 @@ class Callback:
             )
         # RFC 9207: a provider that names itself must be the one we sent the user to.
         iss = query.get("iss")
-        if iss is not None and not _same_issuer(iss, self.plan.issuer):
+        if iss is not None and not same_issuer(iss, self.plan.issuer):
             return AuthenticationFailed(
                 f"the login answer comes from issuer {iss!r}, not {self.plan.issuer!r}", again
             )
@@ -486,7 +477,7 @@ async def browser_login(
                 )
             await complete(await provider.swap_code(plan, code, pkce))
             problem = None
-        except (TacoError, CliError) as exc:
+        except (TacoError, CliError, CredentialsFileError) as exc:
             problem = exc.message
             raise
         finally:

@@ -26,8 +26,16 @@ from attrs import frozen
 
 from taco_adapters.clock import SystemClock
 from taco_adapters.remote import (
+    DEFAULT_SERVER,
+    SERVER_ENV,
+    TOKEN_ENV,
     Credentials,
+    CredentialsFile,
+    CredentialsFileError,
+    RemoteAuth,
+    RemoteRbac,
     RemoteStateControl,
+    SavedCredentials,
     ServerUnreachable,
     SessionExpired,
     StaticToken,
@@ -36,12 +44,13 @@ from taco_adapters.sqlite import SqliteStateStore
 from taco_adapters.wire import lock_json
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
-from taco_cli.credentials import CredentialsFile, SavedCredentials
 from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
-from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_cli.parser import LOCK_DIR, build_parser
 from taco_cli.provider_commands import PROVIDER_HANDLERS, ProviderContext
+from taco_cli.rbac_commands import RBAC_HANDLERS, RbacContext
+from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.ports import StateControl
 from taco_core.service import StateService
@@ -62,6 +71,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationFailed, EXIT_AUTH),
     (TacoError, EXIT_ERROR),
     (CliError, EXIT_ERROR),
+    (CredentialsFileError, EXIT_ERROR),
 )
 
 
@@ -148,7 +158,7 @@ async def open_control(
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
         store = await SqliteStateStore.open(target.embedded)
         try:
-            yield StateService(store, SystemClock())
+            yield StateService(store, SystemClock()).acting_as(local_caller(whoami()))
         finally:
             await store.aclose()
         return
@@ -165,13 +175,26 @@ def remote_control(
     )
 
 
-async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
+def remote_auth(target: Target, out: Output, credentials: Credentials | None) -> RemoteAuth:
+    trace = out.trace if target.verbose else None
+    return RemoteAuth(target.server, timeout=target.timeout, trace=trace, credentials=credentials)
+
+
+def remote_rbac(target: Target, out: Output, credentials: Credentials | None) -> RemoteRbac:
+    trace = out.trace if target.verbose else None
+    return RemoteRbac(target.server, timeout=target.timeout, trace=trace, credentials=credentials)
+
+
+async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
+    """Run the command; its exit code when the result is one (``rbac test``)."""
     if args.command in AUTH_HANDLERS:
         await run_auth(args, target, out)
-        return
+        return EXIT_OK
+    if args.command in RBAC_HANDLERS:
+        return await run_rbac(args, target, out)
     if args.command in PROVIDER_HANDLERS:
         await run_provider_command(args, target, out)
-        return
+        return EXIT_OK
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -184,6 +207,7 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
                 stdin=sys.stdin.buffer,
             )
             await handler(ctx, args)
+    return EXIT_OK
 
 
 async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> None:
@@ -200,7 +224,7 @@ async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> Non
         store=CredentialsFile(target.credentials_file),
         credentials=credentials,
         source=source,
-        connect=lambda chosen: remote_control(target, out, chosen),
+        connect=lambda chosen: remote_auth(target, out, chosen),
         stdin=sys.stdin.buffer,
         environ=os.environ,
         timeout=target.timeout,
@@ -220,6 +244,25 @@ async def run_provider_command(args: argparse.Namespace, target: Target, out: Ou
     )
     with explained_auth_errors(target, source):
         await PROVIDER_HANDLERS[args.command](ctx, args)
+
+
+async def run_rbac(args: argparse.Namespace, target: Target, out: Output) -> int:
+    """The RBAC commands: they need a server, whose policy they manage."""
+    if target.embedded is not None:
+        name = args.command.replace(".", " ")
+        raise UsageError(
+            f"taco {name} needs a server: --embedded works on a local file, which has no "
+            "authorization (whoever can open it can do anything)"
+        )
+    credentials, source = credentials_of(target, out)
+    ctx = RbacContext(
+        server=target.server,
+        out=out,
+        connect=lambda: remote_rbac(target, out, credentials),
+    )
+    with explained_auth_errors(target, source):
+        code = await RBAC_HANDLERS[args.command](ctx, args)
+    return EXIT_OK if code is None else code
 
 
 @contextlib.contextmanager
@@ -253,7 +296,7 @@ def explained_auth_errors(target: Target, source: str) -> Iterator[None]:
         ) from None
 
 
-def report(exc: TacoError | CliError, out: Output) -> int:
+def report(exc: TacoError | CliError | CredentialsFileError, out: Output) -> int:
     """Print the error the way its kind needs; return its exit code."""
     code = exit_code_for(exc)
     details: list[str] = []
@@ -287,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         target = target_of(args, os.environ)
-        anyio.run(run, args, target, out, backend="asyncio")
-    except (TacoError, CliError) as exc:
+        code = anyio.run(run, args, target, out, backend="asyncio")
+    except (TacoError, CliError, CredentialsFileError) as exc:
         return report(exc, out)
     except KeyboardInterrupt:
         return 130
@@ -297,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Terraform has no server-side diff; users of other state backends get one only
 in a web UI, if at all. This compares the parsed documents: resource instances
 by their full address (``module.a.aws_s3_bucket.b["k"]``), attributes by name,
-and outputs by name. Sensitive values never leave as plain text: sensitive
-outputs and attributes listed in ``sensitive_attributes`` are masked.
+and outputs by name. Sensitive values never leave as plain text: a changed
+resource reports the *names* of its changed attributes, never their values,
+and the values of sensitive outputs are masked.
 """
 
 from __future__ import annotations
@@ -79,17 +80,6 @@ def instances(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
             if isinstance(inst, Mapping):
                 found[base + _index(inst.get("index_key"))] = inst
     return found
-
-
-def _sensitive_paths(inst: Mapping[str, Any]) -> set[str]:
-    """Top-level attribute names marked sensitive on an instance."""
-    names: set[str] = set()
-    for path in inst.get("sensitive_attributes") or []:
-        if isinstance(path, list) and path and isinstance(path[0], Mapping):
-            value = path[0].get("value")
-            if isinstance(value, str):
-                names.add(value)
-    return names
 
 
 def _changed_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """One error hierarchy for the whole domain.
 
 Every front end maps these classes to its own vocabulary in exactly one place
-(HTTP statuses in ``taco_http.errors``, CLI exit codes, provider diagnostics), so
+(HTTP statuses in ``taco_http.errors``, exit codes in ``taco_cli.main``), so
 the core never needs to know how an error is shown. Errors carry data
 (``LockConflict.holder``) rather than pre-rendered strings where a front end
 needs to show it in its own shape.
@@ -9,10 +9,7 @@ needs to show it in its own shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from taco_core.model import LockInfo
+from taco_core.model import LockInfo
 
 
 class TacoError(Exception):
@@ -35,12 +32,21 @@ class InvalidState(InvalidInput):
     """A state payload is not a Terraform state (a JSON object)."""
 
 
-class StateTooLarge(InvalidInput):
+class BodyTooLarge(InvalidInput):
+    """A request body exceeds its size limit; ``what`` names the body (a lock
+    request, a token request ...), so the caller knows which limit it met."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} exceeds the size limit of {limit} bytes")
+        self.what = what
+        self.limit = limit
+
+
+class StateTooLarge(BodyTooLarge):
     """A state payload exceeds the configured size limit."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"state exceeds the size limit of {limit} bytes")
-        self.limit = limit
+        super().__init__("state", limit)
 
 
 class ReservedUnitId(InvalidInput):
@@ -120,6 +126,102 @@ class Unauthenticated(TacoError):
 
 class Forbidden(TacoError):
     """The caller is known but may not do this."""
+
+
+class PermissionDenied(Forbidden):
+    """The caller's roles do not allow ``action`` on ``resource``.
+
+    ``resource`` is a unit ID, or ``*`` for actions that concern no unit
+    (``rbac.manage``, ``token.manage``). ``reason`` says which rule decided, or
+    that none allowed it, so the refusal can be explained without a lookup.
+    """
+
+    def __init__(self, action: str, resource: str, reason: str = "") -> None:
+        target = "" if resource == "*" else f" on unit {resource!r}"
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"permission denied: {action}{target} is not allowed{why}")
+        self.action = action
+        self.resource = resource
+        self.reason = reason
+
+
+class RoleNotFound(NotFound):
+    def __init__(self, role_id: str) -> None:
+        super().__init__(f"role {role_id!r} not found")
+        self.role_id = role_id
+
+
+class PermissionNotFound(NotFound):
+    def __init__(self, permission_id: str) -> None:
+        super().__init__(f"permission {permission_id!r} not found")
+        self.permission_id = permission_id
+
+
+class NotAssigned(NotFound):
+    """``item`` is not assigned to ``assignee`` (a permission to a role, or a
+    role to a subject), so there is nothing to revoke."""
+
+    def __init__(self, item_kind: str, item: str, assignee: str) -> None:
+        super().__init__(f"{item_kind} {item!r} is not assigned to {assignee!r}")
+        self.item_kind = item_kind
+        self.item = item
+        self.assignee = assignee
+
+
+class RoleAlreadyExists(Conflict):
+    def __init__(self, role_id: str) -> None:
+        super().__init__(f"role {role_id!r} already exists")
+        self.role_id = role_id
+
+
+class PermissionAlreadyExists(Conflict):
+    def __init__(self, permission_id: str) -> None:
+        super().__init__(f"permission {permission_id!r} already exists")
+        self.permission_id = permission_id
+
+
+class AlreadyAssigned(Conflict):
+    """``item`` is already assigned to ``assignee``; nothing was changed."""
+
+    def __init__(self, item_kind: str, item: str, assignee: str) -> None:
+        super().__init__(f"{item_kind} {item!r} is already assigned to {assignee!r}")
+        self.item_kind = item_kind
+        self.item = item
+        self.assignee = assignee
+
+
+class StillReferenced(Conflict):
+    """A role or permission cannot be deleted while others refer to it.
+
+    ``referrers`` names them (subjects holding the role, roles holding the
+    permission), so the caller can revoke it from each, or delete with cascade.
+    """
+
+    def __init__(self, item_kind: str, item_id: str, referrers: tuple[str, ...]) -> None:
+        by = "assigned to subjects" if item_kind == "role" else "used by roles"
+        names = ", ".join(repr(r) for r in referrers)
+        super().__init__(
+            f"{item_kind} {item_id!r} is still {by} {names}; revoke it from them first, "
+            "or delete with cascade"
+        )
+        self.item_kind = item_kind
+        self.item_id = item_id
+        self.referrers = referrers
+
+
+class WouldLockOut(Conflict):
+    """The RBAC edit would leave nobody able to manage RBAC; it was refused."""
+
+
+class ConcurrentPolicyUpdate(Conflict):
+    """Other admins kept changing the RBAC policy while this edit retried.
+
+    Edits re-read and retry when they lose a compare-and-swap; this reaches a
+    caller only when contention persists.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the RBAC policy was changed concurrently too often; retry the request")
 
 
 class TokenNotFound(NotFound):

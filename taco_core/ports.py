@@ -12,23 +12,38 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
+from taco_core.content import StateReader
 from taco_core.diff import StateDiff
+from taco_core.events import Event
 from taco_core.model import (
     LockInfo,
     NewVersion,
     Payload,
     RetentionPolicy,
     StateVersion,
-    Surface,
     Unit,
+    UnitId,
+    VersionPage,
     WriteResult,
 )
-from taco_core.unit_id import UnitId
+from taco_core.rbac import RbacPolicy
 
 
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+
+class EventSink(Protocol):
+    """Something that listens to the domain events (``taco_core.events``):
+    the audit log, the dependency graph's updater, metrics, webhooks."""
+
+    async def publish(self, event: Event) -> None:
+        """Take note of ``event``. Called after the effect it describes, in the
+        request that caused it, so a sink must be quick (queue slow work) and
+        should not raise; what it raises is logged by the bus, never shown to
+        the caller."""
         ...
 
 
@@ -55,6 +70,22 @@ class StateStore(Protocol):
         """Live units whose ID starts with ``prefix`` (plain string prefix),
         sorted by ID. ``deleted=True`` lists the soft-deleted incarnations
         instead (an ID may appear more than once; newest deletion first)."""
+        ...
+
+    async def unit_documents(
+        self,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> Sequence[tuple[UnitId, str]]:
+        """The units ``list_units`` lists (same order), each as its ID and the
+        JSON object the management API shows for it (``unit_json`` of
+        ``taco_adapters.wire``), rendered by the store where it can do so
+        without building a ``Unit`` per row: a listing of 100,000 units is
+        then a matter of joining strings. ``after``: only IDs greater than it
+        (keyset pagination of live units); ``limit``: at most that many."""
         ...
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
@@ -88,6 +119,11 @@ class StateStore(Protocol):
         """The current version's metadata, or ``None`` before the first write."""
         ...
 
+    async def unit_and_head(self, unit_id: UnitId) -> tuple[Unit, StateVersion | None]:
+        """``get_unit`` and ``head`` in one read (one transaction, one round of
+        requests): what a write checks before it commits. ``UnitNotFound``."""
+        ...
+
     async def commit(
         self,
         unit_id: UnitId,
@@ -112,12 +148,26 @@ class StateStore(Protocol):
         """The current version and its bytes, or ``None`` before the first write."""
         ...
 
+    async def open_state(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        """``read_state`` for serving: the current version and a reader of its
+        bytes, or ``None`` before the first write. A large state is streamed
+        from one consistent snapshot (never the bytes of a later version), so
+        serving it holds a slice of it in memory, not all of it. The caller
+        closes the reader. ``UnitNotFound`` if the unit does not exist."""
+        ...
+
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         """Every kept version of the unit, newest first (quarantined included)."""
         ...
 
     async def read_version(self, unit_id: UnitId, number: int) -> tuple[StateVersion, bytes]:
         """One version and its bytes. ``VersionNotFound`` if not kept."""
+        ...
+
+    async def version_page(self, unit_id: UnitId, *, offset: int, limit: int) -> VersionPage:
+        """``limit`` versions from the ``offset``-th newest on, as
+        ``list_versions`` orders them, and how many there are in all, read
+        together, without reading the rest of the history."""
         ...
 
     async def ping(self) -> None:
@@ -133,10 +183,12 @@ class StateControl(Protocol):
     """What a front end (CLI, provider, custom tooling) can do with units.
 
     Two implementations share it, so every front end runs unchanged against a
-    server or embedded: ``taco_core.service.StateService`` (in process, over a
-    ``StateStore``) and ``taco_adapters.remote.RemoteStateControl`` (HTTP
-    client of a running ``opentacosvc``). Errors are the core's ``TacoError``
-    classes in both.
+    server or embedded: ``StateService.acting_as(caller)`` (in process, over a
+    ``StateStore``, on behalf of one caller) and
+    ``taco_adapters.remote.RemoteStateControl`` (HTTP client of a running
+    ``opentacosvc``, which decides who the caller is from its token). Errors
+    are the core's ``TacoError`` classes in both, ``PermissionDenied``
+    included.
     """
 
     async def create_unit(self, raw_id: str, labels: Mapping[str, str] | None = None) -> Unit:
@@ -170,8 +222,6 @@ class StateControl(Protocol):
         *,
         lock_id: str | None = None,
         force: bool = False,
-        surface: Surface = Surface.API,
-        author: str = "",
         create_missing: bool = False,
     ) -> WriteResult:
         """Store a new current state (lock, validation and clobber guard apply)."""
@@ -196,7 +246,7 @@ class StateControl(Protocol):
         ...
 
     async def restore(
-        self, unit_id: UnitId, number: int, *, lock_id: str | None = None, author: str = ""
+        self, unit_id: UnitId, number: int, *, lock_id: str | None = None
     ) -> StateVersion:
         """Make an old version current again as a new version with a higher serial."""
         ...
@@ -290,6 +340,57 @@ class SigningKeyStore(Protocol):
 
     async def delete_signing_keys(self, kids: Sequence[str]) -> None:
         """Forget retired keys (unknown IDs and the active key are left alone)."""
+        ...
+
+
+class SecretStore(Protocol):
+    """Installation-wide secrets (keys for signed URLs, for short-lived S3
+    credentials ...), the same bytes in every process sharing the storage."""
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        """The secret called ``name``: ``candidate`` is stored if none is yet,
+        decided atomically so that of many processes starting at once exactly
+        one candidate wins, and every caller gets the winner. Never changed
+        afterwards. ``name`` is a short identifier (``[a-z0-9-]+``)."""
+        ...
+
+
+class AuthStore(TokenStore, SigningKeyStore, SecretStore, Protocol):
+    """The auth ports in one adapter: tokens, signing keys and secrets live
+    beside the states (the same SQLite file, the same bucket and prefix), so
+    every replica that shares the states shares them too."""
+
+    async def aclose(self) -> None:
+        """Release connections and clients."""
+        ...
+
+
+class RbacStore(Protocol):
+    """The one RBAC policy document of the installation, replaced whole by
+    compare-and-swap on its ``version``.
+
+    Every process sharing the storage sees the same document. Vendor errors
+    surface as ``StorageUnavailable``; nothing else is raised.
+    """
+
+    async def load(self) -> RbacPolicy | None:
+        """The last policy saved, equal to what was passed to ``save`` (every
+        field round-trips, ``created_at`` included), or ``None`` if none was
+        ever saved. A load after a successful ``save`` (in any process) returns
+        that policy or a later one, never an older one."""
+        ...
+
+    async def save(self, policy: RbacPolicy, expected_version: int | None) -> bool:
+        """Replace the stored policy with ``policy`` only if the stored one's
+        version is still ``expected_version``, or, with ``None``, only if no
+        policy is stored. Decided atomically across every process sharing the
+        storage, so of concurrent savers expecting the same version exactly one
+        wins. True when stored; False, with nothing changed, when the stored
+        version was not the expected one (the caller re-loads and retries).
+
+        Callers pass ``policy.version == expected_version + 1`` (``1`` when
+        creating), so a version number never names two different documents.
+        """
         ...
 
 

@@ -1,16 +1,16 @@
-"""The Starlette app factory: the service's composition root.
+"""The Starlette app factory: routes, middleware, error handlers, lifespan.
 
-``create_app`` wires settings, the storage adapters and the core services
-(state and auth) into one ASGI app. The stores are opened inside the event
-loop that serves requests (in the lifespan) unless the caller hands them in
-already opened, as ``opentacosvc`` does to report start-up failures cleanly,
-and tests do.
+The lifespan opens the adapters (unless the caller hands them in already
+open, as ``opentacosvc`` does to report start-up failures cleanly, and tests
+do), builds the ``Services`` over them (``taco_http.wiring``) inside the event
+loop that serves requests, and yields them as the app's state, where
+handlers find them with ``taco_http.context.services_of``. Whoever opens the
+adapters closes them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 import anyio
@@ -18,82 +18,37 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from taco_adapters.clock import SystemClock
-from taco_core.errors import TacoError
-from taco_core.ports import Clock, StateStore
-from taco_core.service import StateService
-from taco_http import auth_routes, backend, health, units
+from taco_http import auth_routes, backend, health, rbac_routes, units
 from taco_http.auth import AuthMiddleware
-from taco_http.auth_setup import AuthParts, AuthStore, bootstrap, close_auth, open_auth
+from taco_http.bootstrap import bootstrap
+from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
+from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.methods import AnyMethod, by_method
 from taco_http.settings import Settings
-from taco_http.stores import open_store
-
-log = logging.getLogger("opentaco")
+from taco_http.wiring import Adapters, Services, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
 
 
-MAINTENANCE_INTERVAL_SECONDS = 600.0
-
-
-async def _maintain_forever(service: StateService, auth: AuthParts) -> None:
-    """Housekeeping now and every few minutes: purge units whose delete grace
-    period is over and refresh tokens that expired, rotate the token signing
-    key when it is due and drop keys nothing valid was signed with.
-
-    Idempotent, so every replica may run it; a failure is logged and retried
-    at the next tick rather than taking the service down.
-    """
-    while True:
-        await anyio.sleep(MAINTENANCE_INTERVAL_SECONDS)
-        await _maintain_once(service, auth)
-
-
-async def _maintain_once(service: StateService, auth: AuthParts) -> None:
-    try:
-        purged = await service.purge_expired()
-        await auth.service.purge_expired()
-        await auth.codec.maintain(auth.service.clock.now())
-    except TacoError as exc:
-        log.warning("housekeeping failed: %s", exc.message)
-        return
-    for unit_id in purged:
-        log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
-
-
-def create_app(
-    settings: Settings | None = None,
-    store: StateStore | None = None,
-    *,
-    auth_store: AuthStore | None = None,
-    clock: Clock | None = None,
-) -> Starlette:
+def create_app(settings: Settings | None = None, *, adapters: Adapters | None = None) -> Starlette:
+    """The service for ``settings``, on ``adapters`` when given (the caller
+    then owns and closes them), else on the ones the settings name."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened = store if store is not None else await open_store(settings)
-        try:
-            auth = await open_auth(settings, clock, auth_store)
-        except BaseException:
-            await opened.aclose()
-            raise
-        service = StateService(opened, clock, settings.policy())
-        app.state.service = service
-        app.state.auth = auth.service
-        app.state.oidc = auth.oidc
-        try:
-            await bootstrap(auth, settings)
-            await _maintain_once(service, auth)
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = adapters
+            if opened is None:
+                opened = await stack.enter_async_context(open_adapters(settings))
+            services = await stack.enter_async_context(open_services(settings, opened))
+            await bootstrap(services)
+            await maintain_once(services)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_maintain_forever, service, auth)
-                yield
+                tg.start_soon(maintain_forever, services)
+                yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
-        finally:
-            await close_auth(auth)
-            await opened.aclose()
 
     routes = [
         Route("/healthz", health.healthz, methods=["GET"]),
@@ -105,23 +60,25 @@ def create_app(
         Route("/v1/auth/logout", auth_routes.logout, methods=["POST"]),
         Route("/v1/auth/me", auth_routes.me, methods=["GET"]),
         Route("/v1/auth/jwks", auth_routes.jwks, methods=["GET"]),
-        Route("/v1/auth/tokens", auth_routes.list_tokens, methods=["GET"]),
-        Route("/v1/auth/tokens", auth_routes.create_token, methods=["POST"]),
-        Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
-        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
-        Route("/v1/units", units.list_units, methods=["GET"]),
-        Route("/v1/units", units.create_unit, methods=["POST"]),
         Route(
-            "/v1/units/{rest:path}",
-            units.unit_route,
-            methods=["GET", "POST", "PUT", "DELETE"],
+            "/v1/auth/tokens",
+            by_method({"GET": auth_routes.list_tokens, "POST": auth_routes.create_token}),
+            methods=["GET", "POST"],
         ),
+        Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
+        *rbac_routes.ROUTES,
+        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route(
+            "/v1/units",
+            by_method({"GET": units.list_units, "POST": units.create_unit}),
+            methods=["GET", "POST"],
+        ),
+        # Every method: which ones an ID's action serves is the action's to say (405).
+        Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
     ]
-    app = Starlette(
+    return Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(AuthMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
-    app.state.settings = settings
-    return app

@@ -22,8 +22,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taco_core.auth import ANONYMOUS, Principal
-from taco_core.auth_service import AuthService
+from taco_core.caller import Caller
 from taco_core.errors import TacoError, Unauthenticated
+from taco_core.model import Surface
+from taco_http.context import services_in
 from taco_http.errors import taco_error
 
 PUBLIC_PATHS = frozenset(
@@ -48,6 +50,22 @@ def principal_of(request: Request) -> Principal:
     """The authenticated caller of ``request`` (set by ``AuthMiddleware``)."""
     principal: Principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
     return principal
+
+
+# Where a request-ID middleware leaves the request's ID in the ASGI scope.
+REQUEST_ID_KEY = "opentaco.request_id"
+
+
+def caller_of(request: Request, surface: Surface) -> Caller:
+    """The ``Caller`` the core's use cases need for ``request``, arriving
+    through ``surface``: its principal, the client's address and request ID."""
+    client = request.scope.get("client")
+    return Caller(
+        principal_of(request),
+        surface,
+        origin=str(client[0]) if client else "",
+        request_id=str(request.scope.get(REQUEST_ID_KEY, "")),
+    )
 
 
 def credential_of(authorization: str) -> str:
@@ -85,14 +103,13 @@ class AuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
         principal = ANONYMOUS
-        if not state.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+        services = services_in(scope)
+        if not services.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))
-                service: AuthService = state.auth
-                principal = await service.authenticate(credential)
+                principal = await services.auth.authenticate(credential)
             except TacoError as exc:
                 response = await taco_error(request, exc)
                 await response(scope, receive, send)

@@ -9,9 +9,11 @@
 - ``POST /v1/auth/logout`` ``{"refresh_token"}``: ends that login session
   (always 200, like RFC 7009 revocation, so it reveals nothing).
 - ``GET /v1/auth/me``: the caller. ``GET /v1/auth/jwks``: our public keys.
-- ``POST /v1/auth/tokens`` ``{"name", "expires_in"?}`` (seconds or ``"90d"``)
-  answers 201 with the token's secret, the only time it is shown;
-  ``GET /v1/auth/tokens`` lists, ``DELETE /v1/auth/tokens/{id}`` revokes.
+- ``POST /v1/auth/tokens`` ``{"name", "expires_in"?, "subject"?, "roles"?}``
+  (``expires_in``: seconds or ``"90d"``; ``subject``: a service subject, for
+  callers allowed ``token.manage``; ``roles``: narrow the token to these
+  roles of its subject) answers 201 with the token's secret, the only time it
+  is shown; ``GET /v1/auth/tokens`` lists, ``DELETE /v1/auth/tokens/{id}`` revokes.
 """
 
 from __future__ import annotations
@@ -19,107 +21,90 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import api_token_json
-from taco_core.auth import IssuedTokens, PrincipalKind
-from taco_core.auth_service import AuthService
+from taco_adapters.wire import (
+    AuthConfig,
+    ExchangeRequest,
+    RefreshRequest,
+    api_tokens_json,
+    auth_config_json,
+    issued_tokens_json,
+    new_api_token_json,
+    principal_json,
+    structure,
+)
+from taco_core.auth_service import MAX_API_TOKEN_LIFETIME, AuthService
+from taco_core.caller import Caller
 from taco_core.errors import InvalidInput
-from taco_http.auth import principal_of
-from taco_http.body import read_body
-from taco_http.settings import Settings, SettingsError, parse_duration
-from taco_http.shapes import parse_json_object, structure
+from taco_core.model import Surface
+from taco_http.auth import caller_of, principal_of
+from taco_http.body import read_json_object
+from taco_http.context import services_of
+from taco_http.settings import SettingsError, parse_duration
 
 # Where `taco login` listens for the provider's redirect; register it with the
 # provider as an allowed callback of the CLI's client.
 REDIRECT_URIS = ("http://127.0.0.1:8585/callback",)
 SCOPES = ("openid", "profile", "email")
 
-_SMALL_BODY = 64 * 1024
-
-
-@frozen
-class ExchangeRequest:
-    id_token: str
-    nonce: str | None = None
-
-
-@frozen
-class RefreshRequest:
-    refresh_token: str
-
 
 def _auth(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
+    return services_of(request).auth
 
 
-async def _body(request: Request, cls: type[Any], what: str) -> Any:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), what)
-    return structure(doc, cls, what)
-
-
-def _tokens_json(issued: IssuedTokens) -> dict[str, Any]:
-    return {
-        "access_token": issued.access_token,
-        "refresh_token": issued.refresh_token,
-        "expires_in": issued.expires_in,
-        "refresh_expires_in": issued.refresh_expires_in,
-        "token_type": "Bearer",
-    }
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.API)
 
 
 async def config(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    doc: dict[str, Any] = {
-        "auth_enabled": not settings.auth_disable,
-        "oidc_enabled": bool(settings.auth_issuer),
-        "issuer": settings.auth_issuer,
-        "client_id": settings.auth_client_id,
-        "redirect_uris": list(REDIRECT_URIS),
-        "scopes": list(SCOPES),
-    }
-    oidc = request.app.state.oidc
-    if oidc is not None:
-        doc.update(await oidc.endpoints())
-    return JSONResponse(doc)
+    services = services_of(request)
+    settings, oidc = services.settings, services.oidc
+    endpoints = await oidc.endpoints() if oidc is not None else {}
+    published = AuthConfig(
+        auth_enabled=not settings.auth_disable,
+        oidc_enabled=bool(settings.auth_issuer),
+        issuer=settings.auth_issuer,
+        client_id=settings.auth_client_id,
+        authorization_endpoint=endpoints.get("authorization_endpoint", ""),
+        token_endpoint=endpoints.get("token_endpoint", ""),
+        redirect_uris=REDIRECT_URIS,
+        scopes=SCOPES,
+    )
+    return JSONResponse(auth_config_json(published))
 
 
 async def exchange(request: Request) -> Response:
-    req: ExchangeRequest = await _body(request, ExchangeRequest, "exchange request")
+    req = structure(
+        await read_json_object(request, "exchange request"), ExchangeRequest, "exchange request"
+    )
     issued = await _auth(request).exchange(req.id_token, nonce=req.nonce)
-    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+    return JSONResponse(issued_tokens_json(issued), headers={"Cache-Control": "no-store"})
 
 
 async def refresh(request: Request) -> Response:
-    req: RefreshRequest = await _body(request, RefreshRequest, "refresh request")
+    req = structure(
+        await read_json_object(request, "refresh request"), RefreshRequest, "refresh request"
+    )
     issued = await _auth(request).refresh(req.refresh_token)
-    return JSONResponse(_tokens_json(issued), headers={"Cache-Control": "no-store"})
+    return JSONResponse(issued_tokens_json(issued), headers={"Cache-Control": "no-store"})
 
 
 async def logout(request: Request) -> Response:
-    req: RefreshRequest = await _body(request, RefreshRequest, "logout request")
+    req = structure(
+        await read_json_object(request, "logout request"), RefreshRequest, "logout request"
+    )
     await _auth(request).logout(req.refresh_token)
     return JSONResponse({"message": "Logged out"})
 
 
 async def me(request: Request) -> Response:
-    principal = principal_of(request)
-    doc: dict[str, Any] = {
-        "subject": principal.subject,
-        "email": principal.email,
-        "groups": list(principal.groups),
-        "kind": str(principal.kind),
-    }
-    if principal.kind is PrincipalKind.API_TOKEN:
-        doc["token_id"] = principal.token_id
-    return JSONResponse(doc)
+    return JSONResponse(principal_json(principal_of(request)))
 
 
 async def jwks(request: Request) -> Response:
-    keys = await _auth(request).codec.public_keys()
+    keys = await _auth(request).public_keys()
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -127,33 +112,65 @@ def _lifetime(doc: dict[str, Any]) -> timedelta | None:
     raw = doc.get("expires_in")
     if raw is None:
         return None
+    seconds: float
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return timedelta(seconds=raw)
-    if isinstance(raw, str):
+        seconds = raw
+    elif isinstance(raw, str):
         try:
-            return timedelta(seconds=parse_duration("expires_in", raw))
+            seconds = parse_duration("expires_in", raw)
         except SettingsError as exc:
             raise InvalidInput(str(exc)) from None
-    raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    else:
+        raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    # Checked before a timedelta is made of it, which cannot hold every number.
+    if seconds <= 0:
+        raise InvalidInput("expires_in must be positive")
+    if seconds > MAX_API_TOKEN_LIFETIME.total_seconds():
+        raise InvalidInput(
+            f"expires_in must be at most {MAX_API_TOKEN_LIFETIME.days}d; leave it out for a "
+            "token that lives until revoked"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _optional_text(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f'"{key}" must be a string, e.g. "ci-dev"')
+    return value
+
+
+def _roles(doc: dict[str, Any]) -> list[str] | None:
+    value = doc.get("roles")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise InvalidInput('"roles" must be a list of role IDs, e.g. ["ci-dev"]')
+    return value
 
 
 async def create_token(request: Request) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "token request")
+    doc = await read_json_object(request, "token request")
     name = doc.get("name")
     if not isinstance(name, str):
         raise InvalidInput('a token request needs a "name" string, e.g. {"name": "ci"}')
     created = await _auth(request).create_api_token(
-        principal_of(request), name, expires_in=_lifetime(doc)
+        _caller(request),
+        name,
+        expires_in=_lifetime(doc),
+        subject=_optional_text(doc, "subject"),
+        roles=_roles(doc),
     )
-    body = {**api_token_json(created.token), "token": created.secret}
-    return JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        new_api_token_json(created), status_code=201, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def list_tokens(request: Request) -> Response:
-    tokens = await _auth(request).list_api_tokens(principal_of(request))
-    return JSONResponse({"tokens": [api_token_json(t) for t in tokens], "count": len(tokens)})
+    tokens = await _auth(request).list_api_tokens(_caller(request))
+    return JSONResponse(api_tokens_json(list(tokens)))
 
 
 async def revoke_token(request: Request) -> Response:
-    await _auth(request).revoke_api_token(principal_of(request), request.path_params["token_id"])
+    await _auth(request).revoke_api_token(_caller(request), request.path_params["token_id"])
     return Response(status_code=204)

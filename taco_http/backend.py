@@ -11,22 +11,26 @@ use, as Terraform users expect of a backend.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_core.errors import UnitNotFound
-from taco_core.model import Surface
+from taco_adapters.wire import lock_from_json, terraform_lock_json
+from taco_core.caller import Caller
+from taco_core.errors import InvalidInput, UnitNotFound
+from taco_core.model import Surface, UnitId
 from taco_core.state_doc import md5_base64
-from taco_core.unit_id import UnitId, parse_unit_id
-from taco_http.auth import principal_of
-from taco_http.body import read_body
-from taco_http.context import service_of
-from taco_http.shapes import lock_from_json, lock_terraform, parse_json_object
-from taco_http.streaming import state_response
+from taco_core.unit_id import parse_unit_id
+from taco_http.auth import caller_of
+from taco_http.body import SMALL_BODY, parse_json_object, read_body, read_json_object, verified_md5
+from taco_http.context import services_of
+from taco_http.methods import pick
+from taco_http.streaming import state_answer
 
-# LockInfo bodies are tiny; this only bounds what a confused client can send.
-_LOCK_BODY_LIMIT = 64 * 1024
+
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.BACKEND)
 
 
 def _unit_id(request: Request) -> UnitId:
@@ -43,60 +47,74 @@ def _lock_id_of(request: Request) -> str | None:
 
 
 async def backend(request: Request) -> Response:
-    unit_id = _unit_id(request)
-    method = request.method
-    if method == "GET":
-        return await _get(request, unit_id)
-    if method in ("POST", "PUT"):
-        return await _put(request, unit_id)
-    if method == "LOCK":
-        return await _lock(request, unit_id)
-    if method == "UNLOCK":
-        return await _unlock(request, unit_id)
-    # DELETE (route methods restrict the rest)
-    await service_of(request).delete_unit(unit_id)
-    return Response(status_code=200)
+    # Looked up, never fallen through to: HEAD is a read, an unknown method 405.
+    handler = pick(request.method, _HANDLERS)
+    return await handler(request, _unit_id(request))
 
 
 async def _get(request: Request, unit_id: UnitId) -> Response:
     try:
-        found = await service_of(request).download(unit_id)
+        found = await services_of(request).states.open_download(_caller(request), unit_id)
     except UnitNotFound:
         found = None
     if found is None:
         # Terraform reads 404 as "no state yet"; the body must stay empty.
         return Response(status_code=404)
-    version, data = found
-    return state_response(data, {"Content-MD5": md5_base64(version.md5)})
+    version, reader = found
+    return await state_answer(request, version, reader, {"Content-MD5": md5_base64(version.md5)})
 
 
 async def _put(request: Request, unit_id: UnitId) -> Response:
-    service = service_of(request)
+    service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     await service.upload(
+        _caller(request),
         unit_id,
         data,
         lock_id=_lock_id_of(request),
-        surface=Surface.BACKEND,
-        author=principal_of(request).author,
         create_missing=True,
+        known_md5=verified_md5(request),
     )
     return Response(status_code=200)
 
 
 async def _lock(request: Request, unit_id: UnitId) -> Response:
-    body = await read_body(request, _LOCK_BODY_LIMIT)
-    wanted = lock_from_json(parse_json_object(body, "LockInfo"))
-    held = await service_of(request).lock(unit_id, wanted, create_missing=True)
-    return JSONResponse(lock_terraform(held), status_code=200)
+    wanted = lock_from_json(await read_json_object(request, "LockInfo"))
+    held = await services_of(request).states.lock(
+        _caller(request), unit_id, wanted, create_missing=True
+    )
+    return JSONResponse(terraform_lock_json(held), status_code=200)
+
+
+async def _delete(request: Request, unit_id: UnitId) -> Response:
+    await services_of(request).states.delete_unit(_caller(request), unit_id)
+    return Response(status_code=200)
 
 
 async def _unlock(request: Request, unit_id: UnitId) -> Response:
-    body = await read_body(request, _LOCK_BODY_LIMIT)
-    doc = parse_json_object(body, "LockInfo")
-    lock_id = lock_from_json(doc).id if doc else request.headers.get("x-terraform-lock-id")
-    # No ID at all is `terraform force-unlock`: Terraform never sends the ID it was given.
+    body = await read_body(request, SMALL_BODY, "LockInfo")
+    header = request.headers.get("x-terraform-lock-id") or None
+    if not body.strip():
+        # `terraform force-unlock` sends an empty body and never the ID it was
+        # given: only that is a forced unlock (or the ID in the header).
+        lock_id = header
+    else:
+        lock_id = lock_from_json(parse_json_object(body, "LockInfo")).id or header
+        if not lock_id:
+            raise InvalidInput(
+                'the LockInfo names no lock: send its "ID", or an empty body to force the unlock'
+            )
     # A unit that does not exist holds no lock, so the caller's goal already holds.
     with contextlib.suppress(UnitNotFound):
-        await service_of(request).unlock(unit_id, lock_id or None)
+        await services_of(request).states.unlock(_caller(request), unit_id, lock_id)
     return Response(status_code=200)
+
+
+_HANDLERS: dict[str, Callable[[Request, UnitId], Awaitable[Response]]] = {
+    "GET": _get,
+    "POST": _put,
+    "PUT": _put,
+    "LOCK": _lock,
+    "UNLOCK": _unlock,
+    "DELETE": _delete,
+}

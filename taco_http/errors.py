@@ -2,7 +2,8 @@
 
 Registered once on ``TacoError`` (Starlette resolves handlers along the MRO),
 so a new error subclass gets the right status by inheriting from the right
-base. Bodies are ``{"error": "..."}`` except where Terraform needs more: a lock
+base. Bodies are ``taco_adapters.wire.error_json``'s (the message, the
+error's ``kind`` and its data), except where Terraform needs its own: a lock
 conflict on the backend answers with the holder's LockInfo, which Terraform
 parses and prints.
 """
@@ -10,14 +11,14 @@ parses and prints.
 from __future__ import annotations
 
 import logging
-import re
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import lock_json
+from taco_adapters.wire import error_json, terraform_lock_json
 from taco_core.errors import (
+    BodyTooLarge,
     Conflict,
     Forbidden,
     IdentityProviderUnavailable,
@@ -26,12 +27,10 @@ from taco_core.errors import (
     NotConfigured,
     NotFound,
     StateRejected,
-    StateTooLarge,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
 )
-from taco_http.shapes import lock_terraform
 
 log = logging.getLogger("opentaco.http")
 
@@ -39,7 +38,7 @@ AUTH_CHALLENGES = ('Bearer realm="opentaco"', 'Basic realm="opentaco", charset="
 
 # Most specific first.
 STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
-    (StateTooLarge, 413),
+    (BodyTooLarge, 413),
     (InvalidInput, 400),
     (NotFound, 404),
     (LockConflict, 423),
@@ -59,15 +58,36 @@ def status_for(exc: TacoError) -> int:
     return 500
 
 
-def kind_of(exc: TacoError) -> str:
-    """A stable, machine-readable name of the error (``UnitNotFound`` ->
-    ``unit_not_found``), so clients map answers back to the core's classes
-    exactly instead of matching messages."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+def _log_refusal(request: Request, exc: StateRejected | LockConflict) -> None:
+    """A refused write is worth an operator's attention: its unit, its reason
+    and, for the clobber guard, the quarantined version that kept it. A lock
+    request that finds the lock taken is ordinary contention (Terraform
+    retries it): that is only INFO."""
+    contention = isinstance(exc, LockConflict) and (
+        request.method == "LOCK" or request.url.path.endswith("/lock")
+    )
+    log.log(
+        logging.INFO if contention else logging.WARNING,
+        "%s %s refused: %s",
+        request.method,
+        request.url.path,
+        exc.message,
+    )
 
 
 def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
+
+
+# What a caller who has not authenticated learns of a storage failure. The
+# full message names the endpoint, the bucket, the key layout and, while a
+# credential is looked up, its hash: it goes to the log only.
+STORAGE_UNAVAILABLE = "the storage is unavailable; try again later (the service log has details)"
+
+
+def is_authenticated(request: Request) -> bool:
+    """Whether ``AuthMiddleware`` accepted the caller (always, with auth disabled)."""
+    return "principal" in request.scope.get("state", {})
 
 
 async def taco_error(request: Request, exc: Exception) -> Response:
@@ -75,17 +95,13 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    if isinstance(exc, LockConflict):
-        if is_backend(request):
-            return JSONResponse(lock_terraform(exc.holder), status_code=status)
-        return JSONResponse(
-            {"error": exc.message, "kind": kind_of(exc), "lock": lock_json(exc.holder)},
-            status_code=status,
-        )
-    body: dict[str, object] = {"error": exc.message, "kind": kind_of(exc)}
-    if isinstance(exc, StateRejected):
-        body["quarantined_version"] = exc.quarantined
-        body["reason"] = exc.reason
+    elif isinstance(exc, (StateRejected, LockConflict)):
+        _log_refusal(request, exc)
+    if isinstance(exc, LockConflict) and is_backend(request):
+        return JSONResponse(terraform_lock_json(exc.holder), status_code=status)
+    body = error_json(exc)
+    if isinstance(exc, StorageUnavailable) and not is_authenticated(request):
+        body["error"] = STORAGE_UNAVAILABLE
     response = JSONResponse(body, status_code=status)
     if isinstance(exc, Unauthenticated):
         # RFC 9110: a 401 names the schemes that would work. Both do here.
@@ -102,6 +118,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up (or was dropped for stalling) mid-request: nobody is
+    # there to answer, and it is not the service's failure.
+    log.debug("%s %s: the client disconnected", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal server error"}, status_code=500)
@@ -110,5 +133,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     TacoError: taco_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: unexpected_error,
 }

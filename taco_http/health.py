@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_core.errors import StorageUnavailable
-from taco_http.context import service_of
+from taco_http.context import services_of
+from taco_http.wiring import storage_info
 
 
 async def healthz(request: Request) -> Response:
@@ -19,28 +22,29 @@ async def healthz(request: Request) -> Response:
 # client may retry for longer; answering 503 in time beats answering late.
 READY_DEADLINE_SECONDS = 0.8
 
+log = logging.getLogger("opentaco.http")
+
 
 async def readyz(request: Request) -> Response:
     """The store answers a round trip in time: a load balancer may send traffic."""
     error = ""
     with anyio.move_on_after(READY_DEADLINE_SECONDS) as deadline:
         try:
-            await service_of(request).store.ping()
+            await services_of(request).states.ping()
         except StorageUnavailable as exc:
             error = exc.message
     if deadline.cancelled_caught:
         error = f"the store did not answer within {READY_DEADLINE_SECONDS}s"
     if error:
+        # Probes are not authenticated: the details (endpoint, bucket) go to the log.
+        log.warning("not ready: %s", error)
         return JSONResponse(
-            {"status": "unavailable", "service": "opentaco", "error": error}, status_code=503
+            {"status": "unavailable", "service": "opentaco", "error": "the store does not answer"},
+            status_code=503,
         )
     return JSONResponse({"status": "ready", "service": "opentaco"})
 
 
 async def info(request: Request) -> Response:
     """Which storage this server uses (the reference's ``/v1/info``)."""
-    settings = request.app.state.settings
-    storage: dict[str, str] = {"type": settings.storage}
-    if settings.storage == "s3":
-        storage.update(bucket=settings.s3_bucket, prefix=settings.s3_prefix)
-    return JSONResponse({"storage": storage})
+    return JSONResponse({"storage": storage_info(services_of(request).settings)})

@@ -1,16 +1,19 @@
 """``opentacosvc``: the service's entry point.
 
-The stores are opened before the server starts, in the same event loop, so a
-storage that cannot be reached (or a signing key file that cannot be used)
-stops the service with one clear line instead of a traceback, and never with
-a silent fallback to another storage.
+The adapters are opened (``taco_http.wiring.open_adapters``) before the server
+starts, in the same event loop, and handed to the app, so a storage that
+cannot be reached (or a signing key file that cannot be used) stops the
+service with one clear line instead of a traceback, and never with a silent
+fallback to another storage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import resource
 import sys
 from datetime import UTC, datetime
 
@@ -18,10 +21,10 @@ import uvicorn
 
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
-from taco_http.auth_setup import configured_key, open_auth_store
+from taco_http.connections import guarded_protocol, quiet_accept_errors
 from taco_http.parser import build_parser
-from taco_http.settings import Settings, SettingsError, from_env
-from taco_http.stores import open_store
+from taco_http.settings import Settings, SettingsError, from_env, notices
+from taco_http.wiring import configured_key, open_adapters
 
 log = logging.getLogger("opentaco")
 
@@ -38,43 +41,57 @@ def _configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    configured_key(settings, datetime.now(UTC))
-    store = await open_store(settings)
-    try:
-        auth_store = await open_auth_store(settings)
-    except BaseException:
-        await store.aclose()
-        raise
-    if settings.storage == "sqlite":
-        log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
-    elif settings.storage == "memory":
-        log.warning("storage: memory; every state is lost when the process stops")
-    else:
-        log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
-    _log_auth(settings)
-    app = create_app(settings, store=store, auth_store=auth_store)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        log_config=None,
-    )
-    await uvicorn.Server(config).serve()
+    configured_key(settings, datetime.now(UTC))  # a bad key file stops us before any I/O
+    quiet_accept_errors(asyncio.get_running_loop())
+    _check_descriptors(settings)
+    async with open_adapters(settings) as adapters:
+        _log_auth(settings)
+        config = uvicorn.Config(
+            create_app(settings, adapters=adapters),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+            log_config=None,
+            http=guarded_protocol(
+                read_timeout=settings.read_timeout_seconds,
+                max_connections=settings.max_connections,
+            ),
+            timeout_keep_alive=math.ceil(settings.idle_timeout_seconds),
+            # uvicorn answers 503 from this many (connections or requests in
+            # progress) on; ours refuses connection number max_connections + 1.
+            limit_concurrency=settings.max_connections + 1,
+        )
+        await uvicorn.Server(config).serve()
+
+
+def _check_descriptors(settings: Settings) -> None:
+    """Warn when the open-file limit is below the connection limit: the service
+    would run out of descriptors (and refuse everyone) before refusing the
+    connections over its limit with a clear 503."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Beside its connections the service holds the database, logs and the listener.
+    if soft != resource.RLIM_INFINITY and settings.max_connections + 64 > soft:
+        log.warning(
+            "the open-file limit (%d, ulimit -n) leaves room for fewer connections than "
+            "OPENTACO_MAX_CONNECTIONS=%d: raise the limit or lower the setting",
+            soft,
+            settings.max_connections,
+        )
 
 
 def _log_auth(settings: Settings) -> None:
     if settings.auth_disable:
         log.warning(
-            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE): anyone who "
-            "can reach %s:%d can read and write every state",
+            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE), AND WITH IT "
+            "AUTHORIZATION (RBAC): anyone who can reach %s:%d can read and write every state",
             settings.host,
             settings.port,
         )
-    elif settings.auth_issuer:
+        return
+    if settings.auth_issuer:
         log.info(
             "authentication: OIDC login via %s (client %s) and API tokens",
             settings.auth_issuer,
@@ -82,9 +99,19 @@ def _log_auth(settings: Settings) -> None:
         )
     else:
         log.info("authentication: API tokens (no OIDC provider configured)")
+    log.info(
+        "authorization: RBAC, deny by default; group roles: %s; subject roles: %s; "
+        "policy reused for %gs",
+        settings.rbac_group_roles or "none",
+        settings.rbac_subject_roles or "none",
+        settings.rbac_max_age(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the service creates is its own: the database and its WAL,
+    # the admin token, any temporary file SQLite makes.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         settings = from_env(os.environ, vars(args))
@@ -92,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"opentacosvc: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    for level, message in notices(os.environ, vars(args), settings):
+        log.log(level, message)
     try:
         asyncio.run(serve(settings))
     except SettingsError as exc:

@@ -10,36 +10,46 @@ action word is addressed with ``%2F`` or ``__`` instead of a raw slash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 import anyio
 import anyio.to_thread
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import diff_json, lock_json, rfc3339, unit_json, version_json
-from taco_core.errors import InvalidInput, NotFound
-from taco_core.model import Surface
-from taco_core.unit_id import UnitId, decode_path_id
-from taco_http.auth import principal_of
-from taco_http.body import read_body
-from taco_http.context import service_of
-from taco_http.shapes import (
+from taco_adapters.wire import (
     CreateUnitRequest,
     RestoreRequest,
+    created_unit_json,
+    diff_json,
     lock_from_json,
-    parse_json_object,
+    lock_json,
+    restored_json,
     structure,
+    unit_json,
+    units_document,
+    upload_json,
+    version_headers,
+    versions_page_json,
 )
-from taco_http.streaming import state_response
-
-_SMALL_BODY = 64 * 1024
+from taco_core.caller import Caller
+from taco_core.errors import InvalidInput, NotFound
+from taco_core.history import current_at
+from taco_core.model import MAX_NUMBER, Surface, UnitId
+from taco_core.unit_id import decode_path_id
+from taco_http.auth import caller_of
+from taco_http.body import read_body, read_json_object, verified_md5
+from taco_http.context import services_of
+from taco_http.methods import pick
+from taco_http.streaming import state_answer, state_response
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
+
+
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.API)
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -52,23 +62,36 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def create_unit(request: Request) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "request body")
-    req: CreateUnitRequest = structure(doc, CreateUnitRequest, "unit")
-    unit = await service_of(request).create_unit(req.id, req.labels)
-    return JSONResponse({"id": unit.id, "created": rfc3339(unit.created)}, status_code=201)
+    doc = await read_json_object(request, "request body")
+    req = structure(doc, CreateUnitRequest, "unit")
+    unit = await services_of(request).states.create_unit(_caller(request), req.id, req.labels)
+    return JSONResponse(created_unit_json(unit), status_code=201)
 
 
 async def list_units(request: Request) -> Response:
+    """All units (the reference's shape), or with ``?limit=`` one page of
+    them after ``?after=`` (keyset pagination: stable while units come and
+    go) and the link to the next page in ``next`` and a ``Link`` header."""
     prefix = request.query_params.get("prefix", "")
-    units = await service_of(request).list_units(prefix, deleted=_flag(request, "deleted"))
-
-    def render() -> bytes:
-        # 100,000 units take long enough to render that the event loop must not.
-        doc = {"units": [unit_json(u) for u in units], "count": len(units)}
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-
-    body = await anyio.to_thread.run_sync(render) if len(units) > 500 else render()
-    return Response(body, media_type="application/json")
+    raw_limit = request.query_params.get("limit")
+    limit = None if raw_limit in (None, "") else _int_param(request, "limit", 0)
+    after = request.query_params.get("after", "")
+    page = await services_of(request).states.list_unit_documents(
+        _caller(request), prefix, deleted=_flag(request, "deleted"), after=after, limit=limit
+    )
+    next_link = None
+    if page.next_after is not None:
+        query = {"limit": str(limit), "after": page.next_after}
+        if prefix:
+            query["prefix"] = prefix
+        next_link = f"{request.url.path}?{urlencode(query)}"
+    if len(page.documents) > 5000:
+        # Joining 100,000 units takes long enough that the event loop must not.
+        body = await anyio.to_thread.run_sync(units_document, page.documents, next_link)
+    else:
+        body = units_document(page.documents, next_link)
+    headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def unit_route(request: Request) -> Response:
@@ -79,7 +102,7 @@ async def unit_route(request: Request) -> Response:
     parts = [unquote(p) for p in rest.split("/")]
     action: str | None = None
     arg: str | None = None
-    if len(parts) >= 3 and parts[-2] == "versions" and parts[-1].isdigit():
+    if len(parts) >= 3 and parts[-2] == "versions" and _is_number(parts[-1]):
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
@@ -90,138 +113,113 @@ async def unit_route(request: Request) -> Response:
         handlers = _ACTION_VERSION
     else:
         handlers = _ACTIONS[action]
-    handler = handlers.get(request.method)
-    if handler is None:
-        raise HTTPException(405, f"method {request.method} not allowed here")
-    return await handler(request, unit_id, arg)
+    return await pick(request.method, handlers)(request, unit_id, arg)
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    return JSONResponse(unit_json(await service_of(request).get_unit(unit_id)))
+    return JSONResponse(
+        unit_json(await services_of(request).states.get_unit(_caller(request), unit_id))
+    )
 
 
 async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    await service_of(request).delete_unit(unit_id)
+    await services_of(request).states.delete_unit(_caller(request), unit_id)
     return Response(status_code=204)
 
 
 async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    found = await service_of(request).download(unit_id)
+    found = await services_of(request).states.open_download(_caller(request), unit_id)
     if found is None:
         return Response(b"", media_type="application/json")
-    version, data = found
-    return state_response(data, {"X-OpenTaco-Version": str(version.number)})
+    version, reader = found
+    return await state_answer(request, version, reader, version_headers(version))
 
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    service = service_of(request)
+    service = services_of(request).states
     data = await read_body(request, service.policy.max_state_bytes)
     force = _flag(request, "force")
     result = await service.upload(
+        _caller(request),
         unit_id,
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
-        surface=Surface.API,
-        author=principal_of(request).author,
+        known_md5=verified_md5(request),
     )
-    message = "Unit uploaded successfully"
-    if force and result.changed:
-        message += " (forced past the clobber guard)"
-    elif not result.changed:
-        message = "State unchanged: identical to the current version"
-    return JSONResponse(
-        {
-            "message": message,
-            "version": result.version.number,
-            "changed": result.changed,
-            "forced": force,
-        }
-    )
+    return JSONResponse(upload_json(result, forced=force))
 
 
 async def _lock(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "lock request")
-    held = await service_of(request).lock(unit_id, lock_from_json(doc))
+    doc = await read_json_object(request, "lock request")
+    held = await services_of(request).states.lock(_caller(request), unit_id, lock_from_json(doc))
     return JSONResponse(lock_json(held))
 
 
 async def _unlock(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "unlock request")
+    doc = await read_json_object(request, "unlock request")
     lock_id = lock_from_json(doc).id if doc else None
     if not lock_id and not _flag(request, "force"):
         raise InvalidInput('lock ID required: send {"id": "<lock id>"} or use ?force=true')
-    await service_of(request).unlock(unit_id, lock_id or None)
+    await services_of(request).states.unlock(_caller(request), unit_id, lock_id or None)
     return JSONResponse({"message": "Unit unlocked successfully"})
 
 
 async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Response:
     limit = _int_param(request, "limit", 100)
     offset = _int_param(request, "offset", 0)
-    versions = await service_of(request).list_versions(unit_id)
-    page = versions[offset : offset + limit]
+    page = await services_of(request).states.version_page(
+        _caller(request), unit_id, offset=offset, limit=limit
+    )
     return JSONResponse(
-        {
-            "unit_id": unit_id,
-            "versions": [version_json(v) for v in page],
-            "count": len(page),
-            "total": len(versions),
-            "offset": offset,
-            "limit": limit,
-        }
+        versions_page_json(unit_id, page.versions, total=page.total, offset=offset, limit=limit)
     )
 
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
-    version, data = await service_of(request).read_version(unit_id, int(arg))
-    return state_response(
-        data,
-        {
-            "X-OpenTaco-Version": str(version.number),
-            "X-OpenTaco-Quarantined": str(version.quarantined).lower(),
-        },
+    number = _whole_number("version number", arg)
+    version, data = await services_of(request).states.read_version(
+        _caller(request), unit_id, number
     )
+    return state_response(data, version_headers(version))
 
 
 async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    service = service_of(request)
-    doc = parse_json_object(await read_body(request, _SMALL_BODY), "restore request")
-    req: RestoreRequest = structure(doc, RestoreRequest, "restore request")
+    service = services_of(request).states
+    doc = await read_json_object(request, "restore request")
+    req = structure(doc, RestoreRequest, "restore request")
     number = req.version
     if number is None and req.timestamp:
         number = await _number_at(request, unit_id, req.timestamp)
     if number is None:
         raise InvalidInput('restore needs {"version": N} or {"timestamp": "<RFC 3339>"}')
     lock_id = req.lock_id or request.query_params.get("if_locked_by") or None
-    version = await service.restore(
-        unit_id, number, lock_id=lock_id, author=principal_of(request).author
-    )
-    return JSONResponse(
-        {
-            "unit_id": unit_id,
-            "restored_version": number,
-            "restored_timestamp": rfc3339(version.created),
-            "version": version_json(version),
-            "message": "Version restored",
-        }
-    )
+    version = await service.restore(_caller(request), unit_id, number, lock_id=lock_id)
+    return JSONResponse(restored_json(unit_id, number, version))
 
 
 async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
+    """The version current at ``timestamp``: the newest written at or before it."""
     try:
         wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
-    for v in await service_of(request).list_versions(unit_id):
-        if abs((v.created - wanted).total_seconds()) < 1e-6:
-            return v.number
-    raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
+    if wanted.tzinfo is None:
+        raise InvalidInput(
+            f"timestamp {timestamp!r} has no time zone: add Z (UTC) or an offset such as +02:00"
+        )
+    found = current_at(
+        await services_of(request).states.list_versions(_caller(request), unit_id), wanted
+    )
+    if found is None:
+        raise NotFound(f"unit {unit_id!r} has no kept version written at or before {timestamp}")
+    return found.number
 
 
 async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    diff = await service_of(request).diff(
-        unit_id, _opt_int(request, "from"), _opt_int(request, "to")
+    diff = await services_of(request).states.diff(
+        _caller(request), unit_id, _opt_int(request, "from"), _opt_int(request, "to")
     )
     return JSONResponse({"unit_id": unit_id, **diff_json(diff)})
 
@@ -234,7 +232,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 
 async def _undelete(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    unit = await service_of(request).undelete_unit(unit_id)
+    unit = await services_of(request).states.undelete_unit(_caller(request), unit_id)
     return JSONResponse(unit_json(unit))
 
 
@@ -242,9 +240,22 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise InvalidInput(f"query parameter {name!r} must be a non-negative integer")
-    return int(raw)
+    return _whole_number(f"query parameter {name!r}", raw)
+
+
+def _is_number(raw: str) -> bool:
+    # ASCII only: str.isdigit() also accepts '²' and other digits int() refuses.
+    return raw.isascii() and raw.isdigit()
+
+
+def _whole_number(what: str, raw: str) -> int:
+    """``raw`` as a number a store can keep, or ``InvalidInput`` naming ``what``."""
+    if not _is_number(raw):
+        raise InvalidInput(f"{what} must be a non-negative integer, got {raw!r}")
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+        raise InvalidInput(f"{what} must be at most {MAX_NUMBER}")
+    return int(digits)
 
 
 _UNIT_METHODS: dict[str, Handler] = {"GET": _get_unit, "DELETE": _delete_unit}

@@ -1,8 +1,9 @@
-"""Where the provider meets the service: the CLI's HTTP client and its saved logins.
+"""Where the provider meets the service: the HTTP client the CLI uses, and the
+logins ``taco login`` saves.
 
 This is the only module of the provider that imports the remote client
-(``taco_adapters.remote``) or anything of the CLI (its saved credentials and its
-server setting), so moving either is a change here and nowhere else.
+(``taco_adapters.remote``, shared with the CLI), so moving it is a change here
+and nowhere else.
 
 ``resolve`` decides where to connect and as whom, with the CLI's conventions so
 that a machine set up for ``taco`` is set up for Terraform too:
@@ -23,15 +24,18 @@ from urllib.parse import quote
 from attrs import field, frozen
 
 from taco_adapters.remote import (
+    DEFAULT_SERVER,
+    SERVER_ENV,
+    TOKEN_ENV,
     Credentials,
+    CredentialsFile,
+    CredentialsFileError,
     RemoteStateControl,
+    SavedCredentials,
     ServerUnreachable,
     SessionExpired,
     StaticToken,
 )
-from taco_cli.credentials import CredentialsFile, SavedCredentials
-from taco_cli.errors import CliError
-from taco_cli.parser import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
 from taco_core.model import Unit
 from taco_core.unit_id import UnitId
 from taco_tf_provider.control import ProviderControl
@@ -87,7 +91,7 @@ def resolve(endpoint: str | None, token: str | None, environ: Mapping[str, str])
     store = CredentialsFile.default(environ)
     try:
         saved = SavedCredentials.load(store, chosen)
-    except CliError as exc:
+    except CredentialsFileError as exc:
         raise ConfigError(exc.message) from None
     if saved is None:
         return Connection(chosen, TokenSource.NONE)
@@ -103,17 +107,14 @@ def connect(connection: Connection) -> ProviderControl:
 class ProviderClient(RemoteStateControl):
     """The CLI's client, plus the label update only the provider needs."""
 
-    async def set_labels(self, unit_id: UnitId, labels: Mapping[str, str]) -> Unit:
-        """``PATCH /v1/units/{id}`` with ``{"labels": ...}``, then the unit as it is now.
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """``PATCH /v1/units/{id}`` with ``{"labels": changes}``, then the unit as it is now.
 
-        Sent through the client's own request path, so authentication, renewal,
+        Sent through the client's own transport, so authentication, renewal,
         timeouts and the mapping of error answers are the CLI's. Not retried:
         a PATCH is not idempotent in general.
         """
-        await self._call(
-            "PATCH",
-            "/v1/units/" + quote(unit_id, safe=""),
-            unit_id=unit_id,
-            json_body={"labels": dict(labels)},
+        await self._http.call(
+            "PATCH", "/v1/units/" + quote(unit_id, safe=""), json_body={"labels": dict(changes)}
         )
         return await self.get_unit(unit_id)

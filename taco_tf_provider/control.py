@@ -14,9 +14,10 @@ class ProviderControl(StateControl, Protocol):
     """What the resources and data sources call, implemented over HTTP by
     ``taco_tf_provider.client.ProviderClient`` and in memory by the tests' fake."""
 
-    async def set_labels(self, unit_id: UnitId, labels: Mapping[str, str]) -> Unit:
-        """Replace the unit's labels in place (nothing else about it changes) and
-        return the unit; ``UnitNotFound`` if it does not exist."""
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Set each label of ``changes`` to its value, or remove it where the
+        value is ``None``, leaving the others (nothing else about the unit
+        changes), and return the unit; ``UnitNotFound`` if it does not exist."""
         ...
 
     async def aclose(self) -> None:

@@ -9,10 +9,12 @@ writes it with empty digests and status ``unknown``, and reading one returns
 the state as it is, which is how the service's edits reach Terraform.
 
 The four attributes that say what the edge connects force a new edge when they
-change, because they are its identity (its ``id`` is derived from them). That
-also lets ``to_input`` follow ``from_output`` when it is left out: a
-replacement is planned from the configuration alone, where the argument is
-absent, rather than from the old state, where it holds the old default.
+change, because they are its identity: its ``id`` is derived from them by the
+core's rule (``taco_core.digest.edge_id``, the reference provider's bit for
+bit). That also lets ``to_input`` follow ``from_output`` when it is left out:
+a replacement is planned from the configuration alone, where the argument is
+absent, rather than from the old state, where it holds the old default. Unit
+IDs are validated as the service will read them (``taco_core.graph``).
 """
 
 from __future__ import annotations
@@ -32,21 +34,21 @@ from tf.schema import Attribute, Schema
 from tf.types import String, Unknown
 from tf.utils import Diagnostics
 
+from taco_core.digest import edge_id
 from taco_core.errors import InvalidInput
+from taco_core.graph import EdgeStatus, normalize_edge_unit_id
 from taco_core.unit_id import parse_unit_id
-from taco_tf_provider.edges import edge_id, normalise_unit
 
 if TYPE_CHECKING:
     from taco_tf_provider.provider import OpenTacoProvider
 
 State = dict[str, Any]
 
-STATUS_UNKNOWN = "unknown"
 # What the service has seen of a new edge: nothing. Also the plan's values for them.
 FRESH: State = {
     "in_digest": "",
     "out_digest": "",
-    "status": STATUS_UNKNOWN,
+    "status": EdgeStatus.UNKNOWN.value,
     "last_in_at": None,
     "last_out_at": None,
 }
@@ -120,7 +122,7 @@ class DependencyResource(Resource):
             raw = config.get(name)
             if isinstance(raw, str):
                 try:
-                    parse_unit_id(normalise_unit(raw))
+                    parse_unit_id(normalize_edge_unit_id(raw))
                 except InvalidInput as exc:
                     diags.add_error("Invalid unit ID", exc.message, path=[name])
         for name in ("from_output", "to_input"):

@@ -1,16 +1,21 @@
 """The one mapping from failures to the diagnostics Terraform shows.
 
 Every call of a resource or data source into the service runs inside
-``Reporter``, which turns whatever it raises into an error diagnostic: the
-summary names what the provider was doing, the detail carries the service's own
-message and, where it helps, what to do next. Nothing escapes as an exception,
-so the user never sees a Python traceback or a bare gRPC error.
+``Reporter``, which turns whatever it raises into an error diagnostic through
+``EXPLANATIONS``: one table from error classes (the core's, the remote
+client's, the provider's own) to a summary naming what the provider was doing
+and a detail carrying the service's own message and, where it helps, what to
+do next. Nothing escapes as an exception, so the user never sees a Python
+traceback or a bare gRPC error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
+from attrs import frozen
 from tf.utils import Diagnostics
 
 from taco_core.errors import (
@@ -18,6 +23,7 @@ from taco_core.errors import (
     InvalidInput,
     LockConflict,
     NotFound,
+    PermissionDenied,
     TacoError,
     Unauthenticated,
     UnitAlreadyExists,
@@ -33,52 +39,44 @@ from taco_tf_provider.client import (
 from taco_tf_provider.errors import ConfigError
 
 
-def explain(exc: Exception, action: str, connection: Connection | None) -> tuple[str, str]:
-    """Summary and detail of the diagnostic for ``exc`` raised while doing ``action``."""
-    server = connection.endpoint if connection is not None else "the OpenTaco server"
-    if isinstance(exc, LockConflict):
-        return _locked(exc, action)
-    if isinstance(exc, Forbidden):
-        return (
-            f"Permission denied: cannot {action}",
-            f"{server} does not allow this token to {action}: {exc.message}",
-        )
-    if isinstance(exc, SessionExpired):
-        return (
-            f"Login expired: cannot {action}",
-            f"{exc.message}\nLog in again with: taco login --server {server}\n"
-            f"or set {TOKEN_ENV} to an API token.",
-        )
-    if isinstance(exc, Unauthenticated):
-        return f"Not authenticated: cannot {action}", _unauthenticated(exc, server, connection)
-    if isinstance(exc, ServerUnreachable):
-        return (
-            f"Cannot reach the OpenTaco server: cannot {action}",
-            f"{exc.message}\nIs opentacosvc running there? Set the provider's endpoint "
-            f"argument or {ENDPOINT_ENV} to its URL.",
-        )
-    if isinstance(exc, UnitAlreadyExists):
-        return (
-            f"Already exists: cannot {action}",
-            f"{exc.message}\nTo manage the existing unit with Terraform, import it:\n"
-            f"  terraform import <resource address> {exc.unit_id}",
-        )
-    if isinstance(exc, NotFound):
-        return f"Not found: cannot {action}", exc.message
-    if isinstance(exc, InvalidInput):
-        return f"Invalid value: cannot {action}", exc.message
-    if isinstance(exc, TacoError):
-        return f"Cannot {action}", exc.message
-    if isinstance(exc, ConfigError):
-        return "Invalid OpenTaco provider configuration", exc.message
+@frozen
+class Failure:
+    """What was being done when ``exc`` was raised, and against which server."""
+
+    action: str
+    connection: Connection | None
+
+    @property
+    def server(self) -> str:
+        return self.connection.endpoint if self.connection is not None else "the OpenTaco server"
+
+    @property
+    def token_source(self) -> TokenSource:
+        return self.connection.source if self.connection is not None else TokenSource.NONE
+
+
+Explanation = tuple[str, str]
+"""A diagnostic's summary and detail."""
+
+
+def _permission_denied(exc: PermissionDenied, f: Failure) -> Explanation:
+    needs = exc.action if exc.resource == "*" else f'{exc.action} on "{exc.resource}"'
     return (
-        f"Internal error in the OpenTaco provider: cannot {action}",
-        f"{type(exc).__name__}: {exc}\nThis is a bug in the provider; please report it "
-        "with the Terraform command that failed.",
+        f"Permission denied: cannot {f.action} (needs {needs})",
+        f"{f.server} refused the token from {f.token_source}: {exc.message}\n"
+        f"Ask an administrator for a role that allows {needs}; "
+        "taco rbac me lists the roles you have.",
     )
 
 
-def _locked(exc: LockConflict, action: str) -> tuple[str, str]:
+def _forbidden(exc: Forbidden, f: Failure) -> Explanation:
+    return (
+        f"Permission denied: cannot {f.action}",
+        f"{f.server} does not allow this token to {f.action}: {exc.message}",
+    )
+
+
+def _locked(exc: LockConflict, f: Failure) -> Explanation:
     holder = exc.holder
     lines = [
         exc.message,
@@ -98,21 +96,95 @@ def _locked(exc: LockConflict, action: str) -> tuple[str, str]:
         f"  taco unit unlock {exc.unit_id} --force",
     ]
     who = holder.who or f"lock {holder.id}"
-    return f'Unit "{exc.unit_id}" is locked by {who}: cannot {action}', "\n".join(lines)
+    return f'Unit "{exc.unit_id}" is locked by {who}: cannot {f.action}', "\n".join(lines)
 
 
-def _unauthenticated(exc: Unauthenticated, server: str, connection: Connection | None) -> str:
-    source = connection.source if connection is not None else TokenSource.NONE
-    if source is TokenSource.NONE:
-        return (
-            f"{server} requires authentication and no token was found: {exc.message}\n"
-            f"Set {TOKEN_ENV} to an API token (taco token create --name terraform), "
-            f"or log in with: taco login --server {server}"
-        )
+def _session_expired(exc: SessionExpired, f: Failure) -> Explanation:
     return (
-        f"{server} refused the token from {source}: {exc.message}\n"
+        f"Login expired: cannot {f.action}",
+        f"{exc.message}\nLog in again with: taco login --server {f.server}\n"
+        f"or set {TOKEN_ENV} to an API token.",
+    )
+
+
+def _unauthenticated(exc: Unauthenticated, f: Failure) -> Explanation:
+    summary = f"Not authenticated: cannot {f.action}"
+    if f.token_source is TokenSource.NONE:
+        return summary, (
+            f"{f.server} requires authentication and no token was found: {exc.message}\n"
+            f"Set {TOKEN_ENV} to an API token (taco token create --name terraform), "
+            f"or log in with: taco login --server {f.server}"
+        )
+    return summary, (
+        f"{f.server} refused the token from {f.token_source}: {exc.message}\n"
         "Is it revoked or expired? Create a new one with: taco token create --name terraform"
     )
+
+
+def _unreachable(exc: ServerUnreachable, f: Failure) -> Explanation:
+    return (
+        f"Cannot reach the OpenTaco server: cannot {f.action}",
+        f"{exc.message}\nIs opentacosvc running there? Set the provider's endpoint "
+        f"argument or {ENDPOINT_ENV} to its URL.",
+    )
+
+
+def _already_exists(exc: UnitAlreadyExists, f: Failure) -> Explanation:
+    return (
+        f"Already exists: cannot {f.action}",
+        f"{exc.message}\nTo manage the existing unit with Terraform, import it:\n"
+        f"  terraform import <resource address> {exc.unit_id}",
+    )
+
+
+def _not_found(exc: NotFound, f: Failure) -> Explanation:
+    return f"Not found: cannot {f.action}", exc.message
+
+
+def _invalid(exc: InvalidInput, f: Failure) -> Explanation:
+    return f"Invalid value: cannot {f.action}", exc.message
+
+
+def _service(exc: TacoError, f: Failure) -> Explanation:
+    return f"Cannot {f.action}", exc.message
+
+
+def _config(exc: ConfigError, f: Failure) -> Explanation:
+    return "Invalid OpenTaco provider configuration", exc.message
+
+
+def _bug(exc: Exception, f: Failure) -> Explanation:
+    return (
+        f"Internal error in the OpenTaco provider: cannot {f.action}",
+        f"{type(exc).__name__}: {exc}\nThis is a bug in the provider; please report it "
+        "with the Terraform command that failed.",
+    )
+
+
+# Most specific first: the first class ``exc`` is an instance of explains it.
+EXPLANATIONS: tuple[tuple[type[Exception], Callable[[Any, Failure], Explanation]], ...] = (
+    (LockConflict, _locked),
+    (PermissionDenied, _permission_denied),
+    (Forbidden, _forbidden),
+    (SessionExpired, _session_expired),
+    (Unauthenticated, _unauthenticated),
+    (ServerUnreachable, _unreachable),
+    (UnitAlreadyExists, _already_exists),
+    (NotFound, _not_found),
+    (InvalidInput, _invalid),
+    (TacoError, _service),
+    (ConfigError, _config),
+    (Exception, _bug),
+)
+
+
+def explain(exc: Exception, action: str, connection: Connection | None) -> Explanation:
+    """Summary and detail of the diagnostic for ``exc`` raised while doing ``action``."""
+    failure = Failure(action, connection)
+    for cls, explanation in EXPLANATIONS:
+        if isinstance(exc, cls):
+            return explanation(exc, failure)
+    return _bug(exc, failure)
 
 
 class Reporter:

@@ -9,6 +9,7 @@ back drops out of the state on refresh, so the next plan creates it again.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tf.iface import (
@@ -96,10 +97,11 @@ class UnitResource(Resource):
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
         action = f'update the labels of unit "{planned.get("id")}"'
         with self.provider.reporter(ctx.diagnostics, action):
-            unit_id, labels = _unit_id(planned), planned.get("labels")
-            if (labels or {}) == (current.get("labels") or {}):
+            unit_id = _unit_id(planned)
+            changes = label_changes(current.get("labels") or {}, planned.get("labels") or {})
+            if not changes:
                 return planned
-            unit = self.provider.session.call(lambda c: c.set_labels(unit_id, labels or {}))
+            unit = self.provider.session.call(lambda c: c.update_labels(unit_id, changes))
             # The plan promised the computed values it showed; fresh ones arrive on refresh.
             fresh = unit_attributes(unit)
             return {k: fresh.get(k) if v is Unknown else v for k, v in planned.items()}
@@ -124,6 +126,15 @@ class UnitResource(Resource):
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State | None:
         return old
+
+
+def label_changes(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str | None]:
+    """What turns labels ``old`` into ``new``: the keys to set and, as ``None``,
+    those to remove. Only the differences are sent, so a label someone else
+    changed between plan and apply, on a key the plan leaves as it was, stays."""
+    changes: dict[str, str | None] = {k: v for k, v in new.items() if old.get(k) != v}
+    changes.update((k, None) for k in old if k not in new)
+    return changes
 
 
 def _unit_id(state: State) -> UnitId:

@@ -17,9 +17,17 @@ import attrs
 import httpx
 import pytest
 
-from taco_adapters.remote import AuthConfig, StaticToken
-from taco_cli.credentials import CredentialsFile, Profile, SavedCredentials, config_dir
-from taco_cli.errors import AuthenticationFailed, CliError, LocalFileError
+from taco_adapters.remote import StaticToken
+from taco_adapters.remote.credentials_file import (
+    CredentialsFile,
+    CredentialsFileError,
+    Profile,
+    SavedCredentials,
+    config_dir,
+    same_server,
+)
+from taco_adapters.wire import AuthConfig
+from taco_cli.errors import AuthenticationFailed, CliError
 from taco_cli.login import (
     Callback,
     LoginOptions,
@@ -71,19 +79,21 @@ def test_a_damaged_file_is_an_error_naming_it(tmp_path: Path) -> None:
     """Broken JSON is reported with the file and the fix, exit code 1."""
     store = CredentialsFile(tmp_path / "credentials.json")
     store.path.write_text("{nope")
-    with pytest.raises(LocalFileError, match="is damaged") as caught:
+    with pytest.raises(CredentialsFileError, match="is damaged") as caught:
         store.read()
     assert str(store.path) in caught.value.message
     assert exit_code_for(caught.value) == 1
     store.path.write_text("[]")
-    with pytest.raises(LocalFileError, match="not a JSON object"):
+    with pytest.raises(CredentialsFileError, match="not a JSON object"):
         store.read()
 
 
-def _refresher(calls: list[str], *, delay: float = 0.0) -> Any:
+def _refresher(calls: list[str], *, hold: bool = False) -> Any:
     async def refresh(token: str) -> IssuedTokens:
         calls.append(token)
-        await anyio.sleep(delay)
+        if hold:
+            # Answer only once every other task waits (a second renewal on the lock).
+            await anyio.wait_all_tasks_blocked()
         n = len(calls) + 1
         return IssuedTokens(f"at-{n}", 3600, f"otr_{n}", 86400)
 
@@ -118,7 +128,7 @@ async def test_renewal_by_two_processes_spends_the_refresh_token_once(tmp_path: 
     results: list[str | None] = []
 
     async def renew(saved: SavedCredentials) -> None:
-        results.append(await saved.renew("at-1", _refresher(calls, delay=0.1)))
+        results.append(await saved.renew("at-1", _refresher(calls, hold=True)))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(renew, first)
@@ -178,6 +188,44 @@ def test_opentaco_token_wins_and_profiles_match_the_server_exactly(tmp_path: Pat
     assert creds.token() == "otc_env"
     other = target_of(parse(["--server", "http://other:8080", "unit", "ls"]), env)
     assert credentials_of(other, out) == (None, "")
+
+
+@pytest.mark.parametrize(
+    ("saved_as", "asked_as"),
+    [
+        ("http://localhost:8080", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080", "http://localhost:8080"),
+        ("http://[::1]:8080", "http://localhost:8080"),
+    ],
+)
+async def test_loopback_names_share_one_profile(
+    tmp_path: Path, saved_as: str, asked_as: str
+) -> None:
+    """A login saved under one loopback name is found under the others (same port), saving
+    again under another name replaces it, and logging out forgets every name."""
+    store = CredentialsFile(tmp_path / "opentaco" / "credentials.json")
+    async with store.editing() as profiles:
+        profiles.set(saved_as, Profile("otc_one"))
+    assert store.profile(asked_as) == Profile("otc_one")
+    assert store.profile(asked_as.replace("8080", "9090")) is None
+    async with store.editing() as profiles:
+        profiles.set(asked_as, Profile("otc_two"))
+    assert list(json.loads(store.path.read_text())["profiles"]) == [asked_as]
+    assert store.profile(saved_as) == Profile("otc_two")
+    async with store.editing() as profiles:
+        assert profiles.remove(saved_as) == Profile("otc_two")
+    assert json.loads(store.path.read_text())["profiles"] == {}
+
+
+def test_other_hosts_are_never_aliases() -> None:
+    """Only this machine's loopback names are one server; any other host is itself."""
+    assert same_server("http://example.test:8080") == ["http://example.test:8080"]
+    assert same_server("http://127.0.0.2:8080") == ["http://127.0.0.2:8080"]
+    assert set(same_server("https://localhost:8443/base")) == {
+        "https://localhost:8443/base",
+        "https://127.0.0.1:8443/base",
+        "https://[::1]:8443/base",
+    }
 
 
 # -- what taco login logs in with --------------------------------------------------
@@ -327,7 +375,7 @@ async def test_the_callback_page_waits_for_the_outcome() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(visit)
             assert await callback.code() == "c"
-            await anyio.sleep(0.1)
+            await anyio.wait_all_tasks_blocked()  # the page waits for the outcome
             assert pages == []
             callback.finish(None)
         again = await browser.get(

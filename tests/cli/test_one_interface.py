@@ -17,6 +17,7 @@ from typing import Any
 from taco_adapters.clock import SystemClock
 from taco_adapters.remote import RemoteStateControl
 from taco_adapters.sqlite import SqliteStateStore
+from taco_core.caller import local_caller
 from taco_core.errors import (
     InvalidInput,
     InvalidUnitId,
@@ -112,7 +113,7 @@ async def scenario(control: StateControl, prefix: str) -> list[Any]:
 async def embedded(tmp_path: Path) -> AsyncIterator[StateControl]:
     store = await SqliteStateStore.open(tmp_path / "embedded.db")
     try:
-        yield StateService(store, SystemClock())
+        yield StateService(store, SystemClock()).acting_as(local_caller("tester"))
     finally:
         await store.aclose()
 

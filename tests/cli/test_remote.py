@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -18,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from taco_adapters.remote import RemoteStateControl, ServerUnreachable
+from taco_adapters.wire import version_headers
 from taco_core.errors import (
     Conflict,
     Forbidden,
@@ -33,7 +35,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
-from taco_core.model import LockInfo
+from taco_core.model import LockInfo, StateVersion
 from taco_core.unit_id import UnitId
 from tests.servers import free_port
 
@@ -125,11 +127,35 @@ def _version3(c: RemoteStateControl) -> Awaitable[object]:
 
 MAPPING: list[tuple[str, int, Any, Call, type[TacoError]]] = [
     ("423 lock", 423, {"error": "locked", "lock": HOLDER}, _lock, LockConflict),
-    ("404 unit", 404, {"error": "unit 'app/lock' not found"}, _get, UnitNotFound),
-    ("404 version", 404, {"error": "unit 'app/lock' has no version 3"}, _version3, VersionNotFound),
-    ("404 unit on version", 404, {"error": "unit 'app/lock' not found"}, _version3, UnitNotFound),
+    (
+        "404 unit",
+        404,
+        {"error": "unit 'app/lock' not found", "kind": "unit_not_found"},
+        _get,
+        UnitNotFound,
+    ),
+    (
+        "404 version",
+        404,
+        {"error": "unit 'app/lock' has no version 3", "kind": "version_not_found"},
+        _version3,
+        VersionNotFound,
+    ),
+    (
+        "404 unit on version",
+        404,
+        {"error": "unit 'app/lock' not found", "kind": "unit_not_found"},
+        _version3,
+        UnitNotFound,
+    ),
     ("404 route", 404, {"error": "Not Found"}, _get, NotFound),
-    ("409 exists", 409, {"error": "unit 'app/lock' already exists"}, _create, UnitAlreadyExists),
+    (
+        "409 exists",
+        409,
+        {"error": "unit 'app/lock' already exists", "kind": "unit_already_exists"},
+        _create,
+        UnitAlreadyExists,
+    ),
     (
         "409 rejected",
         409,
@@ -168,7 +194,8 @@ async def test_error_answers_map_to_core_errors(
 
 async def test_lock_conflict_carries_the_holder() -> None:
     """423's lock body becomes ``LockConflict.holder``, every field kept."""
-    async with remote(answer(423, {"error": "x", "lock": HOLDER})) as (_server, c):
+    body = {"error": "x", "kind": "lock_conflict", "unit_id": UNIT, "lock": HOLDER}
+    async with remote(answer(423, body)) as (_server, c):
         with pytest.raises(LockConflict) as caught:
             await c.upload(UNIT, b"{}")
     assert caught.value.holder == LockInfo(**HOLDER)
@@ -186,7 +213,7 @@ async def test_rejected_write_carries_reason_and_quarantined_version() -> None:
 
 async def test_too_large_keeps_the_limit() -> None:
     """413 becomes ``StateTooLarge`` with the server's limit."""
-    body = {"error": "state exceeds the size limit of 1024 bytes"}
+    body = {"error": "state exceeds the size limit", "kind": "state_too_large", "limit": 1024}
     async with remote(answer(413, body)) as (_server, c):
         with pytest.raises(StateTooLarge) as caught:
             await c.upload(UNIT, b"{}")
@@ -195,7 +222,8 @@ async def test_too_large_keeps_the_limit() -> None:
 
 async def test_unit_ids_travel_as_one_percent_encoded_segment() -> None:
     """``app/lock`` is sent as ``app%2Flock``, so its last segment is not an action."""
-    async with remote(answer(404, {"error": "unit 'app/lock' not found"})) as (server, c):
+    missing = {"error": "unit 'app/lock' not found", "kind": "unit_not_found"}
+    async with remote(answer(404, missing)) as (server, c):
         with pytest.raises(UnitNotFound):
             await c.get_unit(UNIT)
         with pytest.raises(UnitNotFound):
@@ -278,17 +306,19 @@ async def test_download_checks_the_bytes_against_the_recorded_digest() -> None:
     """Bytes that do not match the version's SHA-256 are refused, not returned."""
     good = b'{"serial": 1}'
 
+    version = StateVersion(
+        unit_id=UNIT,
+        number=1,
+        serial=1,
+        lineage=None,
+        size=len(good),
+        sha256=hashlib.sha256(good).hexdigest(),
+        md5="",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
     async def respond(request: web.Request) -> web.StreamResponse:
-        if request.path.endswith("/download"):
-            return web.Response(body=b'{"serial": 2}', headers={"X-OpenTaco-Version": "1"})
-        version = {
-            "number": 1,
-            "size": len(good),
-            "sha256": hashlib.sha256(good).hexdigest(),
-            "md5": "",
-            "created": "2026-01-01T00:00:00Z",
-        }
-        return web.json_response({"versions": [version], "total": 1})
+        return web.Response(body=b'{"serial": 2}', headers=version_headers(version))
 
     async with remote(respond) as (_server, c):
         with pytest.raises(StorageUnavailable, match="does not match its recorded SHA-256"):
@@ -299,3 +329,32 @@ async def test_a_unit_without_state_downloads_as_none() -> None:
     """An empty download without a version header means 'no state yet'."""
     async with remote(answer(200, text="")) as (_server, c):
         assert await c.download(UNIT) is None
+
+
+async def test_list_units_follows_pages_to_the_end() -> None:
+    """``list_units`` asks for pages and follows ``next`` until there is none."""
+
+    def unit_doc(uid: str) -> dict[str, Any]:
+        return {"id": uid, "size": 0, "created": "2026-01-01T00:00:00Z",
+                "updated": "2026-01-01T00:00:00Z", "locked": False, "lock": None,
+                "labels": {}, "version": None}  # fmt: skip
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        after = request.query.get("after", "")
+        assert request.query["limit"] == "2"
+        pages = {
+            "": (["a/1", "a/2"], "/v1/units?limit=2&after=a/2"),
+            "a/2": (["a/3"], "/v1/units?limit=2&after=a/4"),
+            "a/4": ([], None),
+        }
+        ids, link = pages[after]
+        body: dict[str, Any] = {"units": [unit_doc(i) for i in ids], "count": len(ids)}
+        if link:
+            body["next"] = link
+        return web.json_response(body)
+
+    async with remote(respond) as (server, client):
+        client.units_page = 2
+        units = await client.list_units("a/")
+    assert [u.id for u in units] == ["a/1", "a/2", "a/3"]
+    assert len(server.requests) == 3

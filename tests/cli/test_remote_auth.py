@@ -13,9 +13,11 @@ import pytest
 from aiohttp import web
 
 import taco_core.errors as core_errors
-from taco_adapters.remote import SessionExpired, StaticToken
+from taco_adapters.remote import RemoteAuth, SessionExpired, StaticToken
+from taco_adapters.wire import error_json
 from taco_core.auth import IssuedTokens
 from taco_core.errors import (
+    BodyTooLarge,
     IdentityProviderUnavailable,
     LockConflict,
     StateRejected,
@@ -28,8 +30,8 @@ from taco_core.errors import (
 )
 from taco_core.model import LockInfo
 from taco_core.unit_id import UnitId
-from taco_http.errors import kind_of, status_for
-from tests.cli.test_remote import HOLDER, remote
+from taco_http.errors import status_for
+from tests.cli.test_remote import HOLDER, remote, scripted
 
 UNIT = UnitId("app/auth")
 
@@ -69,17 +71,22 @@ def _pair(n: int) -> dict[str, Any]:
 class AuthServer:
     """Accepts ``Bearer access-<current>`` only; rotates on POST /v1/auth/token."""
 
-    def __init__(self, *, refresh_ok: bool = True) -> None:
+    def __init__(self, *, refresh_ok: bool = True, refusals: int = 1) -> None:
         self.current = 1
         self.refresh_ok = refresh_ok
         self.seen: list[tuple[str, str, str]] = []
+        # The refresh is answered only once this many requests were refused,
+        # so callers refused together are all waiting when it lands.
+        self.refusals = refusals
+        self.refused = 0
+        self.piled_up = anyio.Event()
 
     async def respond(self, request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         self.seen.append((request.method, request.path, header))
         if request.path == "/v1/auth/token":
             body = await request.json()
-            await anyio.sleep(0.05)  # long enough for concurrent callers to pile up
+            await self.piled_up.wait()
             if not self.refresh_ok or body["refresh_token"] != f"otr_{self.current}":
                 return web.json_response(
                     {"error": "refresh token already used", "kind": "unauthenticated"}, status=401
@@ -87,6 +94,9 @@ class AuthServer:
             self.current += 1
             return web.json_response(_pair(self.current))
         if header != f"Bearer access-{self.current}":
+            self.refused += 1
+            if self.refused >= self.refusals:
+                self.piled_up.set()
             return web.json_response(
                 {"error": "token expired", "kind": "unauthenticated"}, status=401
             )
@@ -147,7 +157,7 @@ async def test_a_static_token_is_never_renewed() -> None:
 
 async def test_concurrent_refusals_share_one_renewal() -> None:
     """Calls refused together renew once: a refresh token is single-use."""
-    server = AuthServer()
+    server = AuthServer(refusals=5)
     keys = Keys("stale", "otr_1")
     async with remote(server.respond, credentials=keys) as (_s, c), anyio.create_task_group() as tg:
         for _ in range(5):
@@ -166,7 +176,10 @@ async def test_public_auth_endpoints_get_no_credentials() -> None:
             return web.json_response({"auth_enabled": True, "issuer": "https://idp"})
         return web.json_response(_pair(1))
 
-    async with remote(respond, credentials=StaticToken("otc_secret")) as (_server, c):
+    async with (
+        scripted(respond) as server,
+        RemoteAuth(server.url, credentials=StaticToken("otc_secret")) as c,
+    ):
         config = await c.auth_config()
         await c.exchange_id_token("id", nonce="n")
         await c.refresh_tokens("otr_1")
@@ -185,8 +198,20 @@ def _core_errors() -> Iterator[TacoError]:
         LockConflict: LockConflict(UNIT, lock),
         StateRejected: StateRejected(UNIT, "serial 1 is older", 7),
         StateTooLarge: StateTooLarge(1024),
+        BodyTooLarge: BodyTooLarge("lock request", 65536),
         VersionNotFound: VersionNotFound(UNIT, 9),
         TokenNotFound: TokenNotFound("tok-1"),
+        core_errors.PermissionDenied: core_errors.PermissionDenied(
+            "unit.write", UNIT, "no matching allow"
+        ),
+        core_errors.RoleNotFound: core_errors.RoleNotFound("ops"),
+        core_errors.PermissionNotFound: core_errors.PermissionNotFound("p1"),
+        core_errors.NotAssigned: core_errors.NotAssigned("role", "ops", "alice"),
+        core_errors.RoleAlreadyExists: core_errors.RoleAlreadyExists("ops"),
+        core_errors.PermissionAlreadyExists: core_errors.PermissionAlreadyExists("p1"),
+        core_errors.AlreadyAssigned: core_errors.AlreadyAssigned("role", "ops", "alice"),
+        core_errors.StillReferenced: core_errors.StillReferenced("role", "ops", ("alice", "bob")),
+        core_errors.ConcurrentPolicyUpdate: core_errors.ConcurrentPolicyUpdate(),
     }
     for _, cls in inspect.getmembers(core_errors, inspect.isclass):
         if not issubclass(cls, TacoError):
@@ -200,21 +225,16 @@ def _core_errors() -> Iterator[TacoError]:
 
 @pytest.mark.parametrize("error", list(_core_errors()), ids=lambda e: type(e).__name__)
 async def test_every_core_error_comes_back_as_itself(error: TacoError) -> None:
-    """The server's body for each core error (``kind`` + message, as
+    """The server's body for each core error (``kind``, message and data, as
     ``taco_http.errors`` renders it) maps back to that exact class, with its data."""
-    body: dict[str, Any] = {"error": error.message, "kind": kind_of(error)}
-    if isinstance(error, LockConflict):
-        body["lock"] = HOLDER
-    if isinstance(error, StateRejected):
-        body.update(quarantined_version=error.quarantined, reason=error.reason)
+    body = error_json(error)
 
     async def respond(request: web.Request) -> web.StreamResponse:
         return web.json_response(body, status=status_for(error))
 
     async with remote(respond, retries=0) as (server, c):
         with pytest.raises(TacoError) as caught:
-            # A call that names the unit, version 9 and token tok-1, like the real ones do.
-            await c._call("GET", "/x", unit_id=UNIT, number=9, token_id="tok-1")
+            await c.get_unit(UNIT)
     got = caught.value
     assert type(got) is type(error)
     if isinstance(error, (StorageUnavailable, IdentityProviderUnavailable)):
@@ -222,7 +242,11 @@ async def test_every_core_error_comes_back_as_itself(error: TacoError) -> None:
         assert server.url in got.message and error.message in got.message
     else:
         assert got.message == error.message
-    for name in ("unit_id", "number", "token_id", "limit", "holder", "reason", "quarantined"):
+    for name in (
+        "unit_id", "number", "token_id", "limit", "what", "holder", "reason", "quarantined",
+        "action", "resource", "role_id", "permission_id", "item_kind", "item", "item_id",
+        "assignee", "referrers",
+    ):  # fmt: skip
         assert getattr(got, name, None) == getattr(error, name, None), name
 
 

@@ -3,8 +3,9 @@
 private HOME, with tokens only in the environment.
 
 ``docs/provider.md``'s walkthrough runs as written; the other tests cover what a
-walkthrough should not show: a lock held by someone else, a revoked token, a unit
-deleted behind Terraform's back, and labels changed in place.
+walkthrough should not show: a lock held by someone else, a revoked token, a token
+whose roles refuse a write (and allow only outputs), a unit deleted behind
+Terraform's back, and labels changed in place.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import attrs
 import httpx
 import pytest
 
-from taco_tf_provider.edges import edge_id
+from taco_core.digest import edge_id
 from tests.e2e.terraform import Result, Terraform, TerraformFailed, strip_debug, terraform_env
 from tests.servers import Server, running_server
 
@@ -261,6 +262,99 @@ def test_a_revoked_token_fails_the_plan_with_a_diagnostic(platform: Platform) ->
     assert 'Error: Not authenticated: cannot read unit "e2e/' in failed.stderr
     assert "refused the token from OPENTACO_TOKEN" in failed.stderr
     assert "Traceback" not in failed.output
+
+
+def provider_only(server: Server) -> str:
+    """A configuration's provider setup, with local state (no backend)."""
+    return f"""\
+terraform {{
+  required_providers {{
+    opentaco = {{
+      source = "opentaco.local/opentaco/opentaco"
+    }}
+  }}
+}}
+
+provider "opentaco" {{
+  endpoint = "{server.url}"
+}}
+
+"""
+
+
+READER_TF = """\
+data "opentaco_outputs" "net" {
+  unit_id = "e2e/net"
+}
+
+output "vpc_id" {
+  value = data.opentaco_outputs.net.nonsensitive_values.vpc_id
+}
+
+output "output_names" {
+  value = keys(nonsensitive(data.opentaco_outputs.net.values))
+}
+
+resource "opentaco_unit" "mine" {
+  id = "e2e/readers-own"
+}
+"""
+
+NET_STATE = {
+    "version": 4,
+    "terraform_version": "1.15.5",
+    "serial": 1,
+    "lineage": "e2e-net",
+    "outputs": {
+        "vpc_id": {"value": "vpc-0a1b2c", "type": "string"},
+        "db_password": {"value": "s3cret", "type": "string", "sensitive": True},
+    },
+    "resources": [],
+}
+
+
+def test_an_outputs_only_token_reads_outputs_and_a_refused_write_names_the_permission(
+    platform: Platform,
+) -> None:
+    """A token whose only role allows unit.read_outputs on e2e/*: opentaco_outputs
+    reads the unit's non-sensitive outputs (the sensitive one is withheld), and
+    creating a unit fails with a 403 diagnostic naming unit.write and the unit."""
+    state_file = platform.work.parent / "net.tfstate"
+    state_file.write_text(json.dumps(NET_STATE))
+    platform.taco("unit", "push", "e2e/net", str(state_file))
+    for argv in (
+        ("rbac", "permission", "create", "e2e-outputs", "--rule", "allow:unit.read_outputs:e2e/*"),
+        ("rbac", "role", "create", "e2e-outputs"),
+        ("rbac", "role", "assign-permission", "e2e-outputs", "e2e-outputs"),
+        ("rbac", "user", "assign", "e2e-reader", "e2e-outputs"),
+    ):
+        platform.taco(*argv)
+    created = platform.taco(
+        "--json", "token", "create", "--name", "reader", "--subject", "e2e-reader"
+    )
+    reader_token = json.loads(created.stdout)["token"]
+    reader = attrs.evolve(platform, token=reader_token, work=platform.work.parent / "reader")
+    reader.work.mkdir()
+    (reader.work / "main.tf").write_text(provider_only(platform.server) + READER_TF)
+    as_reader = {"OPENTACO_TOKEN": reader_token}
+    reader.tf(*INIT, env=as_reader)
+    failed = reader.tf(*APPLY, env=as_reader, check=False)
+    assert failed.returncode == 1, failed.describe()
+    shown = " ".join(failed.stderr.split())  # Terraform wraps long diagnostic lines
+    assert (
+        'Error: Permission denied: cannot create unit "e2e/readers-own" '
+        '(needs unit.write on "e2e/readers-own")'
+    ) in shown, failed.describe()
+    assert "permission denied: unit.write on unit 'e2e/readers-own' is not allowed" in shown
+    assert "Traceback" not in failed.output
+    assert platform.unit("e2e/readers-own").status_code == 404
+    (reader.work / "main.tf").write_text(
+        (reader.work / "main.tf").read_text().split('resource "opentaco_unit" "mine"')[0]
+    )
+    reader.tf(*APPLY, env=as_reader)
+    outputs = json.loads(reader.tf("output", "-json", env=as_reader).stdout)
+    assert outputs["vpc_id"]["value"] == "vpc-0a1b2c"
+    assert outputs["output_names"]["value"] == ["vpc_id"]
 
 
 def test_a_unit_deleted_behind_terraforms_back_is_planned_again(platform: Platform) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from taco_adapters.memory import MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 
@@ -32,5 +31,5 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def memory_client() -> Iterator[TestClient]:
     settings = Settings(storage="memory", auth_disable=True)
-    with TestClient(create_app(settings, store=MemoryStateStore())) as c:
+    with TestClient(create_app(settings)) as c:
         yield c

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -164,6 +166,25 @@ def test_versions_restore_and_force(client: TestClient) -> None:
     assert "forced" in forced.json()["message"]
 
 
+def test_restore_by_timestamp_picks_the_version_current_then(client: TestClient) -> None:
+    """A time between two writes restores the version current at that time (the
+    earlier one), in any offset; a time before the first write is 404."""
+    client.post("/v1/units", json={"id": "u"})
+    for n in (1, 2, 3):
+        assert client.post("/v1/units/u/upload", content=tfstate(n)).status_code == 200
+    created = {
+        v["number"]: datetime.fromisoformat(v["created"].replace("Z", "+00:00"))
+        for v in client.get("/v1/units/u/versions").json()["versions"]
+    }
+    between = created[2] + (created[3] - created[2]) / 2
+    in_paris = between.astimezone(timezone(timedelta(hours=2))).isoformat()
+    r = client.post("/v1/units/u/restore", json={"timestamp": in_paris})
+    assert r.status_code == 200, r.text
+    assert r.json()["restored_version"] == 2
+    before = (created[1] - timedelta(seconds=1)).isoformat()
+    assert client.post("/v1/units/u/restore", json={"timestamp": before}).status_code == 404
+
+
 def test_restore_errors(client: TestClient) -> None:
     """Restore of a missing version is 404; a body without a version is 400."""
     client.post("/v1/units", json={"id": "u"})
@@ -226,7 +247,7 @@ def test_diff_endpoint_defaults_to_last_change(client: TestClient) -> None:
     assert client.get("/v1/units/u/diff?from=x").status_code == 400
 
 
-def test_deleted_units_are_purged_after_grace_on_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_units_are_purged_after_grace_on_start(tmp_path: Path) -> None:
     """The service purges units whose delete grace is over (here: at the next start)."""
     from taco_http.app import create_app
     from taco_http.settings import Settings

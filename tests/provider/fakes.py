@@ -1,26 +1,74 @@
 """A fake service for the provider: the core's ``StateService`` over the public
-in-memory store (real rules: ID checks, locks, history), plus the provider's
-label update, and switches that make a method fail the way a server would."""
+in-memory store (real rules: ID checks, locks, history, authorization and
+outputs-only reads), acting as the provider's caller, plus the provider's label
+update, and switches that make a method fail the way a server would."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import attrs
 
 from taco_adapters.clock import ManualClock
 from taco_adapters.memory import MemoryStateStore
-from taco_core.model import StateVersion, Unit
-from taco_core.service import StateService
+from taco_core.access import ReadAccess
+from taco_core.auth import Principal, PrincipalKind
+from taco_core.caller import Caller
+from taco_core.errors import PermissionDenied
+from taco_core.model import StateVersion, Surface, Unit
+from taco_core.service import BoundStateControl, StateService
 from taco_core.unit_id import UnitId
 
+T = TypeVar("T")
 
-class FakeControl(StateService):
-    """``ProviderControl`` in memory. ``refuse[name] = error`` makes method
+TERRAFORM = Caller(
+    Principal(subject="terraform", kind=PrincipalKind.API_TOKEN, token_id="tok1"), Surface.API
+)
+
+
+class Denials:
+    """An ``AccessControl`` that allows everything but what a test denies:
+    ``deny(action, unit)``, or ``outputs_only(unit)`` (only ``unit.read_outputs``
+    of the full reads)."""
+
+    def __init__(self) -> None:
+        self.denied: set[tuple[str, str]] = set()
+        self.outputs_only_units: set[str] = set()
+
+    def deny(self, action: str, unit: str) -> None:
+        self.denied.add((action, unit))
+
+    def outputs_only(self, unit: str) -> None:
+        self.outputs_only_units.add(unit)
+
+    async def check(self, principal: Principal, action: str, resource: str) -> object:
+        if (action, resource) in self.denied:
+            raise PermissionDenied(action, resource, "no rule of the caller's roles allows it")
+        return None
+
+    async def filter(
+        self, principal: Principal, action: str, items: Iterable[T], key: Callable[[T], str]
+    ) -> list[T]:
+        return [i for i in items if (action, key(i)) not in self.denied]
+
+    async def read_access(self, principal: Principal, unit_id: str) -> ReadAccess:
+        if unit_id in self.outputs_only_units:
+            return ReadAccess.OUTPUTS_ONLY
+        await self.check(principal, "unit.read", unit_id)
+        return ReadAccess.FULL
+
+
+class FakeControl(BoundStateControl):
+    """``ProviderControl`` in memory, as the caller ``TERRAFORM``.
+    ``access`` decides what it may do; ``refuse[name] = error`` makes method
     ``name`` raise ``error``; ``calls`` records the provider's calls in order."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryStateStore(), ManualClock())
+        self.access = Denials()
+        super().__init__(
+            StateService(MemoryStateStore(), ManualClock(), access=self.access), TERRAFORM
+        )
         self.refuse: dict[str, Exception] = {}
         self.calls: list[tuple[str, object]] = []
         self.closed = False
@@ -57,11 +105,16 @@ class FakeControl(StateService):
         self._enter("download", unit_id)
         return await super().download(unit_id)
 
-    async def set_labels(self, unit_id: UnitId, labels: Mapping[str, str]) -> Unit:
-        self._enter("set_labels", unit_id)
-        await super().get_unit(unit_id)  # UnitNotFound, as the server would answer
-        self._labels[unit_id] = dict(labels)
-        return await self.get_unit(unit_id)
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        self._enter("update_labels", (unit_id, dict(changes)))
+        # Authorised and looked up as the server would: unit.write, UnitNotFound.
+        await self.access.check(self.caller.principal, "unit.write", unit_id)
+        labels = dict((await super().get_unit(unit_id)).labels)
+        labels.update({k: v for k, v in changes.items() if v is not None})
+        for key in [k for k, v in changes.items() if v is None]:
+            labels.pop(key, None)
+        self._labels[unit_id] = labels
+        return self._relabelled(await super().get_unit(unit_id))
 
     async def aclose(self) -> None:
         self.closed = True

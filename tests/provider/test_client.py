@@ -85,8 +85,9 @@ def test_a_damaged_credentials_file_or_a_bad_endpoint_is_a_config_error(tmp_path
         resolve("taco.example.com", None, {})
 
 
-async def test_set_labels_patches_the_unit_then_reads_it() -> None:
-    """PATCH /v1/units/<id as one segment> {"labels"} with the token, then GET the unit."""
+async def test_update_labels_patches_the_unit_then_reads_it() -> None:
+    """PATCH /v1/units/<id as one segment> {"labels": changes} with the token, then GET
+    the unit."""
 
     async def respond(request: web.Request) -> web.StreamResponse:
         return web.json_response(UNIT_DOC)
@@ -96,7 +97,7 @@ async def test_set_labels_patches_the_unit_then_reads_it() -> None:
         client = connect(connection)
         assert isinstance(client, ProviderClient)
         try:
-            unit = await client.set_labels(UnitId("app/prod"), {"team": "b"})
+            unit = await client.update_labels(UnitId("app/prod"), {"team": "b", "old": None})
         finally:
             await client.aclose()
     assert dict(unit.labels) == {"team": "b"}
@@ -104,10 +105,10 @@ async def test_set_labels_patches_the_unit_then_reads_it() -> None:
         ("PATCH", "/v1/units/app%2Fprod"),
         ("GET", "/v1/units/app%2Fprod"),
     ]
-    assert json.loads(server.requests[0][2]) == {"labels": {"team": "b"}}
+    assert json.loads(server.requests[0][2]) == {"labels": {"team": "b", "old": None}}
 
 
-async def test_set_labels_maps_the_servers_errors() -> None:
+async def test_update_labels_maps_the_servers_errors() -> None:
     """A 404 answer comes back as the core's UnitNotFound."""
 
     async def respond(request: web.Request) -> web.StreamResponse:
@@ -119,6 +120,6 @@ async def test_set_labels_maps_the_servers_errors() -> None:
         client = connect(resolve(server.url, "otc_t", {}))
         try:
             with pytest.raises(UnitNotFound):
-                await client.set_labels(UnitId("app/prod"), {})
+                await client.update_labels(UnitId("app/prod"), {})
         finally:
             await client.aclose()

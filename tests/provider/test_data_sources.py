@@ -8,7 +8,6 @@ import msgpack
 from tf.iface import ReadDataContext
 from tf.utils import Diagnostics
 
-from taco_core.errors import Forbidden
 from taco_core.model import LockInfo
 from taco_core.unit_id import UnitId
 from taco_tf_provider.data_sources import OutputsData, UnitData, UnitsData
@@ -104,10 +103,41 @@ def test_outputs_of_a_unit_without_state_are_empty(
 
 
 def test_refused_outputs_name_the_action(provider: OpenTacoProvider, fake: FakeControl) -> None:
-    """403 on the download: the diagnostic says which unit's outputs were refused."""
+    """403 on the download: the diagnostic says which unit's outputs were refused
+    and which permission it lacks."""
     provider.portal.call(fake.create_unit, "net/prod")
-    fake.refuse["download"] = Forbidden("outputs-only token cannot read state")
+    fake.access.deny("unit.read", "net/prod")
     diags = Diagnostics()
     OutputsData(provider).read(ReadDataContext(diags, "opentaco_outputs"), {"unit_id": "net/prod"})
     [(summary, _)] = errors(diags)
-    assert summary == 'Permission denied: cannot read the outputs of unit "net/prod"'
+    assert summary == (
+        'Permission denied: cannot read the outputs of unit "net/prod" '
+        '(needs unit.read on "net/prod")'
+    )
+
+
+def test_outputs_work_with_an_outputs_only_token(
+    provider: OpenTacoProvider, fake: FakeControl
+) -> None:
+    """A caller allowed only unit.read_outputs gets the non-sensitive outputs
+    (the service withholds the rest of the state, sensitive outputs included)."""
+    doc = {
+        "version": 4,
+        "serial": 1,
+        "lineage": "l",
+        "outputs": {
+            "vpc": {"value": "vpc-1", "type": "string"},
+            "pw": {"value": "s3cret", "type": "string", "sensitive": True},
+        },
+        "resources": [{"mode": "managed", "type": "x", "name": "y", "instances": []}],
+    }
+    provider.portal.call(fake.create_unit, "net/prod")
+    provider.portal.call(fake.upload, UnitId("net/prod"), json.dumps(doc).encode())
+    fake.access.outputs_only("net/prod")
+    diags = Diagnostics()
+    found = OutputsData(provider).read(
+        ReadDataContext(diags, "opentaco_outputs"), {"unit_id": "net/prod"}
+    )
+    assert not diags.diagnostics and found is not None
+    assert msgpack.unpackb(msgpack.packb(found["values"]))[1] == {"vpc": "vpc-1"}
+    assert msgpack.unpackb(msgpack.packb(found["nonsensitive_values"]))[1] == {"vpc": "vpc-1"}

@@ -7,8 +7,10 @@ from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, U
 from tf.types import Unknown
 from tf.utils import Diagnostics
 
+from taco_core.digest import edge_id
+from taco_core.graph import COMPUTED_ATTRIBUTES
+from taco_tf_provider import dependency_resource
 from taco_tf_provider.dependency_resource import DependencyResource
-from taco_tf_provider.edges import edge_id
 from taco_tf_provider.provider import OpenTacoProvider
 from tests.provider.fakes import FakeControl
 
@@ -56,6 +58,12 @@ def test_create_keeps_an_explicit_to_input(provider: OpenTacoProvider) -> None:
         "vpc",
         edge_id("net/prod", "vpc_id", "app/prod", "vpc"),
     )
+
+
+def test_a_new_edge_has_every_field_the_service_writes() -> None:
+    """The provider's fresh values cover exactly the core's computed attributes."""
+    assert tuple(dependency_resource.FRESH) == COMPUTED_ATTRIBUTES
+    assert dependency_resource.FRESH == FRESH
 
 
 def test_the_schema_plans_the_service_fields_before_apply() -> None:

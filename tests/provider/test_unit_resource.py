@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, UpdateContext
 from tf.types import Unknown
 from tf.utils import Diagnostics
@@ -14,7 +16,7 @@ from taco_core.errors import Forbidden, StorageUnavailable, Unauthenticated
 from taco_core.model import LockInfo
 from taco_core.unit_id import UnitId
 from taco_tf_provider.provider import OpenTacoProvider
-from taco_tf_provider.unit_resource import UnitResource
+from taco_tf_provider.unit_resource import UnitResource, label_changes
 from tests.provider.conftest import errors
 from tests.provider.fakes import FakeControl
 
@@ -54,7 +56,7 @@ def test_read_returns_the_unit_as_the_service_has_it(
 ) -> None:
     """Labels changed behind Terraform's back show up on refresh (so a plan reverts them)."""
     state, _ = create(provider, "myapp/prod", {"team": "a"})
-    provider.portal.call(fake.set_labels, UnitId("myapp/prod"), {"team": "b"})
+    provider.portal.call(fake.update_labels, UnitId("myapp/prod"), {"team": "b"})
     provider.portal.call(fake.lock, UnitId("myapp/prod"), LockInfo(id="L1", who="bob@ci"))
     diags = Diagnostics()
     fresh = UnitResource(provider).read(ReadContext(diags, TYPE), state)
@@ -88,17 +90,40 @@ def test_a_unit_deleted_out_of_band_drops_out_of_the_state(
 def test_update_changes_the_labels_in_place_once(
     provider: OpenTacoProvider, fake: FakeControl
 ) -> None:
-    """Changed labels are set with one call; the result is the plan, computed values kept."""
-    state, _ = create(provider, "myapp/prod", {"team": "a"})
+    """Only the differences are sent, in one call (a removed label as null); the
+    result is the plan, computed values kept."""
+    state, _ = create(provider, "myapp/prod", {"team": "a", "keep": "k", "old": "x"})
     assert state is not None
-    wanted = {**state, "labels": {"team": "b", "tier": "1"}}
+    wanted = {**state, "labels": {"team": "b", "keep": "k", "tier": "1"}}
     diags = Diagnostics()
     result = UnitResource(provider).update(UpdateContext(diags, TYPE), state, wanted)
     assert not diags.diagnostics
     assert result == wanted
-    assert [c for c in fake.calls if c[0] == "set_labels"] == [("set_labels", "myapp/prod")]
+    assert [c for c in fake.calls if c[0] == "update_labels"] == [
+        ("update_labels", ("myapp/prod", {"team": "b", "tier": "1", "old": None}))
+    ]
     unit = provider.portal.call(fake.get_unit, UnitId("myapp/prod"))
-    assert dict(unit.labels) == {"team": "b", "tier": "1"}
+    assert dict(unit.labels) == {"team": "b", "keep": "k", "tier": "1"}
+
+
+@given(
+    old=st.dictionaries(st.sampled_from("abcd"), st.sampled_from("xyz")),
+    new=st.dictionaries(st.sampled_from("abcd"), st.sampled_from("xyz")),
+)
+def test_label_changes_turn_the_old_labels_into_the_new(
+    old: dict[str, str], new: dict[str, str]
+) -> None:
+    """Applying the changes to the old labels gives the new ones, and no change
+    names a key whose value stays."""
+    changes = label_changes(old, new)
+    applied = dict(old)
+    for key, value in changes.items():
+        if value is None:
+            del applied[key]
+        else:
+            applied[key] = value
+    assert applied == new
+    assert all(old.get(k) != v for k, v in changes.items())
 
 
 def test_update_from_null_to_empty_labels_makes_no_call(
@@ -111,14 +136,14 @@ def test_update_from_null_to_empty_labels_makes_no_call(
         UpdateContext(Diagnostics(), TYPE), state, {**state, "labels": {}}
     )
     assert result is not None and result["labels"] == {}
-    assert "set_labels" not in [name for name, _ in fake.calls]
+    assert "update_labels" not in [name for name, _ in fake.calls]
 
 
 def test_a_failed_update_keeps_the_old_state(provider: OpenTacoProvider, fake: FakeControl) -> None:
     """When the service refuses the label change, Terraform keeps the state it had."""
     state, _ = create(provider, "myapp/prod", {"team": "a"})
     assert state is not None
-    fake.refuse["set_labels"] = StorageUnavailable("disk on fire")
+    fake.refuse["update_labels"] = StorageUnavailable("disk on fire")
     diags = Diagnostics()
     wanted = {**state, "labels": {"team": "b"}}
     assert UnitResource(provider).update(UpdateContext(diags, TYPE), state, wanted) == state
@@ -158,16 +183,54 @@ def test_deleting_a_locked_unit_names_the_holder(
     assert "taco unit unlock myapp/prod --force" in detail
 
 
-def test_a_forbidden_create_names_the_action_and_carries_the_message(
+def test_a_create_rbac_refuses_names_the_action_and_the_unit(
     provider: OpenTacoProvider, fake: FakeControl
 ) -> None:
-    """403: the summary says what was refused, the detail the server's reason."""
-    fake.refuse["create_unit"] = Forbidden("role reader lacks unit.write on myapp/*")
+    """RBAC 403: the summary names what was refused and the permission it needs,
+    the detail the server, the token's source and the deciding rule."""
+    fake.access.deny("unit.write", "myapp/prod")
+    state, diags = create(provider, "myapp/prod")
+    assert state is None
+    [(summary, detail)] = errors(diags)
+    assert summary == (
+        'Permission denied: cannot create unit "myapp/prod" (needs unit.write on "myapp/prod")'
+    )
+    assert detail.startswith(
+        "http://taco.test:8080 refused the token from the provider's token argument: "
+        "permission denied: unit.write on unit 'myapp/prod' is not allowed "
+        "(no rule of the caller's roles allows it)"
+    )
+    assert "taco rbac me" in detail
+
+
+def test_a_refused_label_update_names_unit_write(
+    provider: OpenTacoProvider, fake: FakeControl
+) -> None:
+    """Changing labels needs unit.write; refused, the old state stays and the
+    diagnostic says so."""
+    state, _ = create(provider, "myapp/prod", {"team": "a"})
+    assert state is not None
+    fake.access.deny("unit.write", "myapp/prod")
+    diags = Diagnostics()
+    wanted = {**state, "labels": {"team": "b"}}
+    assert UnitResource(provider).update(UpdateContext(diags, TYPE), state, wanted) == state
+    [(summary, _)] = errors(diags)
+    assert summary == (
+        'Permission denied: cannot update the labels of unit "myapp/prod" '
+        '(needs unit.write on "myapp/prod")'
+    )
+
+
+def test_a_forbidden_answer_without_rbac_data_still_names_what_was_refused(
+    provider: OpenTacoProvider, fake: FakeControl
+) -> None:
+    """A 403 that is not an RBAC refusal (a proxy's, say) keeps the server's words."""
+    fake.refuse["create_unit"] = Forbidden("blocked by the corporate proxy")
     state, diags = create(provider, "myapp/prod")
     assert state is None
     [(summary, detail)] = errors(diags)
     assert summary == 'Permission denied: cannot create unit "myapp/prod"'
-    assert detail.endswith("role reader lacks unit.write on myapp/*")
+    assert detail.endswith("blocked by the corporate proxy")
     assert "http://taco.test:8080" in detail
 
 

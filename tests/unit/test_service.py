@@ -8,6 +8,8 @@ import pytest
 
 from taco_adapters.clock import ManualClock
 from taco_adapters.memory import MemoryStateStore
+from taco_core.auth import Principal, PrincipalKind
+from taco_core.caller import Caller
 from taco_core.errors import (
     InvalidState,
     LockConflict,
@@ -16,11 +18,13 @@ from taco_core.errors import (
     StateTooLarge,
     UnitNotFound,
 )
-from taco_core.model import LockInfo, RetentionPolicy
+from taco_core.model import LockInfo, RetentionPolicy, Surface
 from taco_core.service import Policy, StateService, with_serial
 from taco_core.unit_id import UnitId
 
 U = UnitId("app/prod")
+
+ME = Caller(Principal(subject="tester", kind=PrincipalKind.USER), Surface.API)
 
 
 def tfstate(serial: int, lineage: str = "L1", greeting: str = "hi") -> bytes:
@@ -48,8 +52,8 @@ def svc(clock: ManualClock) -> StateService:
 async def test_upload_to_missing_unit_is_not_found_unless_create_missing(svc: StateService) -> None:
     """Management uploads need an existing unit; backend writes create it."""
     with pytest.raises(UnitNotFound):
-        await svc.upload(U, tfstate(1))
-    result = await svc.upload(U, tfstate(1), create_missing=True)
+        await svc.upload(ME, U, tfstate(1))
+    result = await svc.upload(ME, U, tfstate(1), create_missing=True)
     assert result.changed
     assert result.version.number == 1
 
@@ -70,94 +74,94 @@ async def test_invalid_states_are_refused_and_nothing_changes(
     svc: StateService, payload: bytes, message: str
 ) -> None:
     """A payload that is not a state is refused with a reason; the stored state stays."""
-    await svc.upload(U, tfstate(1), create_missing=True)
+    await svc.upload(ME, U, tfstate(1), create_missing=True)
     with pytest.raises(InvalidState, match=message):
-        await svc.upload(U, payload)
-    assert (await svc.download(U))[1] == tfstate(1)  # type: ignore[index]
+        await svc.upload(ME, U, payload)
+    assert (await svc.download(ME, U))[1] == tfstate(1)  # type: ignore[index]
 
 
 async def test_size_limit(svc: StateService) -> None:
     """A state over the limit is refused before anything is stored."""
-    await svc.create_unit("app/prod")
+    await svc.create_unit(ME, "app/prod")
     big = json.dumps({"serial": 1, "pad": "x" * 20_000}).encode()
     with pytest.raises(StateTooLarge):
-        await svc.upload(U, big)
-    assert await svc.download(U) is None
+        await svc.upload(ME, U, big)
+    assert await svc.download(ME, U) is None
 
 
 async def test_locked_write_needs_holder_id(svc: StateService) -> None:
     """While locked, writes without or with a wrong ID are refused and store nothing."""
-    await svc.lock(U, LockInfo(id="L", who="alice"), create_missing=True)
+    await svc.lock(ME, U, LockInfo(id="L", who="alice"), create_missing=True)
     for wrong in (None, "nope"):
         with pytest.raises(LockConflict) as caught:
-            await svc.upload(U, tfstate(1), lock_id=wrong)
+            await svc.upload(ME, U, tfstate(1), lock_id=wrong)
         assert caught.value.holder.who == "alice"
-    assert await svc.list_versions(U) == []
-    await svc.upload(U, tfstate(1), lock_id="L")
+    assert await svc.list_versions(ME, U) == []
+    await svc.upload(ME, U, tfstate(1), lock_id="L")
 
 
 async def test_lock_fills_blank_id_and_created(svc: StateService) -> None:
     """A lock request without ID or time gets a UUID and the server's time."""
-    held = await svc.lock(U, LockInfo(id=""), create_missing=True)
+    held = await svc.lock(ME, U, LockInfo(id=""), create_missing=True)
     assert len(held.id) == 36
     assert held.created.endswith("Z")
 
 
 async def test_clobber_guard_quarantines_other_lineage(svc: StateService) -> None:
     """Another lineage is refused, kept in quarantine, and the head is unchanged."""
-    await svc.upload(U, tfstate(3), create_missing=True)
+    await svc.upload(ME, U, tfstate(3), create_missing=True)
     with pytest.raises(StateRejected) as caught:
-        await svc.upload(U, tfstate(9, lineage="OTHER"))
+        await svc.upload(ME, U, tfstate(9, lineage="OTHER"))
     number = caught.value.quarantined
     assert number == 2
-    version, data = await svc.read_version(U, number)
+    version, data = await svc.read_version(ME, U, number)
     assert version.quarantined
     assert data == tfstate(9, lineage="OTHER")
-    assert (await svc.download(U))[0].number == 1  # type: ignore[index]
+    assert (await svc.download(ME, U))[0].number == 1  # type: ignore[index]
 
 
 async def test_identical_retry_is_idempotent(svc: StateService) -> None:
     """Writing the current bytes again succeeds without a new version."""
-    await svc.upload(U, tfstate(3), create_missing=True)
-    again = await svc.upload(U, tfstate(3))
+    await svc.upload(ME, U, tfstate(3), create_missing=True)
+    again = await svc.upload(ME, U, tfstate(3))
     assert not again.changed
-    assert len(await svc.list_versions(U)) == 1
+    assert len(await svc.list_versions(ME, U)) == 1
 
 
 async def test_force_writes_past_the_guard(svc: StateService) -> None:
     """force=True makes an older serial current and notes it."""
-    await svc.upload(U, tfstate(3), create_missing=True)
-    result = await svc.upload(U, tfstate(1), force=True)
+    await svc.upload(ME, U, tfstate(3), create_missing=True)
+    result = await svc.upload(ME, U, tfstate(1), force=True)
     assert result.changed
     assert "forced" in result.version.note
 
 
 async def test_restore_bumps_serial_and_keeps_lineage(svc: StateService) -> None:
     """Restore writes a new version with the old content and serial above all seen."""
-    await svc.upload(U, tfstate(1, greeting="one"), create_missing=True)
-    await svc.upload(U, tfstate(2, greeting="two"))
-    await svc.upload(U, tfstate(3, greeting="three"))
-    restored = await svc.restore(U, 1)
+    await svc.upload(ME, U, tfstate(1, greeting="one"), create_missing=True)
+    await svc.upload(ME, U, tfstate(2, greeting="two"))
+    await svc.upload(ME, U, tfstate(3, greeting="three"))
+    restored = await svc.restore(ME, U, 1)
     assert restored.number == 4
     assert restored.serial == 4
     assert restored.restored_from == 1
-    _, data = await svc.download(U)  # type: ignore[misc]
+    _, data = await svc.download(ME, U)  # type: ignore[misc]
     doc = json.loads(data)
     assert doc["outputs"]["greeting"]["value"] == "one"
     assert doc["lineage"] == "L1"
     assert doc["serial"] == 4
     # A Terraform-style next write (serial + 1) is accepted.
-    await svc.upload(U, tfstate(5, greeting="after"))
+    await svc.upload(ME, U, tfstate(5, greeting="after"))
 
 
 async def test_restore_honours_lock(svc: StateService) -> None:
     """Restore is refused while someone else holds the lock, allowed with the ID."""
-    await svc.upload(U, tfstate(1), create_missing=True)
-    await svc.upload(U, tfstate(2))
-    await svc.lock(U, LockInfo(id="L"))
+    await svc.upload(ME, U, tfstate(1), create_missing=True)
+    await svc.upload(ME, U, tfstate(2))
+    await svc.lock(ME, U, LockInfo(id="L"))
     with pytest.raises(LockConflict):
-        await svc.restore(U, 1)
-    await svc.restore(U, 1, lock_id="L")
+        await svc.restore(ME, U, 1)
+    await svc.restore(ME, U, 1, lock_id="L")
 
 
 async def test_with_serial_edits_only_the_top_level_serial() -> None:
@@ -173,26 +177,26 @@ async def test_with_serial_edits_only_the_top_level_serial() -> None:
 async def test_reserved_ids_cannot_be_created_by_users(svc: StateService) -> None:
     """create_unit refuses __opentaco_ IDs; backend-style creation may use them."""
     with pytest.raises(ReservedUnitId):
-        await svc.create_unit("__opentaco_system")
-    await svc.upload(UnitId("__opentaco_system"), tfstate(1), create_missing=True)
+        await svc.create_unit(ME, "__opentaco_system")
+    await svc.upload(ME, UnitId("__opentaco_system"), tfstate(1), create_missing=True)
 
 
 async def test_soft_delete_and_purge_after_grace(clock: ManualClock) -> None:
     """Deleted units are recoverable until the grace period ends, then purged."""
     svc = StateService(MemoryStateStore(), clock, Policy(delete_grace_seconds=100))
-    await svc.upload(U, tfstate(1), create_missing=True)
-    await svc.delete_unit(U)
+    await svc.upload(ME, U, tfstate(1), create_missing=True)
+    await svc.delete_unit(ME, U)
     assert await svc.purge_expired() == []
-    await svc.undelete_unit(U)
-    await svc.delete_unit(U)
+    await svc.undelete_unit(ME, U)
+    await svc.delete_unit(ME, U)
     clock.advance(101)
     assert list(await svc.purge_expired()) == [U]
-    assert await svc.list_units(deleted=True) == []
+    assert await svc.list_units(ME, deleted=True) == []
 
 
 async def test_retention_is_applied_on_write(clock: ManualClock) -> None:
     """The configured max_versions bounds history; the head always remains."""
     svc = StateService(MemoryStateStore(), clock, Policy(retention=RetentionPolicy(max_versions=3)))
     for serial in range(1, 8):
-        await svc.upload(U, tfstate(serial), create_missing=True)
-    assert [v.number for v in await svc.list_versions(U)] == [7, 6, 5]
+        await svc.upload(ME, U, tfstate(serial), create_missing=True)
+    assert [v.number for v in await svc.list_versions(ME, U)] == [7, 6, 5]

@@ -1,0 +1,24 @@
+"""Storage in an S3 bucket (AWS or any S3-compatible store), for any number of replicas.
+
+``S3StateStore`` serves units, locks and history, including plain Terraform
+and Terragrunt buckets as they are; ``S3AuthStore`` keeps tokens and signing
+keys beside them, and ``S3RbacStore`` the RBAC policy. All work on an
+``S3Bucket``: one client, one bucket, the only code that talks to S3.
+``opentacosvc`` opens one and shares it.
+"""
+
+from __future__ import annotations
+
+from taco_adapters.s3.auth_store import S3AuthStore, S3SigningKeyStore, S3TokenStore
+from taco_adapters.s3.bucket import S3Bucket
+from taco_adapters.s3.rbac_store import S3RbacStore
+from taco_adapters.s3.state_store import S3StateStore
+
+__all__ = [
+    "S3AuthStore",
+    "S3Bucket",
+    "S3RbacStore",
+    "S3SigningKeyStore",
+    "S3StateStore",
+    "S3TokenStore",
+]

@@ -1,0 +1,148 @@
+"""What happened: the domain events the use cases publish to whoever listens
+(audit log, dependency graph, metrics, webhooks) through ``event_bus.EventBus``.
+
+A use case publishes after its effect is durable (or, for refusals, after it
+decided), so a listener never sees something that did not happen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import frozen
+
+from taco_core.auth import ApiToken
+from taco_core.caller import Caller
+from taco_core.model import LockInfo, StateVersion, Unit, UnitId
+
+__all__ = [
+    "AccessDenied",
+    "Event",
+    "LockAcquired",
+    "LockRefused",
+    "LockReleased",
+    "RbacChanged",
+    "StateCommitted",
+    "TokenCreated",
+    "TokenRevoked",
+    "UnitCreated",
+    "UnitDeleted",
+    "UnitUndeleted",
+    "WriteRefused",
+]
+
+
+@frozen(kw_only=True)
+class Event:
+    """Base of every event: who acted, and when the service saw it."""
+
+    caller: Caller
+    at: datetime
+
+
+@frozen(kw_only=True)
+class UnitCreated(Event):
+    unit: Unit
+
+
+@frozen(kw_only=True)
+class UnitDeleted(Event):
+    """Soft-deleted: recoverable until purged."""
+
+    unit_id: UnitId
+
+
+@frozen(kw_only=True)
+class UnitUndeleted(Event):
+    unit: Unit
+
+
+@frozen(kw_only=True)
+class StateCommitted(Event):
+    """A new current state: an upload, a restore (``version.restored_from``)
+    or the service's own write. Quarantined writes are ``WriteRefused``."""
+
+    unit_id: UnitId
+    version: StateVersion
+    lock_id: str | None = None
+
+
+@frozen(kw_only=True)
+class WriteRefused(Event):
+    """The clobber guard refused a write; ``quarantined`` is the version that
+    keeps its bytes."""
+
+    unit_id: UnitId
+    reason: str
+    quarantined: int
+
+
+@frozen(kw_only=True)
+class LockAcquired(Event):
+    unit_id: UnitId
+    lock: LockInfo
+
+
+@frozen(kw_only=True)
+class LockReleased(Event):
+    """``forced`` when released without the holder's ID (force-unlock);
+    ``holder`` is the lock that was released, when known."""
+
+    unit_id: UnitId
+    lock_id: str | None
+    forced: bool
+    holder: LockInfo | None = None
+
+
+@frozen(kw_only=True)
+class LockRefused(Event):
+    """An operation met someone else's lock (``operation``: lock, write,
+    unlock, delete)."""
+
+    unit_id: UnitId
+    operation: str
+    holder: LockInfo | None
+
+
+@frozen(kw_only=True)
+class AccessDenied(Event):
+    """Authorization refused ``action`` on ``resource`` (a unit ID or ``*``)."""
+
+    action: str
+    resource: str
+    reason: str
+
+
+@frozen(kw_only=True)
+class TokenCreated(Event):
+    """An API token was created; ``token`` is its record (the secret is never
+    in an event). ``token.subject`` may differ from the caller's subject when
+    an admin made a token for a service subject."""
+
+    token: ApiToken
+
+
+@frozen(kw_only=True)
+class TokenRevoked(Event):
+    """An API token was revoked (also when it already was: the request is
+    what an audit trail records)."""
+
+    token: ApiToken
+
+
+@frozen(kw_only=True)
+class RbacChanged(Event):
+    """The RBAC policy changed and was saved as ``version``.
+
+    ``operation`` names the edit (``role_created``, ``role_deleted``,
+    ``permission_created``, ``permission_deleted``, ``permission_assigned``,
+    ``permission_revoked``, ``role_assigned``, ``role_revoked``); ``role``,
+    ``permission`` and ``subject`` name what it touched (empty when it did
+    not touch one).
+    """
+
+    operation: str
+    version: int
+    role: str = ""
+    permission: str = ""
+    subject: str = ""

@@ -1,0 +1,38 @@
+"""Housekeeping every replica runs now and every few minutes: purge units
+whose delete grace period is over and refresh tokens that expired, rotate the
+token signing key when it is due and drop keys nothing valid was signed with.
+
+Idempotent, so every replica may run it; a failure is logged and retried at
+the next tick rather than taking the service down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from taco_core.errors import TacoError
+from taco_http.wiring import Services
+
+log = logging.getLogger("opentaco")
+
+INTERVAL_SECONDS = 600.0
+
+
+async def maintain_forever(services: Services) -> None:
+    while True:
+        await anyio.sleep(INTERVAL_SECONDS)
+        await maintain_once(services)
+
+
+async def maintain_once(services: Services) -> None:
+    try:
+        purged = await services.states.purge_expired()
+        await services.auth.purge_expired()
+        await services.access_tokens.maintain(services.auth.clock.now())
+    except TacoError as exc:
+        log.warning("housekeeping failed: %s", exc.message)
+        return
+    for unit_id in purged:
+        log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)

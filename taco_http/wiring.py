@@ -1,0 +1,299 @@
+"""The service's composition root: the one place that reads the settings,
+chooses the adapters and builds the use cases over them.
+
+Two steps, each an async context manager that closes what it opened:
+
+- ``open_adapters(settings)``: every adapter for the configured storage, in
+  ``Adapters``. The credentials and the RBAC policy live wherever the states
+  do (the same SQLite file, the same bucket and prefix on one S3 client, or
+  memory), so they survive restarts and every replica sharing the storage
+  shares them.
+- ``open_services(settings, adapters)``: the use cases and the few adapters
+  routes speak to, in ``Services``, the typed object the app's lifespan
+  yields and handlers reach with ``taco_http.context.services_of``.
+
+A new service (an audit log, say) is one field on ``Services`` and one line
+in ``open_services``; a new storage technology is one branch in
+``open_adapters``. Nothing else in ``taco_http`` asks which storage is
+configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from attrs import frozen
+
+from taco_adapters.clock import SystemClock
+from taco_adapters.identity import (
+    InvalidKeyFile,
+    JoseAccessTokens,
+    OidcIdTokenVerifier,
+    provider_settings,
+    signing_key_from_pem,
+)
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
+from taco_adapters.sqlite import (
+    SqliteAuthStore,
+    SqliteRbacStore,
+    SqliteStateStore,
+    companion_files,
+)
+from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
+from taco_core.auth_service import AuthPolicy, AuthService
+from taco_core.errors import TacoError
+from taco_core.event_bus import EventBus
+from taco_core.events import Event
+from taco_core.ports import AuthStore, Clock, EventSink, RbacStore, StateStore
+from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
+from taco_core.rbac_admin import RbacAdmin
+from taco_core.rbac_service import RbacService
+from taco_core.service import StateService
+from taco_http.private_files import exposed
+from taco_http.settings import Settings, SettingsError
+
+log = logging.getLogger("opentaco")
+
+
+@frozen
+class Adapters:
+    """Every adapter the service runs on."""
+
+    states: StateStore
+    auth: AuthStore
+    rbac: RbacStore
+    clock: Clock
+
+
+@frozen
+class Services:
+    """What the routes work with: the use cases, the settings they were built
+    from, and the adapters the app itself maintains (key rotation) or shows
+    (the OIDC provider's endpoints, for login clients)."""
+
+    settings: Settings
+    states: StateService
+    auth: AuthService
+    # Authorization: the decisions every use case asks for (``rbac``) and
+    # the management of roles and permissions (``rbac_admin``).
+    rbac: RbacService
+    rbac_admin: RbacAdmin
+    access_tokens: JoseAccessTokens
+    oidc: OidcIdTokenVerifier | None
+    # What the use cases publish (``taco_core.events``); listeners (the audit
+    # log, the dependency graph, metrics) subscribe here in ``open_services``.
+    events: EventBus
+
+
+@contextlib.asynccontextmanager
+async def open_adapters(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[Adapters]:
+    """Open the adapters ``settings.storage`` names; ``StorageUnavailable``
+    when the storage cannot be reached, so the service refuses to start
+    rather than serve from somewhere else.
+
+    With S3 and authentication disabled no credential is ever checked and
+    nothing is authorized, so there is nothing worth keeping: memory holds the
+    (unused) credentials and policy, and serving a bucket then writes nothing
+    of ours to it.
+    """
+    clock = clock or SystemClock()
+    async with contextlib.AsyncExitStack() as stack:
+        states: StateStore
+        auth: AuthStore
+        rbac: RbacStore
+        if settings.storage == "memory":
+            log.warning("storage: memory; every state is lost when the process stops")
+            states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
+        elif settings.storage == "s3":
+            # Imported here: aiobotocore takes a while to import, and only S3 needs it.
+            from taco_adapters.s3 import S3AuthStore, S3Bucket, S3RbacStore, S3StateStore
+
+            # One client, made in the event loop that serves requests, and one
+            # bucket check for both stores.
+            bucket = await S3Bucket.open(
+                settings.s3_bucket,
+                region=settings.s3_region or None,
+                endpoint_url=settings.s3_endpoint or None,
+                io_timeout=settings.s3_timeout_seconds,
+            )
+            stack.push_async_callback(bucket.aclose)
+            log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
+            states = S3StateStore(bucket, prefix=settings.s3_prefix)
+            if settings.auth_disable:
+                auth, rbac = MemoryAuthStore(), MemoryRbacStore()
+            else:
+                auth = S3AuthStore(bucket, prefix=settings.s3_prefix)
+                rbac = S3RbacStore(bucket, prefix=settings.s3_prefix)
+        else:
+            states = await SqliteStateStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(states.aclose)
+            auth = await SqliteAuthStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(auth.aclose)
+            sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_rbac.aclose)
+            rbac = sqlite_rbac
+            log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
+            db = settings.sqlite_db_path.resolve()
+            token_file = admin_token_file(settings)
+            beside = [token_file.resolve()] if token_file else []
+            for problem in exposed(db.parent, [*companion_files(db), *beside]):
+                log.warning(problem)
+        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator[Services]:
+    """Build the use cases over ``adapters``: authorization (creating the
+    fresh install's RBAC policy, with the bootstrap admin subject as admin,
+    if there is none), the state service asking it, our access tokens
+    (creating the first signing key if there is none), the OIDC verifier when
+    a provider is configured, and the auth service over them.
+    ``SettingsError`` names a signing key file that cannot be used."""
+    clock = adapters.clock
+    policy = AuthPolicy(
+        access_ttl=timedelta(seconds=settings.tokens_access_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.tokens_refresh_ttl_seconds),
+    )
+    access_tokens = await _open_access_tokens(settings, adapters, policy)
+    oidc = None
+    if settings.auth_issuer:
+        oidc = OidcIdTokenVerifier(
+            provider_settings(
+                settings.auth_issuer,
+                settings.auth_client_id,
+                auth_url=settings.auth_auth_url,
+                token_url=settings.auth_token_url,
+                jwks_url=settings.auth_jwks_url,
+            )
+        )
+    events = EventBus(on_error=_listener_failed)
+    rbac = await _open_rbac(settings, adapters)
+    try:
+        yield Services(
+            settings=settings,
+            states=StateService(
+                adapters.states, clock, settings.policy(), access=rbac, events=events
+            ),
+            auth=AuthService(
+                adapters.auth,
+                access_tokens,
+                clock,
+                id_tokens=oidc,
+                policy=policy,
+                rbac=rbac,
+                events=events,
+            ),
+            rbac=rbac,
+            rbac_admin=RbacAdmin(rbac, events=events),
+            access_tokens=access_tokens,
+            oidc=oidc,
+            events=events,
+        )
+    finally:
+        if oidc is not None:
+            await oidc.aclose()
+
+
+async def _open_rbac(settings: Settings, adapters: Adapters) -> RbacService:
+    """Authorization as configured: off with authentication (everything is
+    allowed, as ``taco_http.main`` logs loudly), else deny-by-default over
+    the stored policy, created on a fresh install."""
+    rbac = RbacService(
+        adapters.rbac,
+        adapters.clock,
+        group_roles=settings.group_roles(),
+        subject_roles=settings.subject_roles(),
+        enabled=not settings.auth_disable,
+        max_age=timedelta(seconds=settings.rbac_max_age()),
+    )
+    if not rbac.enabled:
+        return rbac
+    policy = await rbac.ensure_initialised([BOOTSTRAP_SUBJECT])
+    if settings.auth_issuer and not _someone_can_manage(settings, policy):
+        log.warning(
+            "authorization: nobody who can log in may manage roles: with OIDC there is no "
+            "bootstrap admin token, no subject but %r is assigned a role allowed rbac.manage, "
+            "and neither OPENTACO_RBAC_GROUP_ROLES nor OPENTACO_RBAC_SUBJECT_ROLES gives one. "
+            "Map your admins, e.g. OPENTACO_RBAC_GROUP_ROLES=platform=admin or "
+            "OPENTACO_RBAC_SUBJECT_ROLES=alice@example.com=admin",
+            BOOTSTRAP_SUBJECT,
+        )
+    return rbac
+
+
+def _someone_can_manage(settings: Settings, policy: RbacPolicy) -> bool:
+    """Whether a subject other than the bootstrap one (which OIDC users
+    cannot log in as) may manage RBAC, by assignment or configuration."""
+    authorizer = Authorizer(policy)
+    holders = [
+        *(roles for subject, roles in policy.assignments.items() if subject != BOOTSTRAP_SUBJECT),
+        *settings.group_roles().values(),
+        *settings.subject_roles().values(),
+    ]
+    return any(authorizer.allows(roles, Action.RBAC_MANAGE, GLOBAL_RESOURCE) for roles in holders)
+
+
+def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
+    """A listener could not take an event: the use case it reports on has
+    already happened, so the failure is logged, never shown to the caller."""
+    log.error(
+        "%s failed to take %s: %s",
+        type(sink).__name__,
+        type(event).__name__,
+        exc,
+        exc_info=not isinstance(exc, TacoError),
+    )
+
+
+async def _open_access_tokens(
+    settings: Settings, adapters: Adapters, policy: AuthPolicy
+) -> JoseAccessTokens:
+    issuer = settings.token_issuer()
+    now = adapters.clock.now()
+    configured = configured_key(settings, now)
+    if configured is not None:
+        return JoseAccessTokens(issuer=issuer, configured=configured)
+    rotation = settings.tokens_key_rotation_seconds
+    return await JoseAccessTokens.open(
+        adapters.auth,
+        issuer=issuer,
+        now=now,
+        rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,
+        keep_for=policy.access_ttl,
+    )
+
+
+def configured_key(settings: Settings, now: datetime) -> SigningKey | None:
+    """The operator's signing key, if one is configured; ``SettingsError``
+    naming the variable when the file cannot be read or is not a P-256 key."""
+    path = settings.tokens_private_key_pem_path
+    if path is None:
+        return None
+    try:
+        return signing_key_from_pem(path.read_bytes(), kid=settings.tokens_kid, now=now)
+    except (OSError, InvalidKeyFile) as exc:
+        raise SettingsError(f"OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH={path}: {exc}") from None
+
+
+def admin_token_file(settings: Settings) -> Path | None:
+    """Where the bootstrap admin token is written: as configured, else
+    beside the SQLite database; ``None`` (print only) for other storages."""
+    if settings.admin_token_path is not None:
+        return settings.admin_token_path
+    if settings.storage == "sqlite":
+        return settings.sqlite_db_path.parent / "admin-token"
+    return None
+
+
+def storage_info(settings: Settings) -> dict[str, str]:
+    """Which storage this server uses, as ``/v1/info`` shows it."""
+    info = {"type": settings.storage}
+    if settings.storage == "s3":
+        info.update(bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    return info
