@@ -32,6 +32,8 @@ from taco_core.errors import (
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
+    CredentialExpired,
+    CredentialRevoked,
     Forbidden,
     IdentityProviderUnavailable,
     InvalidInput,
@@ -65,6 +67,7 @@ from taco_core.model import (
     NewVersion,
     Payload,
     RetentionPolicy,
+    StagedUpload,
     StateFacts,
     StateVersion,
     Surface,
@@ -84,10 +87,12 @@ from taco_core.ports import (
     StateControl,
     StateStore,
     TokenStore,
+    UploadStaging,
 )
 from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3Credentials, S3CredentialService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
@@ -110,6 +115,8 @@ __all__ = [
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
+    "CredentialExpired",
+    "CredentialRevoked",
     "Decision",
     "EventBus",
     "EventSink",
@@ -149,8 +156,11 @@ __all__ = [
     "RoleAlreadyExists",
     "RoleNotFound",
     "Rule",
+    "S3CredentialService",
+    "S3Credentials",
     "SigningKey",
     "SigningKeyStore",
+    "StagedUpload",
     "StateControl",
     "StateDiff",
     "StateFacts",
@@ -170,6 +180,7 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UploadStaging",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",
