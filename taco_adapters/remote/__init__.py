@@ -1,13 +1,15 @@
 """The HTTP client of a running ``opentacosvc``.
 
 ``RemoteStateControl`` implements the core's ``StateControl`` port (what the
-CLI, a Terraform provider or a script does with units); ``RemoteAuth`` and
-``RemoteRbac`` are the server's auth and RBAC APIs beside it. All send
-``taco_adapters.wire`` shapes over one ``Transport`` each (timeouts, safe
-retries, Bearer tokens from ``Credentials`` and their renewal) and raise the
-core's ``TacoError`` classes, plus ``ServerUnreachable`` and ``SessionExpired``, which only a
-client meets. ``CredentialsFile`` and ``SavedCredentials`` are the logins that
-``taco login`` saves for every client of the machine, and ``environment`` the
+CLI, a Terraform provider or a script does with units), and
+``RemoteDependencyGraph`` its ``DependencyGraph`` port (what needs
+re-applying); ``RemoteAuth`` and ``RemoteRbac`` are the server's auth and RBAC
+APIs beside them. All send ``taco_adapters.wire`` shapes over one
+``Transport`` each (timeouts, safe retries, Bearer tokens from ``Credentials``
+and their renewal) and raise the core's ``TacoError`` classes, plus
+``ServerUnreachable`` and ``SessionExpired``, which only a client meets.
+``CredentialsFile`` and ``SavedCredentials`` are the logins that ``taco
+login`` saves for every client of the machine, and ``environment`` the
 variables they all read.
 """
 
@@ -24,6 +26,7 @@ from taco_adapters.remote.credentials_file import (
 )
 from taco_adapters.remote.environment import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
 from taco_adapters.remote.errors import ServerUnreachable, SessionExpired
+from taco_adapters.remote.graph import RemoteDependencyGraph
 from taco_adapters.remote.rbac import RemoteRbac
 from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace
 
@@ -39,6 +42,7 @@ __all__ = [
     "Profile",
     "Refresher",
     "RemoteAuth",
+    "RemoteDependencyGraph",
     "RemoteRbac",
     "RemoteStateControl",
     "SavedCredentials",
