@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from urllib.parse import quote
 
 from attrs import field, frozen
 
@@ -36,8 +35,6 @@ from taco_adapters.remote import (
     SessionExpired,
     StaticToken,
 )
-from taco_core.model import Unit
-from taco_core.unit_id import UnitId
 from taco_tf_provider.control import ProviderControl
 from taco_tf_provider.errors import ConfigError
 
@@ -46,7 +43,6 @@ __all__ = [
     "SERVER_ENV",
     "TOKEN_ENV",
     "Connection",
-    "ProviderClient",
     "ServerUnreachable",
     "SessionExpired",
     "TokenSource",
@@ -101,20 +97,4 @@ def resolve(endpoint: str | None, token: str | None, environ: Mapping[str, str])
 
 def connect(connection: Connection) -> ProviderControl:
     """The client for ``connection``; call it inside the event loop that will use it."""
-    return ProviderClient(connection.endpoint, credentials=connection.credentials)
-
-
-class ProviderClient(RemoteStateControl):
-    """The CLI's client, plus the label update only the provider needs."""
-
-    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
-        """``PATCH /v1/units/{id}`` with ``{"labels": changes}``, then the unit as it is now.
-
-        Sent through the client's own transport, so authentication, renewal,
-        timeouts and the mapping of error answers are the CLI's. Not retried:
-        a PATCH is not idempotent in general.
-        """
-        await self._http.call(
-            "PATCH", "/v1/units/" + quote(unit_id, safe=""), json_body={"labels": dict(changes)}
-        )
-        return await self.get_unit(unit_id)
+    return RemoteStateControl(connection.endpoint, credentials=connection.credentials)

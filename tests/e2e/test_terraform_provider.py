@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from taco_core.digest import edge_id
-from tests.e2e.terraform import Result, Terraform, TerraformFailed, strip_debug, terraform_env
+from tests.e2e.terraform import Result, Terraform, strip_debug, terraform_env
 from tests.servers import Server, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -67,7 +67,7 @@ def walkthrough() -> str:
     """The walkthrough's shell blocks, in order, as one script."""
     section = DOC.read_text().split("## Walkthrough", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    assert len(blocks) == 9, "the walkthrough's steps changed: update this test's checks"
+    assert len(blocks) == 10, "the walkthrough's steps changed: update this test's checks"
     return "".join(blocks)
 
 
@@ -111,7 +111,8 @@ def test_the_documented_walkthrough_runs_as_written(
     terraform: Terraform, secured: tuple[Server, str], tmp_path: Path
 ) -> None:
     """install, init, apply (units with labels, an edge, a data source), a clean re-plan,
-    outputs of another unit, import, state show, destroy: each step as documented."""
+    a label changed in place, outputs of another unit, import, state show, destroy: each
+    step as documented."""
     server, admin = secured
     env = user_env(terraform, tmp_path, server, "")
     for name in ("OPENTACO_TOKEN", "TF_HTTP_PASSWORD"):
@@ -136,6 +137,9 @@ def test_the_documented_walkthrough_runs_as_written(
         "Apply complete! Resources: 4 added",
         "Labels:   team=payments, tier=1",
         "No changes.",
+        "opentaco_unit.app will be updated in-place",
+        "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.",
+        "Labels:   team=payments, tier=2",
         '"vpc-0a1b2c"',
         "Import successful!",
         "No changes.",
@@ -367,14 +371,22 @@ def test_a_unit_deleted_behind_terraforms_back_is_planned_again(platform: Platfo
     assert platform.unit("e2e/app").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, raises=TerraformFailed, reason="server PATCH labels not merged yet")
 def test_labels_change_in_place(platform: Platform) -> None:
-    """Changed labels are an in-place update, sent to the server, and plan clean after."""
+    """Changed labels are an in-place update, sent to the server; the data source
+    reads the new ones, and the next plan is clean."""
     (platform.work / "units.tf").write_text(
-        UNITS_TF.replace('labels = { team = "platform" }', 'labels = { team = "network" }')
+        UNITS_TF.replace(
+            'labels = { team = "platform" }', 'labels = { team = "network", tier = "0" }'
+        )
     )
     plan = platform.tf(*PLAN, check=False)
     assert "1 to change, 0 to destroy" in plan.stdout, plan.describe()
+    assert "opentaco_unit.net will be updated in-place" in plan.stdout, plan.describe()
     platform.tf(*APPLY)
-    assert platform.unit("e2e/net").json()["labels"] == {"team": "network"}
-    assert platform.tf(*PLAN, check=False).returncode == 0
+    assert platform.unit("e2e/net").json()["labels"] == {"team": "network", "tier": "0"}
+    assert json.loads(platform.tf("output", "-json", "net_labels").stdout) == {
+        "team": "network",
+        "tier": "0",
+    }
+    replan = platform.tf(*PLAN, check=False)
+    assert replan.returncode == 0, replan.describe()

@@ -1,14 +1,12 @@
 """A fake service for the provider: the core's ``StateService`` over the public
-in-memory store (real rules: ID checks, locks, history, authorization and
-outputs-only reads), acting as the provider's caller, plus the provider's label
-update, and switches that make a method fail the way a server would."""
+in-memory store (real rules: ID checks, locks, history, labels, authorization
+and outputs-only reads), acting as the provider's caller, with switches that
+make a method fail the way a server would."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
-
-import attrs
 
 from taco_adapters.clock import ManualClock
 from taco_adapters.memory import MemoryStateStore
@@ -72,30 +70,23 @@ class FakeControl(BoundStateControl):
         self.refuse: dict[str, Exception] = {}
         self.calls: list[tuple[str, object]] = []
         self.closed = False
-        self._labels: dict[UnitId, dict[str, str]] = {}
 
     def _enter(self, name: str, arg: object) -> None:
         self.calls.append((name, arg))
         if name in self.refuse:
             raise self.refuse[name]
 
-    def _relabelled(self, unit: Unit) -> Unit:
-        labels = self._labels.get(unit.id)
-        return unit if labels is None else attrs.evolve(unit, labels=labels)
-
     async def create_unit(self, raw_id: str, labels: Mapping[str, str] | None = None) -> Unit:
         self._enter("create_unit", raw_id)
-        unit = await super().create_unit(raw_id, labels)
-        self._labels.pop(unit.id, None)
-        return unit
+        return await super().create_unit(raw_id, labels)
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         self._enter("get_unit", unit_id)
-        return self._relabelled(await super().get_unit(unit_id))
+        return await super().get_unit(unit_id)
 
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
         self._enter("list_units", prefix)
-        return [self._relabelled(u) for u in await super().list_units(prefix, deleted=deleted)]
+        return await super().list_units(prefix, deleted=deleted)
 
     async def delete_unit(self, unit_id: UnitId) -> None:
         self._enter("delete_unit", unit_id)
@@ -107,14 +98,7 @@ class FakeControl(BoundStateControl):
 
     async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
         self._enter("update_labels", (unit_id, dict(changes)))
-        # Authorised and looked up as the server would: unit.write, UnitNotFound.
-        await self.access.check(self.caller.principal, "unit.write", unit_id)
-        labels = dict((await super().get_unit(unit_id)).labels)
-        labels.update({k: v for k, v in changes.items() if v is not None})
-        for key in [k for k, v in changes.items() if v is None]:
-            labels.pop(key, None)
-        self._labels[unit_id] = labels
-        return self._relabelled(await super().get_unit(unit_id))
+        return await super().update_labels(unit_id, changes)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -1,4 +1,4 @@
-"""Where the provider connects and as whom, and its label update on the wire."""
+"""Where the provider connects, and as whom."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from taco_core.errors import UnitNotFound
-from taco_core.unit_id import UnitId
-from taco_tf_provider.client import ProviderClient, TokenSource, connect, resolve
+from taco_tf_provider.client import TokenSource, resolve
 from taco_tf_provider.errors import ConfigError
-from tests.cli.test_remote import scripted
 
 UNIT_DOC = {
     "id": "app/prod",
@@ -83,43 +79,3 @@ def test_a_damaged_credentials_file_or_a_bad_endpoint_is_a_config_error(tmp_path
         resolve("http://s:2", None, {"XDG_CONFIG_HOME": str(tmp_path)})
     with pytest.raises(ConfigError, match="must be an http:// or https:// URL"):
         resolve("taco.example.com", None, {})
-
-
-async def test_update_labels_patches_the_unit_then_reads_it() -> None:
-    """PATCH /v1/units/<id as one segment> {"labels": changes} with the token, then GET
-    the unit."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        return web.json_response(UNIT_DOC)
-
-    async with scripted(respond) as server:
-        connection = resolve(server.url, "otc_t", {})
-        client = connect(connection)
-        assert isinstance(client, ProviderClient)
-        try:
-            unit = await client.update_labels(UnitId("app/prod"), {"team": "b", "old": None})
-        finally:
-            await client.aclose()
-    assert dict(unit.labels) == {"team": "b"}
-    assert [(m, p) for m, p, _ in server.requests] == [
-        ("PATCH", "/v1/units/app%2Fprod"),
-        ("GET", "/v1/units/app%2Fprod"),
-    ]
-    assert json.loads(server.requests[0][2]) == {"labels": {"team": "b", "old": None}}
-
-
-async def test_update_labels_maps_the_servers_errors() -> None:
-    """A 404 answer comes back as the core's UnitNotFound."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        return web.json_response(
-            {"error": "unit 'app/prod' not found", "kind": "unit_not_found"}, status=404
-        )
-
-    async with scripted(respond) as server:
-        client = connect(resolve(server.url, "otc_t", {}))
-        try:
-            with pytest.raises(UnitNotFound):
-                await client.update_labels(UnitId("app/prod"), {})
-        finally:
-            await client.aclose()
