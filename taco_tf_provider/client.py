@@ -29,6 +29,7 @@ from taco_adapters.remote import (
     Credentials,
     CredentialsFile,
     CredentialsFileError,
+    RemoteDependencyGraph,
     RemoteStateControl,
     SavedCredentials,
     ServerUnreachable,
@@ -43,6 +44,7 @@ __all__ = [
     "SERVER_ENV",
     "TOKEN_ENV",
     "Connection",
+    "ProviderClient",
     "ServerUnreachable",
     "SessionExpired",
     "TokenSource",
@@ -97,4 +99,9 @@ def resolve(endpoint: str | None, token: str | None, environ: Mapping[str, str])
 
 def connect(connection: Connection) -> ProviderControl:
     """The client for ``connection``; call it inside the event loop that will use it."""
-    return RemoteStateControl(connection.endpoint, credentials=connection.credentials)
+    return ProviderClient(connection.endpoint, credentials=connection.credentials)
+
+
+class ProviderClient(RemoteStateControl, RemoteDependencyGraph):
+    """The CLI's clients of the units and of the dependency graph, over one
+    connection pool (both are ``RemoteClient`` subclasses: one transport)."""

@@ -1,15 +1,16 @@
-"""The port the provider drives: ``StateControl``, and closing its connections."""
+"""The ports the provider drives: ``StateControl`` and ``DependencyGraph``, and
+closing their connections."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from taco_core.ports import StateControl
+from taco_core.ports import DependencyGraph, StateControl
 
 
-class ProviderControl(StateControl, Protocol):
+class ProviderControl(StateControl, DependencyGraph, Protocol):
     """What the resources and data sources call, implemented over HTTP by
-    ``taco_adapters.remote.RemoteStateControl`` and in memory by the tests' fake."""
+    ``taco_tf_provider.client.ProviderClient`` and in memory by the tests' fake."""
 
     async def aclose(self) -> None:
         """Release connections; called once, when the provider process ends."""

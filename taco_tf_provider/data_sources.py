@@ -1,4 +1,4 @@
-"""Data sources: a unit, the units under a prefix, and a unit's outputs.
+"""Data sources: a unit, the units under a prefix, a unit's outputs and its status.
 
 A data source that cannot read what it names fails the plan with the
 service's message (a missing unit is an error here, unlike for the resource,
@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from tf.iface import DataSource, ReadDataContext
 from tf.schema import Attribute, Schema
-from tf.types import List, Map, String, TfType
+from tf.types import List, Map, Number, String, TfType
 from tf.utils import Diagnostics
 
 from taco_core.errors import InvalidInput
+from taco_core.graph import Edge
+from taco_core.graph_status import UnitStatus
 from taco_core.unit_id import UnitId, parse_unit_id
-from taco_tf_provider.outputs import dynamic_object, read_outputs
+from taco_tf_provider.outputs import CtyType, dynamic, dynamic_object, read_outputs
 from taco_tf_provider.shapes import unit_attributes, unit_schema
 
 if TYPE_CHECKING:
@@ -176,4 +178,106 @@ class OutputsData(DataSource):
                 "values": dynamic_object(outputs),
                 "nonsensitive_values": dynamic_object(public),
             }
+        return None
+
+
+# An incoming edge as ``opentaco_unit_status`` lists it: the status payload's
+# fields, with the reference's null for times never set.
+_INCOMING_FIELDS = (
+    "edge_id",
+    "from_unit_id",
+    "from_output",
+    "status",
+    "in_digest",
+    "out_digest",
+    "last_in_at",
+    "last_out_at",
+)
+INCOMING_TYPE: CtyType = ["list", ["object", dict.fromkeys(_INCOMING_FIELDS, "string")]]
+
+
+def incoming_value(edge: Edge) -> dict[str, str | None]:
+    return {
+        "edge_id": edge.id,
+        "from_unit_id": edge.from_unit_id,
+        "from_output": edge.from_output,
+        "status": edge.status,
+        "in_digest": edge.in_digest,
+        "out_digest": edge.out_digest,
+        "last_in_at": edge.last_in_at or None,
+        "last_out_at": edge.last_out_at or None,
+    }
+
+
+def status_attributes(status: UnitStatus) -> State:
+    """The computed attributes of ``opentaco_unit_status`` for ``status``."""
+    incoming = [incoming_value(e) for e in status.incoming or ()]
+    return {
+        "status": status.status.value,
+        "offender": status.offender,
+        "incoming_ok": status.summary.incoming_ok,
+        "incoming_pending": status.summary.incoming_pending,
+        "incoming_unknown": status.summary.incoming_unknown,
+        "incoming": dynamic(INCOMING_TYPE, incoming),
+    }
+
+
+class UnitStatusData(DataSource):
+    """``data "opentaco_unit_status"``: whether a unit needs re-applying."""
+
+    def __init__(self, provider: OpenTacoProvider) -> None:
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return "unit_status"
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        def count(name: str, what: str) -> Attribute:
+            return Attribute(name, Number(), description=what, computed=True)
+
+        return Schema(
+            description="Reads a unit's status in the dependency graph: whether the "
+            "outputs it consumes changed since it was last applied.",
+            attributes=[
+                Attribute("unit_id", String(), description="Unit ID.", required=True),
+                Attribute(
+                    "status",
+                    String(),
+                    description="`green` (up to date), `red` (an output it consumes "
+                    "changed: re-apply it) or `yellow` (downstream of a red unit).",
+                    computed=True,
+                ),
+                Attribute(
+                    "offender",
+                    String(),
+                    description="The unit to look at first (null when green): the source "
+                    "of a red unit's first pending edge, the red unit upstream of a yellow one.",
+                    computed=True,
+                ),
+                count("incoming_ok", "Incoming edges whose output the unit has applied."),
+                count("incoming_pending", "Incoming edges whose output changed since."),
+                count("incoming_unknown", "Incoming edges whose output is not known."),
+                Attribute(
+                    "incoming",
+                    Dynamic(),
+                    description="The incoming edges, pending first: objects with `edge_id`, "
+                    "`from_unit_id`, `from_output`, `status`, `in_digest`, `out_digest`, "
+                    "`last_in_at`, `last_out_at` (digests are empty unless the token may "
+                    "read the source's whole state).",
+                    computed=True,
+                ),
+            ],
+        )
+
+    def validate(self, diags: Diagnostics, type_name: str, config: State) -> None:
+        super().validate(diags, type_name, config)
+        _check_unit_id(diags, config, "unit_id")
+
+    def read(self, ctx: ReadDataContext, config: State) -> State | None:
+        unit_id = UnitId(config.get("unit_id") or "")
+        with self.provider.reporter(ctx.diagnostics, f'read the status of unit "{unit_id}"'):
+            status = self.provider.session.call(lambda c: c.unit_status(unit_id))
+            return {"unit_id": unit_id, **status_attributes(status)}
         return None

@@ -92,6 +92,11 @@ def dynamic_object(outputs: Mapping[str, Output]) -> list[Any]:
     return [json.dumps(kind, separators=(",", ":")).encode(), value]
 
 
+def dynamic(kind: CtyType, value: Any) -> list[Any]:
+    """``value`` of type ``kind`` as a dynamic value on the wire: ``[type JSON, value]``."""
+    return [json.dumps(kind, separators=(",", ":")).encode(), encode(kind, value)]
+
+
 def encode(kind: CtyType, value: Any) -> Any:
     """``value`` of type ``kind`` in go-cty's msgpack shape (msgpack-ready Python)."""
     if value is None:

@@ -13,7 +13,7 @@ from tf.utils import Diagnostics
 
 from taco_tf_provider.client import ENDPOINT_ENV, SERVER_ENV, TOKEN_ENV, Connection
 from taco_tf_provider.control import ProviderControl
-from taco_tf_provider.data_sources import OutputsData, UnitData, UnitsData
+from taco_tf_provider.data_sources import OutputsData, UnitData, UnitsData, UnitStatusData
 from taco_tf_provider.dependency_resource import DependencyResource
 from taco_tf_provider.diagnostics import Reporter
 from taco_tf_provider.errors import ConfigError
@@ -103,7 +103,7 @@ class OpenTacoProvider(Provider):
         return [UnitResource, DependencyResource]
 
     def get_data_sources(self) -> list[type[DataSource]]:
-        return [UnitData, UnitsData, OutputsData]
+        return [UnitData, UnitsData, OutputsData, UnitStatusData]
 
     @property
     def session(self) -> Session:

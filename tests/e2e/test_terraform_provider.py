@@ -361,6 +361,61 @@ def test_an_outputs_only_token_reads_outputs_and_a_refused_write_names_the_permi
     assert outputs["output_names"]["value"] == ["vpc_id"]
 
 
+STATUS_TF = """\
+data "opentaco_unit_status" "app" {
+  unit_id = opentaco_unit.app.id
+}
+
+output "app_status" {
+  value = [
+    data.opentaco_unit_status.app.status,
+    data.opentaco_unit_status.app.offender,
+    data.opentaco_unit_status.app.incoming_pending,
+  ]
+}
+
+output "app_incoming" {
+  value = [for e in data.opentaco_unit_status.app.incoming : [e.from_unit_id, e.status]]
+}
+"""
+
+
+def push(platform: Platform, unit: str, serial: int, **outputs: str) -> None:
+    """Write the unit's state number ``serial`` with these outputs, as its own
+    configuration would."""
+    doc = {
+        "version": 4,
+        "terraform_version": "1.15.5",
+        "serial": serial,
+        "lineage": f"lineage-{unit.replace('/', '-')}",
+        "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()},
+        "resources": [],
+    }
+    state_file = platform.work.parent / f"{unit.replace('/', '-')}-{serial}.tfstate"
+    state_file.write_text(json.dumps(doc))
+    platform.taco("unit", "push", unit, str(state_file))
+
+
+def test_unit_status_turns_red_when_a_consumed_output_changes(platform: Platform) -> None:
+    """e2e/app consumes e2e/net's vpc_id: green once both are applied in order, red
+    (offender e2e/net, one pending edge) after net's output changes; a re-plan of
+    the configuration itself stays clean."""
+    push(platform, "e2e/net", 1, vpc_id="vpc-1")
+    push(platform, "e2e/app", 1)
+    (platform.work / "status.tf").write_text(STATUS_TF)
+    platform.tf(*APPLY)
+
+    def status() -> Any:
+        return json.loads(platform.tf("output", "-json").stdout)
+
+    assert status()["app_status"]["value"] == ["green", None, 0]
+    assert status()["app_incoming"]["value"] == [["e2e/net", "ok"]]
+    push(platform, "e2e/net", 2, vpc_id="vpc-2")
+    platform.tf(*APPLY)
+    assert status()["app_status"]["value"] == ["red", "e2e/net", 1]
+    assert status()["app_incoming"]["value"] == [["e2e/net", "pending"]]
+
+
 def test_a_unit_deleted_behind_terraforms_back_is_planned_again(platform: Platform) -> None:
     """A unit deleted out of band leaves the state on refresh; the plan re-creates it."""
     platform.taco("unit", "rm", "e2e/app")

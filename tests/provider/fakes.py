@@ -14,6 +14,9 @@ from taco_core.access import ReadAccess
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.caller import Caller
 from taco_core.errors import PermissionDenied
+from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService
+from taco_core.graph_status import GraphView, UnitStatus
 from taco_core.model import StateVersion, Surface, Unit
 from taco_core.service import BoundStateControl, StateService
 from taco_core.unit_id import UnitId
@@ -64,9 +67,14 @@ class FakeControl(BoundStateControl):
 
     def __init__(self) -> None:
         self.access = Denials()
+        self.clock = ManualClock()
+        bus = EventBus()
         super().__init__(
-            StateService(MemoryStateStore(), ManualClock(), access=self.access), TERRAFORM
+            StateService(MemoryStateStore(), self.clock, access=self.access, events=bus),
+            TERRAFORM,
         )
+        self.graph_service = GraphService(self.service, reconcile_interval=None)
+        bus.subscribe(self.graph_service)
         self.refuse: dict[str, Exception] = {}
         self.calls: list[tuple[str, object]] = []
         self.closed = False
@@ -99,6 +107,16 @@ class FakeControl(BoundStateControl):
     async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
         self._enter("update_labels", (unit_id, dict(changes)))
         return await super().update_labels(unit_id, changes)
+
+    async def unit_status(self, unit_id: UnitId) -> UnitStatus:
+        self._enter("unit_status", unit_id)
+        return await self.graph_service.unit_status(self.caller, unit_id)
+
+    async def statuses(self, prefix: str = "") -> Sequence[UnitStatus]:
+        return await self.graph_service.statuses(self.caller, prefix)
+
+    async def graph(self, unit_id: UnitId | None = None) -> GraphView:
+        return await self.graph_service.view(self.caller, unit_id)
 
     async def aclose(self) -> None:
         self.closed = True

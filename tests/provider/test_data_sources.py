@@ -8,12 +8,15 @@ import msgpack
 from tf.iface import ReadDataContext
 from tf.utils import Diagnostics
 
+from taco_core.digest import edge_id
+from taco_core.graph import GRAPH_UNIT
 from taco_core.model import LockInfo
 from taco_core.unit_id import UnitId
-from taco_tf_provider.data_sources import OutputsData, UnitData, UnitsData
+from taco_tf_provider.data_sources import OutputsData, UnitData, UnitsData, UnitStatusData
 from taco_tf_provider.provider import OpenTacoProvider
 from tests.provider.conftest import errors
 from tests.provider.fakes import FakeControl
+from tests.unit.graph_states import edge_resource, encode, graph_state
 
 
 def test_unit_data_reads_labels_and_the_lock_id(
@@ -141,3 +144,77 @@ def test_outputs_work_with_an_outputs_only_token(
     assert not diags.diagnostics and found is not None
     assert msgpack.unpackb(msgpack.packb(found["values"]))[1] == {"vpc": "vpc-1"}
     assert msgpack.unpackb(msgpack.packb(found["nonsensitive_values"]))[1] == {"vpc": "vpc-1"}
+
+
+def write(
+    provider: OpenTacoProvider, fake: FakeControl, unit: str, serial: int, **out: str
+) -> None:
+    """Commit ``unit``'s state number ``serial`` with these string outputs, a
+    little later than the last write (the graph orders writes by time)."""
+    fake.clock.advance(2)
+    provider.portal.call(
+        lambda: fake.upload(
+            UnitId(unit),
+            unit_state_bytes(serial, out),
+            create_missing=True,
+        )
+    )
+
+
+def unit_state_bytes(serial: int, outputs: dict[str, str]) -> bytes:
+    doc = {
+        "version": 4,
+        "serial": serial,
+        "lineage": "l",
+        "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()},
+        "resources": [],
+    }
+    return json.dumps(doc).encode()
+
+
+def test_unit_status_is_red_after_its_source_changes(
+    provider: OpenTacoProvider, fake: FakeControl
+) -> None:
+    """net -> app: once net's output changes, app is red, its incoming edge
+    pending with its digests, and net is the offender; net itself is green."""
+    write(provider, fake, "net", 1, vpc="v1")
+    write(provider, fake, "app", 1)
+    graph = graph_state(edge_resource("e", "net", "vpc", "app"))
+    fake.clock.advance(2)
+    provider.portal.call(lambda: fake.upload(GRAPH_UNIT, encode(graph), create_missing=True))
+    write(provider, fake, "net", 2, vpc="v2")
+    read = UnitStatusData(provider).read
+    diags = Diagnostics()
+    found = read(ReadDataContext(diags, "opentaco_unit_status"), {"unit_id": "app"})
+    assert not diags.diagnostics and found is not None
+    incoming = msgpack.unpackb(msgpack.packb(found.pop("incoming")))
+    assert found == {
+        "unit_id": "app",
+        "status": "red",
+        "offender": "net",
+        "incoming_ok": 0,
+        "incoming_pending": 1,
+        "incoming_unknown": 0,
+    }
+    [edge] = incoming[1]
+    assert (edge["edge_id"], edge["from_unit_id"], edge["from_output"], edge["status"]) == (
+        edge_id("net", "vpc", "app"),
+        "net",
+        "vpc",
+        "pending",
+    )
+    assert edge["in_digest"] and edge["in_digest"] != edge["out_digest"]
+    source = read(ReadDataContext(diags, "opentaco_unit_status"), {"unit_id": "net"})
+    assert source is not None and (source["status"], source["offender"]) == ("green", None)
+    assert msgpack.unpackb(msgpack.packb(source["incoming"]))[1] == []
+
+
+def test_unit_status_of_an_unknown_unit_fails_the_data_source(provider: OpenTacoProvider) -> None:
+    """No such unit and no edge naming it: an error diagnostic, no state."""
+    diags = Diagnostics()
+    found = UnitStatusData(provider).read(
+        ReadDataContext(diags, "opentaco_unit_status"), {"unit_id": "nope"}
+    )
+    assert found is None
+    [(summary, _)] = errors(diags)
+    assert summary == 'Not found: cannot read the status of unit "nope"'
