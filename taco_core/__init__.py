@@ -2,16 +2,19 @@
 
 Pure Python (attrs and anyio only): no I/O, no framework. The names below are
 the library's public API; everything a front end or a tool needs goes through
-the two use-case classes, ``StateService`` (units, locks, history) and
-``AuthService`` (logins, tokens), over the ports in ``taco_core.ports``, which
-``taco_adapters`` implements by technology. The rules themselves stay in their
-modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``), where
-the adapters and the services call them.
+the use-case classes, ``StateService`` (units, locks, history),
+``AuthService`` (logins, tokens) and ``AuditService`` (the audit trail),
+over the ports in ``taco_core.ports``, which ``taco_adapters`` implements by
+technology. The rules themselves stay in their modules (``guard``, ``locks``,
+``retention``, ``diff``, ``state_doc``), where the adapters and the services
+call them.
 """
 
 from __future__ import annotations
 
 from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
+from taco_core.audit import AuditAction, AuditPage, AuditQuery, AuditRecord
+from taco_core.audit_service import AuditService
 from taco_core.auth import (
     ADMIN_GROUP,
     ANONYMOUS,
@@ -74,6 +77,7 @@ from taco_core.model import (
 )
 from taco_core.ports import (
     AccessTokenCodec,
+    AuditLog,
     AuthStore,
     Clock,
     EventSink,
@@ -99,6 +103,12 @@ __all__ = [
     "Action",
     "AlreadyAssigned",
     "ApiToken",
+    "AuditAction",
+    "AuditLog",
+    "AuditPage",
+    "AuditQuery",
+    "AuditRecord",
+    "AuditService",
     "AuthPolicy",
     "AuthService",
     "AuthStore",

@@ -19,8 +19,8 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials) live under ``<prefix>/__opentaco/``,
-a folder no unit ID can name.
+The platform's own objects (credentials, the audit trail) live under
+``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ UNIT_DOC = f"{META_DIR}/unit.json"
 VERSIONS_DIR = f"{META_DIR}/versions/"
 DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
+AUDIT_DIR = f"{META_DIR}/audit/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
 
@@ -82,6 +83,10 @@ class Layout:
     def auth_root(self) -> str:
         """The folder of the platform's credentials."""
         return self.base + AUTH_DIR
+
+    def audit_root(self) -> str:
+        """The folder of the audit trail's records."""
+        return self.base + AUDIT_DIR
 
     def skip_after(self, last: str) -> str | None:
         """Where a listing of units continues after a page ending at ``last``,
