@@ -74,6 +74,17 @@ class AuditAction(StrEnum):
     RBAC_CHANGE = "rbac.change"
 
 
+def _text(value: str) -> str:
+    """``value`` as text every store can keep: JSON lets a client spell a lone
+    surrogate ("\\ud800"), which no UTF-8 store accepts, and one such record
+    must not block the trail. Those code points become "?"."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 @frozen(kw_only=True)
 class AuditRecord:
     """One entry of the trail.
@@ -88,17 +99,17 @@ class AuditRecord:
 
     id: str
     at: datetime
-    action: str
-    subject: str
-    principal_kind: str
-    token_id: str = ""
-    unit_id: str = ""
+    action: str = field(converter=_text)
+    subject: str = field(converter=_text)
+    principal_kind: str = field(converter=_text)
+    token_id: str = field(default="", converter=_text)
+    unit_id: str = field(default="", converter=_text)
     version: int | None = None
-    lock_id: str = ""
-    detail: str = ""
-    origin: str = ""
-    surface: str = ""
-    request_id: str = ""
+    lock_id: str = field(default="", converter=_text)
+    detail: str = field(default="", converter=_text)
+    origin: str = field(default="", converter=_text)
+    surface: str = field(default="", converter=_text)
+    request_id: str = field(default="", converter=_text)
 
 
 def _stamp(at: datetime) -> str:

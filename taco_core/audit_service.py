@@ -27,7 +27,7 @@ import anyio
 from taco_core.access import ALLOW_ALL, AccessControl
 from taco_core.audit import AuditPage, AuditQuery, AuditRecord, audit_record
 from taco_core.caller import Caller
-from taco_core.errors import PermissionDenied
+from taco_core.errors import PermissionDenied, StorageUnavailable
 from taco_core.events import AccessDenied, Event
 from taco_core.ports import AuditLog, Clock, EventSink
 from taco_core.rbac import GLOBAL_RESOURCE, Action
@@ -100,18 +100,27 @@ class AuditService:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Append every queued record now; on failure they stay queued."""
+        """Append every queued record now. When the storage is unavailable
+        they stay queued for the next try; any other failure (which a retry
+        could not cure) drops them, so one bad batch cannot block the trail."""
         async with self._flushing:
             batch, self._pending = self._pending, []
             if not batch:
                 return
             try:
                 await self.log.append(batch)
-            except BaseException:
-                # Appends are idempotent per record, so a retry of the whole
-                # batch cannot duplicate the part that was stored.
-                self._pending[:0] = batch
+            except Exception as exc:
+                if isinstance(exc, StorageUnavailable):
+                    self._requeue(batch)
                 raise
+            except BaseException:
+                self._requeue(batch)  # cancelled: the next flush tries again
+                raise
+
+    def _requeue(self, batch: list[AuditRecord]) -> None:
+        # Appends are idempotent per record, so a retry of the whole batch
+        # cannot duplicate the part that was stored.
+        self._pending[:0] = batch
 
     @contextlib.asynccontextmanager
     async def batching(self) -> AsyncIterator[None]:
@@ -143,7 +152,7 @@ class AuditService:
                 await anyio.sleep(self.max_delay)  # let a group gather
             try:
                 await self.flush()
-            except Exception as exc:
+            except StorageUnavailable as exc:
                 failures += 1
                 self._report(
                     f"audit log: could not append {len(self._pending)} record(s): {exc}; "
@@ -155,6 +164,8 @@ class AuditService:
                     await self._stopped.wait()  # shutdown retries at once, and only once
                 self._wake.set()
                 continue
+            except Exception as exc:
+                self._report(f"audit log: a batch of records was dropped: {exc!r}")
             failures = 0
             if self._stopping:
                 return
@@ -199,4 +210,8 @@ class AuditService:
 
     async def purge_expired(self, retention: timedelta) -> int:
         """Forget records older than ``retention``; return how many."""
-        return await self.log.purge(self.clock.now() - retention)
+        try:
+            cutoff = self.clock.now() - retention
+        except OverflowError:
+            return 0  # a retention longer than the calendar: nothing is that old
+        return await self.log.purge(cutoff)

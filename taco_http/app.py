@@ -6,6 +6,10 @@ do), builds the ``Services`` over them (``taco_http.wiring``) inside the event
 loop that serves requests, and yields them as the app's state, where
 handlers find them with ``taco_http.context.services_of``. Whoever opens the
 adapters closes them.
+
+Every route module declares the operations it serves (``OPERATIONS``,
+``taco_http.operations``); ``OPERATIONS`` here gathers them for the API
+description at ``/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -17,17 +21,49 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from taco_http import auth_routes, backend, health, units
+from taco_http import (
+    audit_routes,
+    auth_routes,
+    backend,
+    health,
+    metrics_routes,
+    openapi,
+    units,
+)
 from taco_http.auth import AuthMiddleware
 from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.operations import Operation
+from taco_http.request_id import RequestIdMiddleware
 from taco_http.settings import Settings
+from taco_http.telemetry import RequestTelemetry
 from taco_http.wiring import Adapters, Services, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
+
+OPERATIONS: tuple[Operation, ...] = (
+    *health.OPERATIONS,
+    *openapi.OPERATIONS,
+    *metrics_routes.OPERATIONS,
+    *auth_routes.OPERATIONS,
+    *backend.OPERATIONS,
+    *units.OPERATIONS,
+    *audit_routes.OPERATIONS,
+)
+
+
+class TacoApp(Starlette):
+    """Starlette with the request's ID and telemetry outside everything,
+    Starlette's own error middleware included: a 500 then carries the ID,
+    and is counted and logged like any answer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        return RequestIdMiddleware(RequestTelemetry(inner, self.routes))
 
 
 def create_app(settings: Settings | None = None, *, adapters: Adapters | None = None) -> Starlette:
@@ -52,6 +88,8 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
     routes = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics_routes.metrics_endpoint, methods=["GET"]),
+        Route("/v1/openapi.json", openapi.endpoint(OPERATIONS), methods=["GET"]),
         Route("/v1/info", health.info, methods=["GET"]),
         Route("/v1/auth/config", auth_routes.config, methods=["GET"]),
         Route("/v1/auth/exchange", auth_routes.exchange, methods=["POST"]),
@@ -70,8 +108,9 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             units.unit_route,
             methods=["GET", "POST", "PUT", "DELETE"],
         ),
+        Route("/v1/audit", audit_routes.audit, methods=["GET"]),
     ]
-    return Starlette(
+    return TacoApp(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(AuthMiddleware)],

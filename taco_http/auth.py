@@ -27,11 +27,13 @@ from taco_core.errors import TacoError, Unauthenticated
 from taco_core.model import Surface
 from taco_http.context import services_in
 from taco_http.errors import taco_error
+from taco_http.settings import Settings
 
 PUBLIC_PATHS = frozenset(
     {
         "/healthz",
         "/readyz",
+        "/v1/openapi.json",
         "/v1/auth/config",
         "/v1/auth/exchange",
         "/v1/auth/token",
@@ -93,6 +95,10 @@ def credential_of(authorization: str) -> str:
     )
 
 
+def _is_public(path: str, settings: Settings) -> bool:
+    return path in PUBLIC_PATHS or (path == "/metrics" and settings.metrics != "auth")
+
+
 class AuthMiddleware:
     """Resolve the caller of every HTTP request, or answer 401 for the app."""
 
@@ -105,7 +111,7 @@ class AuthMiddleware:
             return
         principal = ANONYMOUS
         services = services_in(scope)
-        if not services.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+        if not services.settings.auth_disable and not _is_public(scope["path"], services.settings):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))

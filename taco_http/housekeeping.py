@@ -1,6 +1,7 @@
 """Housekeeping every replica runs now and every few minutes: purge units
 whose delete grace period is over and refresh tokens that expired, rotate the
-token signing key when it is due and drop keys nothing valid was signed with.
+token signing key when it is due and drop keys nothing valid was signed with,
+and forget audit records older than ``OPENTACO_AUDIT_RETENTION`` (unless 0).
 
 Idempotent, so every replica may run it; a failure is logged and retried at
 the next tick rather than taking the service down.
@@ -9,6 +10,7 @@ the next tick rather than taking the service down.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import anyio
 
@@ -27,12 +29,18 @@ async def maintain_forever(services: Services) -> None:
 
 
 async def maintain_once(services: Services) -> None:
+    retention = services.settings.audit_retention_seconds
+    forgotten = 0
     try:
         purged = await services.states.purge_expired()
         await services.auth.purge_expired()
         await services.access_tokens.maintain(services.auth.clock.now())
+        if retention > 0:
+            forgotten = await services.audit.purge_expired(timedelta(seconds=retention))
     except TacoError as exc:
         log.warning("housekeeping failed: %s", exc.message)
         return
     for unit_id in purged:
         log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
+    if forgotten:
+        log.info("forgot %d audit record(s) older than the audit retention", forgotten)

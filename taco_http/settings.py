@@ -8,7 +8,7 @@ falls back silently to a default (the Go reference turns a typo in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from attrs import frozen
@@ -17,6 +17,10 @@ from taco_core.model import RetentionPolicy
 from taco_core.service import DEFAULT_MAX_STATE_BYTES, Policy
 
 STORAGE_KINDS = ("sqlite", "memory", "s3")
+LOG_FORMATS = ("text", "json")
+# Who may read /metrics: anyone who reaches the port (like the probes), only
+# callers with a credential, or nobody (the route answers 404).
+METRICS_ACCESS = ("public", "auth", "off")
 
 
 class SettingsError(ValueError):
@@ -41,6 +45,9 @@ class Settings:
     s3_region: str = ""
     s3_endpoint: str = ""
     log_level: str = "info"
+    log_format: str = "text"
+    metrics: str = "public"
+    audit_retention_seconds: float = 365 * 24 * 3600.0
     auth_issuer: str = ""
     auth_client_id: str = ""
     auth_auth_url: str = ""
@@ -146,6 +153,20 @@ def parse_storage(name: str, raw: str) -> str:
     return value
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+parse_log_format = _one_of(LOG_FORMATS)
+parse_metrics = _one_of(METRICS_ACCESS)
+
+
 def _text(name: str, raw: str) -> str:
     return raw.strip()
 
@@ -171,6 +192,9 @@ ENV_VARS = {
     "OPENTACO_S3_REGION": ("s3_region", _text),
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
     "OPENTACO_LOG_LEVEL": ("log_level", _text),
+    "OPENTACO_LOG_FORMAT": ("log_format", parse_log_format),
+    "OPENTACO_METRICS": ("metrics", parse_metrics),
+    "OPENTACO_AUDIT_RETENTION": ("audit_retention_seconds", parse_duration),
     "OPENTACO_AUTH_ISSUER": ("auth_issuer", parse_url),
     "OPENTACO_AUTH_CLIENT_ID": ("auth_client_id", _text),
     "OPENTACO_AUTH_AUTH_URL": ("auth_auth_url", parse_url),

@@ -22,8 +22,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import (
+    QUARANTINED_HEADER,
+    RECORD_HEADER,
+    VERSION_HEADER,
+    CreatedUnitDoc,
     CreateUnitRequest,
+    DiffDoc,
+    MessageDoc,
+    RestoredDoc,
     RestoreRequest,
+    UnitDoc,
+    UnitListDoc,
+    UploadDoc,
+    VersionPageDoc,
     created_unit_json,
     diff_json,
     lock_from_json,
@@ -38,14 +49,29 @@ from taco_adapters.wire import (
 )
 from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound
-from taco_core.model import Surface, UnitId
+from taco_core.model import LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object
 from taco_http.context import services_of
+from taco_http.operations import (
+    STATE,
+    Json,
+    Operation,
+    Param,
+    Reply,
+    errors,
+    ok,
+    unit_id_param,
+)
 from taco_http.streaming import state_response
+from taco_http.telemetry import ROUTE_TEMPLATE_KEY
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
+
+# The path templates of the operations (taco_http.openapi), which metrics use too.
+_UNIT = "/v1/units/{id}"
+_VERSION = "/v1/units/{id}/versions/{n}"
 
 
 def _caller(request: Request) -> Caller:
@@ -95,13 +121,15 @@ async def unit_route(request: Request) -> Response:
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
-    unit_id = decode_path_id("/".join(parts))
     if action is None:
-        handlers = _UNIT_METHODS
+        handlers, template = _UNIT_METHODS, _UNIT
     elif action == "version":
-        handlers = _ACTION_VERSION
+        handlers, template = _ACTION_VERSION, _VERSION
     else:
-        handlers = _ACTIONS[action]
+        handlers, template = _ACTIONS[action], f"{_UNIT}/{action}"
+    # Metrics and the access log name the operation, never the unit.
+    request.scope[ROUTE_TEMPLATE_KEY] = template
+    unit_id = decode_path_id("/".join(parts))
     handler = handlers.get(request.method)
     if handler is None:
         raise HTTPException(405, f"method {request.method} not allowed here")
@@ -240,3 +268,180 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "undelete": {"POST": _undelete},
     "diff": {"GET": _diff},
 }
+
+
+def served() -> list[tuple[str, str]]:
+    """``(method, path template)`` of everything ``unit_route`` dispatches,
+    read from its tables (the API description must cover each)."""
+    pairs = [(m, _UNIT) for m in _UNIT_METHODS]
+    pairs += [(m, _VERSION) for m in _ACTION_VERSION]
+    pairs += [(m, f"{_UNIT}/{action}") for action, table in _ACTIONS.items() for m in table]
+    return pairs
+
+
+# -- the API description (taco_http.openapi) ----------------------------------
+
+_TAG = "units"
+_ID = unit_id_param(
+    "the unit's ID; a '/' in it may be sent raw, as %2F or as '__' (and must be encoded "
+    "when the ID's last segment is an action word such as 'lock')"
+)
+_IF_LOCKED_BY = Param("if_locked_by", "query", "the lock ID the write is made under")
+_VERSION_HEADERS = {
+    VERSION_HEADER: "the version's number",
+    QUARANTINED_HEADER: "true when the clobber guard refused this version",
+    RECORD_HEADER: "the whole version record (VersionDoc) as compact JSON",
+}
+_LOCK_BODY = Json(LockInfo, name="LockRequest", optional=True, open=True)
+_LOCKED = errors(423)
+
+
+def _number(name: str, description: str) -> Param:
+    return Param(name, "query", description, kind=int, schema={"minimum": 0})
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/v1/units",
+        "List units, sorted by ID",
+        _TAG,
+        params=(
+            Param("prefix", "query", "only IDs that start with this (a plain string prefix)"),
+            Param("deleted", "query", "list the soft-deleted units instead", kind=bool),
+        ),
+        replies=(ok(UnitListDoc), *errors(400)),
+    ),
+    Operation(
+        "POST",
+        "/v1/units",
+        "Create a unit",
+        _TAG,
+        body=Json(CreateUnitRequest),
+        body_required=True,
+        replies=(ok(CreatedUnitDoc, "created", 201), *errors(400, 409)),
+    ),
+    Operation(
+        "GET",
+        _UNIT,
+        "A unit, with its lock",
+        _TAG,
+        params=(_ID,),
+        replies=(ok(UnitDoc), *errors(400, 404)),
+    ),
+    Operation(
+        "DELETE",
+        _UNIT,
+        "Soft-delete a unit (recoverable during the grace period)",
+        _TAG,
+        params=(_ID,),
+        replies=(Reply(204, "deleted"), *errors(400, 404), *_LOCKED),
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/undelete",
+        "Bring back the most recently deleted incarnation of the ID",
+        _TAG,
+        params=(_ID,),
+        replies=(ok(UnitDoc), *errors(400, 404, 409)),
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/download",
+        "The current state",
+        _TAG,
+        params=(_ID,),
+        replies=(
+            Reply(200, "the state (an empty body before the first write)", STATE, _VERSION_HEADERS),
+            *errors(400, 404),
+        ),
+    ),
+    *(
+        Operation(
+            method,
+            f"{_UNIT}/upload",
+            "Store a new current state",
+            _TAG,
+            description="The lock, the state's shape and the clobber guard apply: a refused "
+            "write is kept as a quarantined version (409 names it).",
+            params=(
+                _ID,
+                _IF_LOCKED_BY,
+                Param("force", "query", "write past the clobber guard", kind=bool),
+            ),
+            body=STATE,
+            body_required=True,
+            replies=(ok(UploadDoc), *errors(400, 404, 409, 413), *_LOCKED),
+        )
+        for method in ("POST", "PUT")
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/lock",
+        "Lock a unit",
+        _TAG,
+        description="A missing ID gets a fresh UUID; locking again with the holder's ID is "
+        "idempotent.",
+        params=(_ID,),
+        body=_LOCK_BODY,
+        replies=(ok(LockInfo, "the lock held"), *errors(400, 404), *_LOCKED),
+    ),
+    *(
+        Operation(
+            method,
+            f"{_UNIT}/unlock",
+            "Unlock a unit",
+            _TAG,
+            description='With the holder\'s lock ID as {"id": ...}, or ?force=true.',
+            params=(_ID, Param("force", "query", "unlock whoever holds it", kind=bool)),
+            body=_LOCK_BODY,
+            replies=(ok(MessageDoc, "unlocked"), *errors(400, 404), *_LOCKED),
+        )
+        for method in ("DELETE", "POST")
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/versions",
+        "A page of the unit's history, newest first",
+        _TAG,
+        params=(
+            _ID,
+            _number("limit", "versions per page (default 100)"),
+            _number("offset", "how many of the newest to skip (default 0)"),
+        ),
+        replies=(ok(VersionPageDoc), *errors(400, 404)),
+    ),
+    Operation(
+        "GET",
+        _VERSION,
+        "The bytes of one version",
+        _TAG,
+        params=(
+            _ID,
+            Param("n", "path", "the version's number", kind=int, schema={"minimum": 0}),
+        ),
+        replies=(Reply(200, "the version's state", STATE, _VERSION_HEADERS), *errors(400, 404)),
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/restore",
+        "Make an old version current again, as a new version",
+        _TAG,
+        params=(_ID, _IF_LOCKED_BY),
+        body=Json(RestoreRequest),
+        body_required=True,
+        replies=(ok(RestoredDoc), *errors(400, 404, 409), *_LOCKED),
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/diff",
+        "What changed between two versions",
+        _TAG,
+        params=(
+            _ID,
+            _number("from", "the older version (default: the one before 'to')"),
+            _number("to", "the newer version (default: the current one)"),
+        ),
+        replies=(ok(DiffDoc), *errors(400, 404)),
+    ),
+)

@@ -11,10 +11,10 @@ Two steps, each an async context manager that closes what it opened:
   routes speak to, in ``Services``, the typed object the app's lifespan
   yields and handlers reach with ``taco_http.context.services_of``.
 
-A new service (an audit log, say) is one field on ``Services`` and one line
-in ``open_services``; a new storage technology is one branch in
-``open_adapters``. Nothing else in ``taco_http`` asks which storage is
-configured.
+A new service is one field on ``Services`` and one line in
+``open_services`` (as the audit trail and the metrics are); a new storage
+technology is one branch in ``open_adapters``. Nothing else in
+``taco_http`` asks which storage is configured.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from taco_adapters.clock import SystemClock
 from taco_adapters.identity import (
@@ -35,15 +35,17 @@ from taco_adapters.identity import (
     provider_settings,
     signing_key_from_pem,
 )
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
-from taco_adapters.sqlite import SqliteAuthStore, SqliteStateStore
+from taco_adapters.memory import MemoryAuditLog, MemoryAuthStore, MemoryStateStore
+from taco_adapters.sqlite import SqliteAuditLog, SqliteAuthStore, SqliteStateStore
+from taco_core.audit_service import AuditService
 from taco_core.auth import SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuthStore, Clock, EventSink, StateStore
+from taco_core.ports import AuditLog, AuthStore, Clock, EventSink, StateStore
 from taco_core.service import StateService
+from taco_http.metrics import Metrics, MetricsSink, metered
 from taco_http.settings import Settings, SettingsError
 
 log = logging.getLogger("opentaco")
@@ -51,11 +53,13 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on."""
+    """Every adapter the service runs on (the audit trail in memory unless
+    the storage keeps one)."""
 
     states: StateStore
     auth: AuthStore
     clock: Clock
+    audit: AuditLog = field(factory=MemoryAuditLog)
 
 
 @frozen
@@ -72,6 +76,8 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    audit: AuditService
+    metrics: Metrics
 
 
 @contextlib.asynccontextmanager
@@ -90,12 +96,13 @@ async def open_adapters(
     async with contextlib.AsyncExitStack() as stack:
         states: StateStore
         auth: AuthStore
+        audit: AuditLog
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
-            states, auth = MemoryStateStore(), MemoryAuthStore()
+            states, auth, audit = MemoryStateStore(), MemoryAuthStore(), MemoryAuditLog()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
-            from taco_adapters.s3 import S3AuthStore, S3Bucket, S3StateStore
+            from taco_adapters.s3 import S3AuditLog, S3AuthStore, S3Bucket, S3StateStore
 
             # One client, made in the event loop that serves requests, and one
             # bucket check for both stores.
@@ -112,27 +119,39 @@ async def open_adapters(
                 if settings.auth_disable
                 else S3AuthStore(bucket, prefix=settings.s3_prefix)
             )
+            audit = S3AuditLog(bucket, prefix=settings.s3_prefix)
         else:
             states = await SqliteStateStore.open(settings.sqlite_db_path)
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
+            audit = await SqliteAuditLog.open(settings.sqlite_db_path)
+            stack.push_async_callback(audit.aclose)
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
-        yield Adapters(states=states, auth=auth, clock=clock)
+        yield Adapters(states=states, auth=auth, clock=clock, audit=audit)
 
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator[Services]:
     """Build the use cases over ``adapters``: the state service, our access
     tokens (creating the first signing key if there is none), the OIDC
-    verifier when a provider is configured, and the auth service over them.
-    ``SettingsError`` names a signing key file that cannot be used."""
+    verifier when a provider is configured, the auth service over them, the
+    audit trail (appending in groups until the services close) and the
+    metrics. ``SettingsError`` names a signing key file that cannot be used.
+
+    Every storage port is ``metered`` (its calls timed, its failures
+    counted); the audit trail and the metrics listen to the event bus."""
     clock = adapters.clock
+    metrics = Metrics()
+    storage = settings.storage
+    states_store = metered(adapters.states, storage, metrics)
+    auth_store = metered(adapters.auth, storage, metrics)
+    audit_log = metered(adapters.audit, storage, metrics)
     policy = AuthPolicy(
         access_ttl=timedelta(seconds=settings.tokens_access_ttl_seconds),
         refresh_ttl=timedelta(seconds=settings.tokens_refresh_ttl_seconds),
     )
-    access_tokens = await _open_access_tokens(settings, adapters, policy)
+    access_tokens = await _open_access_tokens(settings, adapters.clock, auth_store, policy)
     oidc = None
     if settings.auth_issuer:
         oidc = OidcIdTokenVerifier(
@@ -145,18 +164,31 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
-    try:
+    states = StateService(states_store, clock, settings.policy(), events=events)
+
+    def audit_trouble(message: str) -> None:
+        metrics.audit_failures.inc()
+        log.error("%s", message)
+
+    audit = AuditService(
+        audit_log, clock, access=states.access, events=events, report=audit_trouble
+    )
+    events.subscribe(audit)
+    events.subscribe(MetricsSink(metrics, storage))
+    async with contextlib.AsyncExitStack() as stack:
+        if oidc is not None:
+            stack.push_async_callback(oidc.aclose)
+        await stack.enter_async_context(audit.batching())
         yield Services(
             settings=settings,
-            states=StateService(adapters.states, clock, settings.policy(), events=events),
-            auth=AuthService(adapters.auth, access_tokens, clock, id_tokens=oidc, policy=policy),
+            states=states,
+            auth=AuthService(auth_store, access_tokens, clock, id_tokens=oidc, policy=policy),
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
+            audit=audit,
+            metrics=metrics,
         )
-    finally:
-        if oidc is not None:
-            await oidc.aclose()
 
 
 def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
@@ -172,16 +204,16 @@ def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
 
 
 async def _open_access_tokens(
-    settings: Settings, adapters: Adapters, policy: AuthPolicy
+    settings: Settings, clock: Clock, keys: AuthStore, policy: AuthPolicy
 ) -> JoseAccessTokens:
     issuer = settings.token_issuer()
-    now = adapters.clock.now()
+    now = clock.now()
     configured = configured_key(settings, now)
     if configured is not None:
         return JoseAccessTokens(issuer=issuer, configured=configured)
     rotation = settings.tokens_key_rotation_seconds
     return await JoseAccessTokens.open(
-        adapters.auth,
+        keys,
         issuer=issuer,
         now=now,
         rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,

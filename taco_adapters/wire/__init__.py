@@ -15,11 +15,19 @@ may use it.
 
 from __future__ import annotations
 
+from taco_adapters.wire.audit import (
+    AuditPageDoc,
+    audit_page_from_json,
+    audit_page_json,
+    audit_record_from_json,
+    audit_record_json,
+)
 from taco_adapters.wire.auth_config import AuthConfig, auth_config_from_json, auth_config_json
 from taco_adapters.wire.converter import converter, parse_time, rfc3339, structure
-from taco_adapters.wire.diffs import diff_from_json, diff_json
+from taco_adapters.wire.diffs import DiffDoc, diff_from_json, diff_json
 from taco_adapters.wire.errors import (
     ERRORS_BY_KIND,
+    ErrorDoc,
     error_from_json,
     error_json,
     kind_of,
@@ -27,6 +35,7 @@ from taco_adapters.wire.errors import (
 )
 from taco_adapters.wire.locks import (
     LOCK_FIELDS,
+    TERRAFORM_LOCK_NAMES,
     held_lock_from_json,
     lock_from_json,
     lock_json,
@@ -41,7 +50,14 @@ from taco_adapters.wire.requests import (
     UnlockRequest,
     request_json,
 )
+from taco_adapters.wire.schema import SchemaSet
+from taco_adapters.wire.service import InfoDoc, JwksDoc, MessageDoc, ProbeDoc, StorageDoc
 from taco_adapters.wire.tokens import (
+    ApiTokenDoc,
+    ApiTokenListDoc,
+    IssuedTokensDoc,
+    NewApiTokenDoc,
+    PrincipalDoc,
     api_token_from_json,
     api_token_json,
     api_tokens_from_json,
@@ -54,6 +70,9 @@ from taco_adapters.wire.tokens import (
     principal_json,
 )
 from taco_adapters.wire.units import (
+    CreatedUnitDoc,
+    UnitDoc,
+    UnitListDoc,
     created_unit_from_json,
     created_unit_json,
     unit_from_json,
@@ -65,6 +84,10 @@ from taco_adapters.wire.versions import (
     QUARANTINED_HEADER,
     RECORD_HEADER,
     VERSION_HEADER,
+    RestoredDoc,
+    UploadDoc,
+    VersionDoc,
+    VersionPageDoc,
     restored_from_json,
     restored_json,
     upload_from_json,
@@ -81,18 +104,44 @@ __all__ = [
     "LOCK_FIELDS",
     "QUARANTINED_HEADER",
     "RECORD_HEADER",
+    "TERRAFORM_LOCK_NAMES",
     "VERSION_HEADER",
+    "ApiTokenDoc",
+    "ApiTokenListDoc",
+    "AuditPageDoc",
     "AuthConfig",
     "CreateUnitRequest",
+    "CreatedUnitDoc",
+    "DiffDoc",
+    "ErrorDoc",
     "ExchangeRequest",
+    "InfoDoc",
+    "IssuedTokensDoc",
+    "JwksDoc",
+    "MessageDoc",
+    "NewApiTokenDoc",
+    "PrincipalDoc",
+    "ProbeDoc",
     "RefreshRequest",
     "RestoreRequest",
+    "RestoredDoc",
+    "SchemaSet",
+    "StorageDoc",
     "TokenRequest",
+    "UnitDoc",
+    "UnitListDoc",
     "UnlockRequest",
+    "UploadDoc",
+    "VersionDoc",
+    "VersionPageDoc",
     "api_token_from_json",
     "api_token_json",
     "api_tokens_from_json",
     "api_tokens_json",
+    "audit_page_from_json",
+    "audit_page_json",
+    "audit_record_from_json",
+    "audit_record_json",
     "auth_config_from_json",
     "auth_config_json",
     "converter",

@@ -74,10 +74,10 @@ class DenyAll:
     async def check(self, principal: Principal, action: str, resource: str) -> object:
         raise PermissionDenied(action, resource, "no rule allows it")
 
-    async def filter(self, principal, action, items, key):  # type: ignore[no-untyped-def]
+    async def filter(self, principal, action, items, key):
         return []
 
-    async def read_access(self, principal, unit_id):  # type: ignore[no-untyped-def]
+    async def read_access(self, principal, unit_id):
         raise PermissionDenied("unit.read", unit_id, "no rule allows it")
 
 
@@ -257,6 +257,40 @@ async def test_a_failed_append_keeps_the_records_for_the_next_try() -> None:
         await audit.publish(WriteRefused(caller=ALICE, at=at, unit_id=U, reason="r", quarantined=2))
         log.failing = False
     assert [r.version for r in await log.all()] == [1, 2]
+
+
+async def test_a_batch_the_storage_cannot_take_is_dropped_not_retried() -> None:
+    """A failure other than an unavailable storage (which no retry cures) drops
+    the batch and says so, so it cannot block the records after it."""
+
+    class Broken(RecordingLog):
+        async def append(self, records: Sequence[AuditRecord]) -> None:
+            if any(r.version == 1 for r in records):
+                raise RuntimeError("cannot store this")
+            await super().append(records)
+
+    log = Broken()
+    reports: list[str] = []
+    audit = AuditService(log, ManualClock(), max_delay=60, report=reports.append)
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    await audit.publish(WriteRefused(caller=ALICE, at=at, unit_id=U, reason="r", quarantined=9))
+    async with audit.batching():
+        await audit.publish(WriteRefused(caller=ALICE, at=at, unit_id=U, reason="r", quarantined=1))
+        with pytest.raises(RuntimeError):
+            await audit.flush()
+        await audit.publish(WriteRefused(caller=ALICE, at=at, unit_id=U, reason="r", quarantined=2))
+    assert [r.version for r in await log.all()] == [9, 2]
+
+
+def test_text_no_store_can_keep_is_replaced() -> None:
+    """A lone surrogate a client spelled in JSON becomes '?' in the record."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    lock = LockInfo(id="L\ud800", who="me\udfff")
+    record = audit_record(
+        LockRefused(caller=ALICE, at=at, unit_id=U, operation="lock", holder=lock)
+    )
+    assert record is not None
+    assert (record.lock_id, record.detail) == ("L?", "lock refused: the unit is locked by me?")
 
 
 async def test_a_full_backlog_drops_the_oldest_and_says_so() -> None:

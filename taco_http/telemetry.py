@@ -1,0 +1,149 @@
+"""What every request leaves behind: its line in the access log and its
+count and time in the HTTP metrics (``taco_http.metrics``).
+
+Both name the request's route by its *template* (``/v1/units/{id}/lock``):
+the metrics must not grow a series per unit ID, and a template groups what
+an operator compares. The template is, in order: what a dispatching handler
+put in the scope under ``ROUTE_TEMPLATE_KEY`` (the units API picks an action
+from the path), the Starlette route that matched, the route that would
+have matched (a request refused before routing, a 401 say), else
+``unmatched``. Methods outside the known set count as ``other``.
+
+The access log is the ``opentaco.access`` logger at INFO (probes and metric
+scrapes at DEBUG, so a load balancer does not fill the log); in JSON it
+carries ``http``: method, route, path, status, duration_ms, client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import time
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taco_http.context import services_in
+
+ROUTE_TEMPLATE_KEY = "opentaco.route"
+UNMATCHED = "unmatched"
+_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "LOCK", "UNLOCK"})
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+# Where a credential is refused for what the body carries, not the header.
+_BODY_CREDENTIAL = {"/v1/auth/exchange": "id_token", "/v1/auth/token": "refresh_token"}
+
+access_log = logging.getLogger("opentaco.access")
+
+
+def credential_kind(authorization: str) -> str:
+    """What kind of credential an ``Authorization`` header carries, by its
+    shape alone: missing, api_token, refresh_token, access_token, malformed."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if not scheme:
+        return "missing"
+    value = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return "malformed"
+        user, _, password = decoded.partition(":")
+        value = password or user
+    elif scheme.lower() != "bearer":
+        return "malformed"
+    if value.startswith("otc_"):
+        return "api_token"
+    if value.startswith("otr_"):
+        return "refresh_token"
+    if value.count(".") == 2:
+        return "access_token"
+    return "malformed"
+
+
+class RequestTelemetry:
+    """Times each HTTP request, then logs it and counts it (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = services_in(scope).metrics
+        started = time.perf_counter()
+        status = 500  # what the server answers if the app fails before answering
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = self._template(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            metrics.requests.labels(route, method, str(status)).inc()
+            metrics.request_seconds.labels(route, method).observe(elapsed)
+            if status == 401:
+                kind = _BODY_CREDENTIAL.get(scope["path"]) or credential_kind(
+                    Headers(scope=scope).get("authorization", "")
+                )
+                metrics.auth_failures.labels(kind).inc()
+            elif status == 403:
+                metrics.auth_failures.labels("forbidden").inc()
+            self._log(scope, route, status, elapsed)
+
+    def _template(self, scope: Scope) -> str:
+        chosen = scope.get(ROUTE_TEMPLATE_KEY)
+        if isinstance(chosen, str):
+            return chosen
+        route = scope.get("route")
+        if route is None:
+            for candidate in self.routes:
+                match, _ = candidate.matches(scope)
+                if match is not Match.NONE:
+                    route = candidate
+                    break
+        path = getattr(route, "path", None)
+        return _CONVERTER.sub(r"{\1}", path) if isinstance(path, str) else UNMATCHED
+
+    def _log(self, scope: Scope, route: str, status: int, elapsed: float) -> None:
+        level = logging.DEBUG if scope["path"] in _QUIET else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        client = scope.get("client")
+        method = scope["method"]
+        path = scope["path"]
+        if not path.isprintable():
+            # A decoded path may hold a newline: never let it forge a log line.
+            path = path.encode("unicode_escape").decode("ascii")
+        access_log.log(
+            level,
+            "%s %s %d %.1fms",
+            method,
+            path,
+            status,
+            elapsed * 1000,
+            extra={
+                "http": {
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": client[0] if client else "",
+                }
+            },
+        )
