@@ -214,4 +214,5 @@ class AuditService:
             cutoff = self.clock.now() - retention
         except OverflowError:
             return 0  # a retention longer than the calendar: nothing is that old
+        await self.flush()  # queued records are past the cutoff too, when old enough
         return await self.log.purge(cutoff)

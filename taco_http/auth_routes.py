@@ -45,7 +45,7 @@ from taco_core.errors import InvalidInput
 from taco_http.auth import principal_of
 from taco_http.body import read_json_object
 from taco_http.context import services_of
-from taco_http.operations import Json, Operation, Param, Reply, errors, ok
+from taco_http.operations import Json, Operation, Param, Reply, error, errors, ok
 from taco_http.settings import SettingsError, parse_duration
 
 # Where `taco login` listens for the provider's redirect; register it with the
@@ -169,7 +169,7 @@ OPERATIONS = (
         replies=(
             Reply(200, "a new login session", Json(IssuedTokensDoc), _NO_STORE),
             *errors(400),
-            Reply(401, "the ID token (or its nonce) is not valid"),
+            error(401, "the ID token (or its nonce) is not valid"),
             *errors(501, 502),
         ),
         public=True,
@@ -185,7 +185,7 @@ OPERATIONS = (
         replies=(
             Reply(200, "the next tokens of the session", Json(IssuedTokensDoc), _NO_STORE),
             *errors(400),
-            Reply(401, "the refresh token is unknown, used, revoked or expired"),
+            error(401, "the refresh token is unknown, used, revoked or expired"),
         ),
         public=True,
     ),

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from taco_http.context import services_of
-from taco_http.operations import Operation, Reply, Text
+from taco_http.operations import Operation, Reply, Text, error
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -35,7 +35,7 @@ OPERATIONS = (
         "is needed) or off (404). Each replica serves its own.",
         replies=(
             Reply(200, "the metrics, Prometheus text format", Text(CONTENT_TYPE_LATEST)),
-            Reply(404, "metrics are off on this server"),
+            error(404, "metrics are off on this server"),
         ),
         auth_optional=True,
     ),

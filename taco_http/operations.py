@@ -127,7 +127,12 @@ _ERROR_MEANINGS = {
 
 def errors(*statuses: int) -> tuple[Reply, ...]:
     """Error answers with ``ErrorDoc`` bodies, for ``replies``."""
-    return tuple(Reply(s, _ERROR_MEANINGS[s], Json(ErrorDoc, open=True)) for s in statuses)
+    return tuple(error(s, _ERROR_MEANINGS[s]) for s in statuses)
+
+
+def error(status: int, description: str) -> Reply:
+    """One error answer, with an ``ErrorDoc`` body, said in its own words."""
+    return Reply(status, description, Json(ErrorDoc, open=True))
 
 
 def ok(shape: type, description: str = "done", status: int = 200) -> Reply:

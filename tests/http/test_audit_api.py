@@ -1,0 +1,173 @@
+"""The audit trail over HTTP: what the service records, ``GET /v1/audit``
+with its filters and pages, who may read it, what survives a shutdown, and
+retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from starlette.testclient import TestClient
+
+from taco_adapters.clock import ManualClock
+from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.sqlite import SqliteAuditLog
+from taco_core.audit import AuditQuery
+from taco_core.caller import SYSTEM_CALLER, local_caller
+from taco_http.app import create_app
+from taco_http.housekeeping import maintain_once
+from taco_http.settings import Settings
+from taco_http.wiring import Adapters, open_services
+
+STATE = b'{"version": 4, "serial": %d, "lineage": "%s", "outputs": {}, "resources": []}'
+
+
+def trail(client: TestClient, **params: Any) -> list[dict[str, Any]]:
+    response = client.get("/v1/audit", params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    assert page["count"] == len(page["records"])
+    records: list[dict[str, Any]] = page["records"]
+    return records
+
+
+def test_the_trail_records_what_happened_to_a_unit(client: TestClient) -> None:
+    """Lock, write, refused write, force-unlock, restore, delete and undelete,
+    with the version, the lock ID, the surface and the client's address."""
+    client.request("LOCK", "/v1/backend/app/prod", json={"ID": "L1", "Who": "alice@laptop"})
+    client.put("/v1/backend/app/prod?ID=L1", content=STATE % (1, b"l"))
+    client.put("/v1/backend/app/prod?ID=L1", content=STATE % (2, b"l"))
+    client.put("/v1/backend/app/prod?ID=L1", content=STATE % (5, b"other"))
+    client.request("UNLOCK", "/v1/backend/app/prod", content=b"")
+    client.post("/v1/units/app/prod/restore", json={"version": 1})
+    client.delete("/v1/units/app/prod")
+    client.post("/v1/units/app/prod/undelete")
+    records = trail(client, unit="app/prod")
+    assert [(r["action"], r["version"], r["lock_id"]) for r in records] == [
+        ("create", None, ""),
+        ("lock", None, "L1"),
+        ("state.write", 1, "L1"),
+        ("state.write", 2, "L1"),
+        ("state.refused", 3, ""),
+        ("force-unlock", None, "L1"),
+        ("restore", 4, ""),
+        ("delete", None, ""),
+        ("undelete", None, ""),
+    ]
+    write = records[2]
+    assert (write["subject"], write["principal_kind"], write["surface"]) == (
+        "anonymous",
+        "anonymous",
+        "backend",
+    )
+    assert write["origin"] == "testclient"
+    assert "lineage" in records[4]["detail"]
+    assert records[1]["detail"] == "alice@laptop"
+
+
+def test_filters_and_pages(client: TestClient) -> None:
+    """unit and subject filter exactly; limit and after page through, oldest first."""
+    for unit in ("a", "b", "a/x", "a"):
+        client.put(f"/v1/backend/{unit}", content=STATE % (len(unit), b"l"))
+    assert {r["unit_id"] for r in trail(client, unit="a")} == {"a"}
+    assert trail(client, subject="nobody") == []
+    everything = trail(client)
+    pages: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        page = client.get("/v1/audit", params={"limit": 2, "after": after}).json()
+        pages += page["records"]
+        if page["next"] is None:
+            break
+        assert len(page["records"]) == 2
+        after = page["next"]
+    assert pages == everything
+    assert [r["id"] for r in everything] == sorted(r["id"] for r in everything)
+
+
+def test_since_keeps_what_came_at_or_after_it(client: TestClient) -> None:
+    """since selects records made at or after the time, which needs a zone."""
+    client.put("/v1/backend/old", content=STATE % (1, b"l"))
+    cut = trail(client)[-1]["at"]
+    client.put("/v1/backend/new", content=STATE % (1, b"l"))
+    later = trail(client, since=cut)
+    assert later[0]["at"] == cut
+    assert {r["unit_id"] for r in later} == {"old", "new"}
+    assert trail(client, since="2999-01-01T00:00:00+00:00") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"since": "2026-01-01T00:00:00"}, "time zone"),
+        ({"since": "yesterday"}, "RFC 3339"),
+        ({"limit": "\u00b2"}, "whole number"),
+        ({"limit": "0"}, "between 1 and"),
+        ({"limit": "5000"}, "between 1 and"),
+        ({"after": "not-a-cursor"}, "invalid cursor"),
+    ],
+)
+def test_a_bad_query_is_a_400_naming_the_parameter(
+    client: TestClient, params: dict[str, str], message: str
+) -> None:
+    """Malformed parameters answer 400 with the reason, never a 500."""
+    response = client.get("/v1/audit", params=params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_with_authentication_the_caller_is_named(tmp_path: Path) -> None:
+    """With auth on, reading needs a credential, and a record names the
+    subject and the API token that acted."""
+    token_file = tmp_path / "admin-token"
+    settings = Settings(storage="memory", admin_token_path=token_file)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/audit").status_code == 401
+        headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        client.put("/v1/backend/app", content=STATE % (1, b"l"), headers=headers)
+        page = client.get("/v1/audit", headers=headers).json()
+    write = page["records"][-1]
+    assert (write["action"], write["subject"], write["principal_kind"]) == (
+        "state.write",
+        "admin",
+        "api_token",
+    )
+    assert write["token_id"]
+
+
+def test_records_queued_at_shutdown_are_kept(settings: Settings) -> None:
+    """Records still waiting for their group append when the service stops
+    are written before it exits."""
+    with TestClient(create_app(settings)) as client:
+        client.put("/v1/backend/last/words", content=STATE % (1, b"l"))
+
+    async def stored() -> list[str]:
+        log = await SqliteAuditLog.open(settings.sqlite_db_path)
+        try:
+            return [r.action for r in (await log.query(AuditQuery(unit="last/words"))).records]
+        finally:
+            await log.aclose()
+
+    assert anyio.run(stored) == ["create", "state.write"]
+
+
+@pytest.mark.parametrize(
+    ("retention", "kept"), [(30 * 86400.0, ["new"]), (0.0, ["old", "new"])], ids=["30d", "forever"]
+)
+async def test_housekeeping_forgets_records_past_the_retention(
+    retention: float, kept: list[str]
+) -> None:
+    """maintain_once purges records older than OPENTACO_AUDIT_RETENTION; 0 keeps all."""
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=clock)
+    settings = Settings(storage="memory", auth_disable=True, audit_retention_seconds=retention)
+    async with open_services(settings, adapters) as services:
+        await services.states.create_unit(local_caller("me"), "old")
+        clock.advance(timedelta(days=31).total_seconds())
+        await services.states.create_unit(local_caller("me"), "new")
+        await maintain_once(services)
+        page = await services.audit.query(SYSTEM_CALLER, AuditQuery())
+    assert [r.unit_id for r in page.records] == kept
