@@ -17,7 +17,8 @@ import getpass
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,16 @@ from attrs import frozen
 from taco_adapters.clock import SystemClock
 from taco_adapters.remote import (
     Credentials,
+    RemoteAuditTrail,
     RemoteAuth,
     RemoteStateControl,
     ServerUnreachable,
     SessionExpired,
     StaticToken,
 )
-from taco_adapters.sqlite import SqliteStateStore
+from taco_adapters.sqlite import SqliteAuditLog, SqliteStateStore
 from taco_adapters.wire import lock_json
+from taco_cli.audit_command import AuditContext, audit
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.credentials import CredentialsFile, SavedCredentials
@@ -42,9 +45,11 @@ from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_core.audit_service import AuditService
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
-from taco_core.ports import StateControl
+from taco_core.event_bus import EventBus
+from taco_core.ports import AuditTrail, StateControl
 from taco_core.service import StateService
 
 EXIT_OK = 0
@@ -143,17 +148,53 @@ def whoami() -> str:
 async def open_control(
     target: Target, out: Output, credentials: Credentials | None = None
 ) -> AsyncIterator[StateControl]:
-    """The ``StateControl`` for ``target``, opened inside the running loop."""
+    """The ``StateControl`` for ``target``, opened inside the running loop.
+
+    Embedded, what the commands change is recorded in the file's audit trail
+    as the server would record it (surface ``cli``)."""
     if target.embedded is not None:
         if target.verbose:
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
+        clock = SystemClock()
         store = await SqliteStateStore.open(target.embedded)
         try:
-            yield StateService(store, SystemClock()).acting_as(local_caller(whoami()))
+            audit_log = await SqliteAuditLog.open(target.embedded)
+            try:
+                events = EventBus([AuditService(audit_log, clock)], on_error=_not_recorded(out))
+                yield StateService(store, clock, events=events).acting_as(local_caller(whoami()))
+            finally:
+                await audit_log.aclose()
         finally:
             await store.aclose()
         return
     async with remote_control(target, out, credentials) as remote:
+        yield remote
+
+
+def _not_recorded(out: Output) -> Callable[[object, object, Exception], None]:
+    def warn(sink: object, event: object, exc: Exception) -> None:
+        out.warn(f"the change was made but not recorded in the audit trail: {exc}")
+
+    return warn
+
+
+@contextlib.asynccontextmanager
+async def open_audit_trail(
+    target: Target, out: Output, credentials: Credentials | None = None
+) -> AsyncIterator[AuditTrail]:
+    """The ``AuditTrail`` of ``target``: the server's, or the local file's."""
+    if target.embedded is not None:
+        audit_log = await SqliteAuditLog.open(target.embedded)
+        try:
+            service = AuditService(audit_log, SystemClock())
+            yield service.reading_as(local_caller(whoami()))
+        finally:
+            await audit_log.aclose()
+        return
+    trace = out.trace if target.verbose else None
+    async with RemoteAuditTrail(
+        target.server, timeout=target.timeout, trace=trace, credentials=credentials
+    ) as remote:
         yield remote
 
 
@@ -175,6 +216,9 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
     if args.command in AUTH_HANDLERS:
         await run_auth(args, target, out)
         return
+    if args.command == "audit":
+        await run_audit(args, target, out)
+        return
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -187,6 +231,13 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
                 stdin=sys.stdin.buffer,
             )
             await handler(ctx, args)
+
+
+async def run_audit(args: argparse.Namespace, target: Target, out: Output) -> None:
+    credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
+    with explained_auth_errors(target, source):
+        async with open_audit_trail(target, out, credentials) as trail:
+            await audit(AuditContext(trail=trail, out=out, now=datetime.now(UTC)), args)
 
 
 async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> None:

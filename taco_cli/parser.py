@@ -12,7 +12,9 @@ after it (``taco unit ls --json``), because scripts and people write both.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taco_cli import __version__
@@ -46,6 +48,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco login --token - < admin-token", "log in with an API token read from a file"),
     ("taco token create --name ci --expires 90d", "an API token for a CI job (shown once)"),
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
+    ("taco audit --unit myapp/prod --since 7d", "who did what to a unit this week"),
 )
 
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
@@ -149,6 +152,33 @@ def seconds_arg(raw: str) -> float:
     return value
 
 
+_AGO = re.compile(r"(\d+)\s*([smhdw]?)")
+_AGO_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def since_arg(raw: str) -> datetime | timedelta:
+    """``--since``: an RFC 3339 time (UTC when it names no zone), or how long
+    ago (``30m``, ``12h``, ``7d``, ``2w``), resolved against the clock later."""
+    text = raw.strip()
+    ago = _AGO.fullmatch(text)
+    if ago and text.isascii():
+        return timedelta(seconds=int(ago.group(1)) * _AGO_UNITS[ago.group(2)])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a time such as 2026-05-01T12:00:00Z or a duration such as 7d, got {raw!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def count_arg(raw: str) -> int:
+    """A positive whole number (``--limit``)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {raw!r}")
+    return int(raw)
+
+
 GLOBALS_NOTE = (
     "Global options (--server, --embedded, --json, -v, --timeout) may also "
     "follow the command: taco unit ls --json."
@@ -220,7 +250,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_unit_commands(unit, globals_)
     _add_auth_commands(commands, globals_)
+    _add_audit_command(commands, globals_)
     return parser
+
+
+def _add_audit_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    globals_: argparse.ArgumentParser,
+) -> None:
+    p = commands.add_parser(
+        "audit",
+        help="read the audit trail",
+        description="Show the audit trail, oldest first: who wrote, locked, unlocked, "
+        "force-unlocked, deleted, undeleted or restored which unit, refused writes and "
+        "denied access, API tokens and RBAC changes, with when, from where and the request "
+        "ID. On a server this needs the rbac.manage permission; with --embedded it reads "
+        "the local file's trail (what taco --embedded itself did).",
+        epilog=GLOBALS_NOTE,
+        parents=[globals_],
+    )
+    p.set_defaults(command="audit")
+    p.add_argument("--unit", metavar="ID", type=unit_id_arg, help="only records about this unit")
+    p.add_argument("--subject", metavar="SUBJECT", help="only records of this subject")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=since_arg,
+        help="only records from this time on: RFC 3339 (UTC when no zone is given), or how "
+        "long ago, e.g. 30m, 12h, 7d, 2w",
+    )
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=count_arg,
+        default=100,
+        help="show at most N records (default 100); the cursor to go on from is printed",
+    )
+    p.add_argument(
+        "--after", metavar="CURSOR", help="go on after this cursor (printed by a previous run)"
+    )
 
 
 def _add_unit_commands(unit: argparse.ArgumentParser, globals_: argparse.ArgumentParser) -> None:

@@ -78,6 +78,7 @@ from taco_core.model import (
 from taco_core.ports import (
     AccessTokenCodec,
     AuditLog,
+    AuditTrail,
     AuthStore,
     Clock,
     EventSink,
@@ -109,6 +110,7 @@ __all__ = [
     "AuditQuery",
     "AuditRecord",
     "AuditService",
+    "AuditTrail",
     "AuthPolicy",
     "AuthService",
     "AuthStore",

@@ -29,7 +29,7 @@ from taco_core.audit import AuditPage, AuditQuery, AuditRecord, audit_record
 from taco_core.caller import Caller
 from taco_core.errors import PermissionDenied, StorageUnavailable
 from taco_core.events import AccessDenied, Event
-from taco_core.ports import AuditLog, Clock, EventSink
+from taco_core.ports import AuditLog, AuditTrail, Clock, EventSink
 from taco_core.rbac import GLOBAL_RESOURCE, Action
 
 __all__ = ["AuditService"]
@@ -180,6 +180,10 @@ class AuditService:
 
     # -- reading -------------------------------------------------------------------
 
+    def reading_as(self, caller: Caller) -> AuditTrail:
+        """``query`` as the ``AuditTrail`` port, on behalf of ``caller``."""
+        return BoundAuditTrail(self, caller)
+
     async def query(self, caller: Caller, query: AuditQuery) -> AuditPage:
         """The records ``query`` selects (see ``AuditLog.query``), including
         every one queued so far. Needs ``rbac.manage``: the trail names
@@ -216,3 +220,14 @@ class AuditService:
             return 0  # a retention longer than the calendar: nothing is that old
         await self.flush()  # queued records are past the cutoff too, when old enough
         return await self.log.purge(cutoff)
+
+
+class BoundAuditTrail:
+    """``AuditService.query`` as the ``AuditTrail`` port, for one caller."""
+
+    def __init__(self, service: AuditService, caller: Caller) -> None:
+        self.service = service
+        self.caller = caller
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        return await self.service.query(self.caller, query)

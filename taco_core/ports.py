@@ -390,6 +390,17 @@ class AuditLog(Protocol):
         ...
 
 
+class AuditTrail(Protocol):
+    """What a front end reads of the audit trail, on behalf of one caller:
+    ``AuditService.reading_as(caller)`` in process, or
+    ``taco_adapters.remote.RemoteAuditTrail`` over HTTP. Both raise
+    ``PermissionDenied`` for a caller who may not read it."""
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        """The page of records ``query`` selects (see ``AuditLog.query``)."""
+        ...
+
+
 class IdTokenVerifier(Protocol):
     """Checks ID tokens from the configured OpenID Connect provider."""
 

@@ -2,15 +2,16 @@
 
 ``RemoteStateControl`` implements the core's ``StateControl`` port (what the
 CLI, a Terraform provider or a script does with units); ``RemoteAuth`` is the
-server's auth API beside it. Both send ``taco_adapters.wire`` shapes over one
-``Transport`` each (timeouts, safe retries, Bearer tokens from
-``Credentials`` and their renewal) and raise the core's ``TacoError``
-classes, plus ``ServerUnreachable`` and ``SessionExpired``, which only a
-client meets.
+server's auth API beside it, and ``RemoteAuditTrail`` its audit trail. All
+send ``taco_adapters.wire`` shapes over one ``Transport`` each (timeouts,
+safe retries, Bearer tokens from ``Credentials`` and their renewal) and
+raise the core's ``TacoError`` classes, plus ``ServerUnreachable`` and
+``SessionExpired``, which only a client meets.
 """
 
 from __future__ import annotations
 
+from taco_adapters.remote.audit import RemoteAuditTrail
 from taco_adapters.remote.auth import RemoteAuth
 from taco_adapters.remote.client import RemoteStateControl
 from taco_adapters.remote.credentials import Credentials, Refresher, StaticToken
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Credentials",
     "Refresher",
+    "RemoteAuditTrail",
     "RemoteAuth",
     "RemoteStateControl",
     "ServerUnreachable",
