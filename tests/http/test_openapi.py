@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from starlette.routing import Match, Route
 from starlette.testclient import TestClient
@@ -171,7 +171,7 @@ class Checker:
             **content["application/json"]["schema"],
             "components": self.document["components"],
         }
-        errors = sorted(Draft202012Validator(schema).iter_errors(json.loads(body)), key=str)
+        errors = sorted(OAS31Validator(schema).iter_errors(json.loads(body)), key=str)
         assert not errors, f"{method} {path} {status}: {[e.message for e in errors]}"
 
 
