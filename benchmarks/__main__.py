@@ -29,7 +29,7 @@ from benchmarks.plan import FULL, QUICK
 
 RESULTS = procs.REPO / "benchmarks" / "results"
 DOC = procs.REPO / "docs" / "performance.md"
-SCENARIOS = ("io", "cycle", "list", "memory", "coldstart")
+SCENARIOS = ("io", "cycle", "list", "memory", "history", "scale", "coldstart")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +94,7 @@ def versions() -> dict[str, str]:
         "uvicorn_loop": "asyncio",
     }
     for dist in ("opentaco", "starlette", "uvicorn", "h11", "anyio", "attrs", "cattrs",
-                 "aiohttp", "psutil", "py-spy"):  # fmt: skip
+                 "aiohttp", "psutil", "py-spy", "zstandard"):  # fmt: skip
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -137,6 +137,8 @@ async def run_scenarios(
         "cycle": lambda: scenarios.cycles(ctx),
         "list": lambda: scenarios.listing(ctx),
         "memory": lambda: scenarios.memory(ctx),
+        "history": lambda: scenarios.history(ctx),
+        "scale": lambda: scenarios.scale(ctx),
         "coldstart": lambda: asyncio.to_thread(scenarios.cold_start, ctx),
     }
     for name in chosen:

@@ -3,7 +3,8 @@
 It serves the backend's URL shape (``/v1/backend/{key}``) and the unit list's
 (``/v1/units``) so routing costs the same; a POST keeps the body in memory and a
 GET returns it, so the bytes moved are the service's bytes. LOCK and UNLOCK
-answer 200 with a small JSON body, as the service does. The uvicorn settings
+answer 200 with a small JSON body, as the service does; over SQLite
+(``--sqlite``) every POST, LOCK and UNLOCK is one durable transaction. The uvicorn settings
 and logging copy ``taco_http.main.serve`` (access log at INFO to stderr
 included): a difference there would be measured as OpenTaco's cost.
 
@@ -34,6 +35,7 @@ _LOCK_ANSWER = {"ID": "bare", "Operation": "", "Info": "", "Who": "", "Version":
 class Blobs(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def put(self, key: str, data: bytes) -> None: ...
+    async def set_lock(self, key: str, lock: bytes | None) -> None: ...
 
 
 class MemoryBlobs:
@@ -45,6 +47,9 @@ class MemoryBlobs:
 
     async def put(self, key: str, data: bytes) -> None:
         self._blobs[key] = data
+
+    async def set_lock(self, key: str, lock: bytes | None) -> None:
+        return None
 
 
 class SqliteBlobs:
@@ -58,6 +63,7 @@ class SqliteBlobs:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB)")
+            conn.execute("CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, lock BLOB)")
             self._pool.put(conn)
 
     def _run(self, sql: str, params: tuple[object, ...], write: bool) -> bytes | None:
@@ -78,6 +84,11 @@ class SqliteBlobs:
         sql = "INSERT OR REPLACE INTO blobs (key, data) VALUES (?, ?)"
         await asyncio.to_thread(self._run, sql, (key, data), True)
 
+    async def set_lock(self, key: str, lock: bytes | None) -> None:
+        """LOCK and UNLOCK commit durably too: the floor of a durable cycle."""
+        sql = "INSERT OR REPLACE INTO locks (key, lock) VALUES (?, ?)"
+        await asyncio.to_thread(self._run, sql, (key, lock), True)
+
 
 def create_bare_app(blobs: Blobs | None = None) -> Starlette:
     store: Blobs = blobs or MemoryBlobs()
@@ -92,6 +103,7 @@ def create_bare_app(blobs: Blobs | None = None) -> Starlette:
             return Response(data, media_type="application/json")
         body = await request.body()
         if request.method in ("LOCK", "UNLOCK"):
+            await store.set_lock(key, body if request.method == "LOCK" else None)
             return JSONResponse(_LOCK_ANSWER)
         await store.put(key, body)
         return Response(status_code=200)

@@ -38,6 +38,12 @@ class Plan:
     prefix_repeats: int
     memory_state: int
     cold_starts: int
+    history_state: int = 1 * MB
+    history_versions: int = 100
+    history_reads: int = 20
+    scale_small: int = 1_000
+    scale_large: int = 1_000_000
+    scale_requests: int = 200
     sqlite_count: dict[int, int] = field(default_factory=dict)
     # Bytes of distinct POST bodies prepared per state size.
     body_budget: int = 400 * MB
@@ -78,6 +84,11 @@ QUICK = Plan(
     prefix_repeats=10,
     memory_state=10 * MB,
     cold_starts=1,
+    history_state=200 * KB,
+    history_versions=20,
+    history_reads=5,
+    scale_large=20_000,
+    scale_requests=20,
     sqlite_count={10 * KB: 50, 1 * MB: 10},
     body_budget=50 * MB,
 )

@@ -29,7 +29,7 @@ import anyio
 from benchmarks import load, procs, sqlite_floor
 from benchmarks.load import UnexpectedStatus, request
 from benchmarks.plan import Cell, Plan
-from benchmarks.states import KB, StateMaker, content_md5, size_label
+from benchmarks.states import KB, DriftingState, StateMaker, content_md5, size_label
 from benchmarks.stats import Summary, percentile, ratio, summarize
 
 Log = Callable[[str], None]
@@ -298,7 +298,8 @@ class _Cycler:
 
 async def cycles(ctx: Context) -> dict[str, Any]:
     """LOCK + POST (10 KB) + UNLOCK cycles on one unit and spread over many,
-    against one bare POST round trip and three raw durable transactions."""
+    against the same cycle on the bare app committing each request durably,
+    one bare POST round trip and three raw durable transactions."""
     plan = ctx.plan
     maker = StateMaker(10 * KB, "bench-lineage-cycle")
     body = maker.make(1)
@@ -324,14 +325,31 @@ async def cycles(ctx: Context) -> dict[str, Any]:
     out["bare_cycle"] = (await _cell(bare_cycle, plan.cycle_one_unit[0], plan.warmup)).summary()
     ctx.log(f"  bare cycle: {_fmt(out['bare_cycle'])}")
 
-    with procs.start_service(ctx.workdir, ctx.workdir / "cycle.db") as svc:
+    with (
+        procs.start_service(ctx.workdir, ctx.workdir / "cycle.db") as svc,
+        procs.start_bare(ctx.workdir, sqlite=ctx.workdir / "bare-cycle.db") as durable,
+    ):
         await _create_units(svc.url, [_spread_unit(k) for k in range(plan.spread_units)])
         with ctx.profile(svc.pid, "cycle"):
             serials: dict[str, int] = {}
             one = _Cycler(svc.url, maker, lambda w, i: "bench/cycle/one", serials)
+            floor = _Cycler(durable.url, maker, lambda w, i: "bench/cycle/one")
             for cell in plan.cycle_one_unit:
                 one.conflicts = 0
-                summary = (await _cell(one, cell, plan.warmup)).summary()
+                if cell.concurrency == 1:
+                    # Beside its floor, in alternating slices: the same three
+                    # requests against a bare app that commits each durably.
+                    both = await _interleaved(
+                        {"bare_durable": floor, "opentaco": one},
+                        Cell(1, cell.per_worker, cell.seconds, 4),
+                        plan.warmup,
+                        ctx.log,
+                        "cycle one unit c=1",
+                    )
+                    out["bare_durable_cycle"] = both["bare_durable"].summary()
+                    summary = both["opentaco"].summary()
+                else:
+                    summary = (await _cell(one, cell, plan.warmup)).summary()
                 out["one_unit"].append(
                     {"concurrency": cell.concurrency, "cycle": summary, "conflicts": one.conflicts}
                 )
@@ -347,6 +365,7 @@ async def cycles(ctx: Context) -> dict[str, Any]:
                 ctx.log(f"  cycle spread   c={c:<3} {_fmt(summary)} 423s={spread.conflicts}")
     first = out["one_unit"][0]["cycle"]
     out["ratio_to_round_trip"] = ratio(first["p50_ms"], out["bare_round_trip"]["p50_ms"])
+    out["ratio_to_durable"] = ratio(first["p50_ms"], out["bare_durable_cycle"]["p50_ms"])
     return out
 
 
@@ -383,6 +402,8 @@ async def _create_units(base: str, ids: list[str]) -> None:
 
 
 _ENVS = 100
+# The first page of a paginated listing.
+_PAGE = 1000
 
 
 def unit_ids(count: int) -> Iterable[str]:
@@ -429,7 +450,7 @@ def seed_units(db: Path, count: int) -> float:
     return time.perf_counter() - began
 
 
-def _sqlite_list(db: Path, prefix: str, repeats: int) -> Summary:
+def _sqlite_list(db: Path, prefix: str, repeats: int, *, limit: int | None = None) -> Summary:
     """The adapter's list query (its own column list and order), rows fetched
     as tuples and nothing else: what SQLite alone costs."""
     from taco_adapters.sqlite import state_store as adapter
@@ -441,6 +462,8 @@ def _sqlite_list(db: Path, prefix: str, repeats: int) -> Summary:
         where += " AND id >= ? AND id < ?"
         params = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))  # type: ignore[assignment]
     sql = f"SELECT {columns} FROM units WHERE {where} ORDER BY id"
+    if limit is not None:
+        sql += f" LIMIT {limit}"
     latencies = []
     start = time.perf_counter()
     for _ in range(repeats):
@@ -465,14 +488,14 @@ async def listing(ctx: Context) -> dict[str, Any]:
         with procs.start_service(ctx.workdir, db) as svc:
             row: dict[str, Any] = {"units": count, "seed_seconds": seeded}
             project = f"proj{min(42, count // _ENVS - 1):04d}"
-            for kind, query, prefix, repeats in (
-                ("all", "", "", plan.list_repeats),
-                ("prefix", f"?prefix={project}%2F", f"{project}/", plan.prefix_repeats),
+            for kind, query, prefix, repeats, expected in (
+                ("all", "", "", plan.list_repeats, count),
+                ("page", f"?limit={_PAGE}", "", plan.prefix_repeats, min(_PAGE, count)),
+                ("prefix", f"?prefix={project}%2F", f"{project}/", plan.prefix_repeats, _ENVS),
             ):
                 async with load.session(1) as client:
                     answer = await request(client, "GET", f"{svc.url}/v1/units{query}")
                     listed = json.loads(answer)["count"]
-                    expected = count if not prefix else _ENVS
                     if listed != expected:
                         raise RuntimeError(f"listed {listed} units, expected {expected}")
                     await request(client, "POST", f"{ctx.bare.url}/v1/units{query}", data=answer)
@@ -482,7 +505,9 @@ async def listing(ctx: Context) -> dict[str, Any]:
                     for name, base in (("bare", ctx.bare.url), ("opentaco", svc.url)):
                         op = _get_op(f"{base}/v1/units{query}")
                         results[name] = (await _cell(op, cell, 1)).summary()
-                results["sqlite"] = _sqlite_list(db, prefix, repeats)
+                results["sqlite"] = _sqlite_list(
+                    db, prefix, repeats, limit=_PAGE if kind == "page" else None
+                )
                 row[kind] = results
                 ctx.log(f"  list {count:>6} {kind:6} opentaco {_fmt(results['opentaco'])}")
                 ctx.log(f"  list {count:>6} {kind:6} bare     {_fmt(results['bare'])}")
@@ -591,3 +616,121 @@ def _spread(values: list[float]) -> dict[str, Any]:
         "p90": percentile(values, 90),
         "values": values,
     }
+
+
+# -- history cost ------------------------------------------------------------------
+
+
+def stored_history(db: Path, unit_id: str) -> dict[str, Any]:
+    """What one unit's versions take in the file: their sizes, the bytes their
+    blobs hold, and how many are still whole besides the head."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT v.number, v.size, length(b.data), b.encoding, u.head FROM versions v "
+            "JOIN blobs b ON b.id = v.blob_id JOIN units u ON u.key = v.unit_key "
+            "WHERE u.id = ? AND u.deleted_at IS NULL ORDER BY v.number",
+            (unit_id,),
+        ).fetchall()
+    finally:
+        conn.close()
+    superseded = [r for r in rows if r[0] != r[4]]
+    return {
+        "versions": len(rows),
+        "whole_bytes": sum(r[1] for r in rows),
+        "stored_bytes": sum(r[2] for r in rows),
+        "superseded_stored_bytes": sum(r[2] for r in superseded),
+        "superseded_whole_left": sum(1 for r in superseded if r[3] == 0),
+        "head_stored_whole": bool(rows) and rows[-1][3] == 0,
+    }
+
+
+async def history(ctx: Context) -> dict[str, Any]:
+    """100 versions of a realistic, slowly changing 1 MB state written through
+    the backend; the bytes the history takes once the service has compressed
+    it, and what reading the oldest version costs beside the head."""
+    plan = ctx.plan
+    drift = DriftingState(plan.history_state, "bench-lineage-history")
+    bodies = [drift.next(serial) for serial in range(1, plan.history_versions + 1)]
+    db = ctx.workdir / "history.db"
+    unit = "bench/history"
+    out: dict[str, Any] = {
+        "state_bytes": len(bodies[0]),
+        "nominal_bytes": plan.history_state,
+        "versions_written": len(bodies),
+    }
+    with procs.start_service(ctx.workdir, db) as svc:
+        url = f"{svc.url}/v1/backend/{unit}"
+        async with load.session(1) as client:
+            began = time.perf_counter()
+            for body in bodies:
+                await request(client, "POST", url, data=body, headers=_state_headers(body))
+            out["write_seconds"] = time.perf_counter() - began
+            # The service compresses superseded versions in the background.
+            deadline = time.monotonic() + 120
+            while (figures := stored_history(db, unit))["superseded_whole_left"]:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            out["compaction_wait_seconds"] = time.perf_counter() - began - out["write_seconds"]
+            out.update(figures)
+            for name, path in (
+                ("read_head", f"/v1/units/{unit.replace('/', '__')}/download"),
+                ("read_oldest", f"/v1/units/{unit.replace('/', '__')}/versions/1"),
+            ):
+                op = _get_op(svc.url + path)
+                out[name] = (await _cell(op, Cell(1, plan.history_reads, 10.0), 1)).summary()
+    out["ratio"] = ratio(out["stored_bytes"], out["whole_bytes"])
+    out["bytes_per_version"] = out["stored_bytes"] / max(1, out["versions"])
+    ctx.log(
+        f"  {out['versions']} versions of {out['state_bytes'] / 1e6:.2f} MB: whole "
+        f"{out['whole_bytes'] / 1e6:.1f} MB, stored {out['stored_bytes'] / 1e6:.2f} MB "
+        f"({out['ratio']:.1%}), {out['bytes_per_version'] / 1e3:.1f} KB per version; "
+        f"{out['superseded_whole_left']} superseded still whole"
+    )
+    ctx.log(f"  read head   {_fmt(out['read_head'])}")
+    ctx.log(f"  read oldest {_fmt(out['read_oldest'])}")
+    return out
+
+
+# -- scale of units ----------------------------------------------------------------
+
+
+def _serials_op(url: str, maker: StateMaker) -> load.Operation:
+    """POSTs of serials 1, 2, 3 ... of one lineage to one unit (one worker)."""
+    serials = iter(range(1, 1_000_000))
+
+    async def op(client: aiohttp.ClientSession, worker: int, index: int) -> None:
+        body = maker.make(next(serials))
+        await request(client, "POST", url, data=body, headers=_state_headers(body))
+
+    return op
+
+
+async def scale(ctx: Context) -> dict[str, Any]:
+    """The same few operations on a file of ``scale_small`` units and one of
+    ``scale_large`` units (built with plain SQL, as the listing's are): start-up
+    to ready, a prefix listing, and GET and POST of one unit's state."""
+    plan = ctx.plan
+    out: dict[str, Any] = {"sizes": []}
+    maker = StateMaker(10 * KB, "bench-lineage-scale")
+    for count in (plan.scale_small, plan.scale_large):
+        db = ctx.workdir / f"scale-{count}.db"
+        seeded = await asyncio.to_thread(seed_units, db, count)
+        ctx.log(f"  seeded {count} units in {seeded:.1f}s")
+        row: dict[str, Any] = {"units": count, "seed_seconds": seeded}
+        with procs.start_service(ctx.workdir, db) as svc:
+            row["ready_seconds"] = svc.ready_seconds
+            project = f"proj{min(42, count // _ENVS - 1):04d}"
+            unit = f"{svc.url}/v1/backend/{project}/env07"
+            cell = Cell(1, plan.scale_requests, 10.0)
+            row["post"] = (await _cell(_serials_op(unit, maker), cell, plan.warmup)).summary()
+            row["get"] = (await _cell(_get_op(unit), cell, plan.warmup)).summary()
+            prefix = _get_op(f"{svc.url}/v1/units?prefix={project}%2F")
+            row["prefix"] = (await _cell(prefix, cell, plan.warmup)).summary()
+        for name in ("post", "get", "prefix"):
+            ctx.log(f"  {count:>8} units {name:6} {_fmt(row[name])}")
+        ctx.log(f"  {count:>8} units ready in {row['ready_seconds']:.3f}s")
+        out["sizes"].append(row)
+        db.unlink()
+    return out

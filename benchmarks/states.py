@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import textwrap
 
 KB = 1000
@@ -111,3 +112,70 @@ def size_label(size: int) -> str:
     if size >= KB and size % KB == 0:
         return f"{size // KB} KB"
     return f"{size} B"
+
+
+class DriftingState:
+    """Successive versions of a realistic state of about ``size`` bytes:
+    resources of several types with random IDs, ARNs, addresses, commit
+    hashes, embedded policies and base64 ``private`` blobs (what makes a real
+    state compress far less than ``StateMaker``'s copies of one resource),
+    a few of them replaced between two versions, as a slowly changing
+    infrastructure's applies do. Deterministic for a given ``seed``."""
+
+    def __init__(self, size: int, lineage: str, *, changes: int = 3, seed: int = 7) -> None:
+        self._random = random.Random(seed)
+        self.lineage = lineage
+        self.changes = changes
+        self._count = 0
+        self.resources: list[dict[str, object]] = []
+        while len(self.render(0)) < size:
+            self.resources.extend(self._resource() for _ in range(max(1, size // 20_000)))
+
+    def _hex(self, n: int) -> str:
+        return "".join(self._random.choice("0123456789abcdef") for _ in range(n))
+
+    def _resource(self) -> dict[str, object]:
+        rnd = self._random
+        self._count += 1
+        iid = "i-" + self._hex(17)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"],
+                           "Resource": f"arn:aws:s3:::bucket-{self._hex(8)}/*"}],
+        }  # fmt: skip
+        attributes = {
+            "id": iid,
+            "arn": f"arn:aws:ec2:eu-west-1:{rnd.randrange(10**12):012d}:instance/{iid}",
+            "ami": "ami-" + self._hex(17),
+            "private_ip": f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}",
+            "tags": {"Name": f"web-{self._count}", "owner": rnd.choice(["alice", "bob"]),
+                     "commit": self._hex(40)},
+            "user_data": self._hex(40),
+            "policy": json.dumps(policy),
+        }  # fmt: skip
+        return {
+            "mode": "managed",
+            "type": rnd.choice(["aws_instance", "aws_s3_bucket", "aws_iam_role"]),
+            "name": f"r{self._count}",
+            "provider": 'provider["registry.terraform.io/hashicorp/aws"]',
+            "instances": [
+                {
+                    "schema_version": 1,
+                    "attributes": attributes,
+                    "sensitive_attributes": [],
+                    "private": base64.b64encode(rnd.randbytes(48)).decode(),
+                    "dependencies": [f"aws_vpc.v{rnd.randrange(5)}"],
+                }
+            ],
+        }
+
+    def render(self, serial: int) -> bytes:
+        doc = {"version": 4, "terraform_version": "1.9.8", "serial": serial,
+               "lineage": self.lineage, "outputs": {}, "resources": self.resources}  # fmt: skip
+        return (json.dumps(doc, indent=2) + "\n").encode()
+
+    def next(self, serial: int) -> bytes:
+        """The state at ``serial``, after ``changes`` resources were replaced."""
+        for _ in range(self.changes):
+            self.resources[self._random.randrange(len(self.resources))] = self._resource()
+        return self.render(serial)

@@ -9,6 +9,7 @@ how to go on when there are more.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import attrs
@@ -18,6 +19,8 @@ from taco_adapters.wire import audit_record_json
 from taco_cli.output import Output, table, when
 from taco_core.audit import MAX_PAGE, AuditQuery, AuditRecord
 from taco_core.ports import AuditTrail
+
+AuditHandler = Callable[["AuditContext", argparse.Namespace], Awaitable[None]]
 
 
 @frozen
@@ -97,3 +100,6 @@ async def audit(ctx: AuditContext, args: argparse.Namespace) -> None:
         },
         lines,
     )
+
+
+AUDIT_HANDLERS: dict[str, AuditHandler] = {"audit": audit}

@@ -19,7 +19,7 @@ from attrs import frozen
 from taco_adapters.remote import Credentials, RemoteAuth, StaticToken
 from taco_adapters.wire import AuthConfig, api_token_json, principal_json
 from taco_cli.credentials import CredentialsFile, Profile
-from taco_cli.errors import AuthenticationFailed, UsageError
+from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.login import (
     IdentityProvider,
     IdToken,
@@ -91,9 +91,11 @@ async def login(ctx: AuthContext, args: argparse.Namespace) -> None:
         token = _secret_arg(ctx, args.token, "token")
         principal = await _checked(ctx, token)
         if principal.kind is PrincipalKind.ANONYMOUS:
-            ctx.out.warn(
-                f"authentication is disabled on {ctx.server}, so the token could not be "
-                "checked; it is saved anyway"
+            # The server checks no credential, so this one could not be checked
+            # either; saved, it would be sent wherever this URL later points.
+            raise CliError(
+                f"authentication is disabled on {ctx.server}: there is nothing to log in to, "
+                "and the token was not saved (every command works without it)"
             )
         await _save(ctx, Profile(token))
         _report_login(ctx, principal, "api_token")
@@ -275,6 +277,13 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
 # -- API tokens --------------------------------------------------------------------
 
 
+def _roles(token: ApiToken) -> str:
+    """The roles a token acts with, as a person reads them."""
+    if token.roles is None:
+        return "all of its subject's"
+    return ", ".join(token.roles)
+
+
 def _status(token: ApiToken, now: datetime) -> str:
     if token.revoked is not None:
         return "revoked"
@@ -285,7 +294,9 @@ def _status(token: ApiToken, now: datetime) -> str:
 
 async def token_create(ctx: AuthContext, args: argparse.Namespace) -> None:
     async with ctx.connect(ctx.credentials) as api:
-        created = await api.create_api_token(args.name, expires_in=args.expires)
+        created = await api.create_api_token(
+            args.name, expires_in=args.expires, subject=args.subject, roles=args.roles
+        )
     token = created.token
     expires = f"{when(token.expires)} UTC" if token.expires else "never (until revoked)"
     ctx.out.result(
@@ -293,6 +304,7 @@ async def token_create(ctx: AuthContext, args: argparse.Namespace) -> None:
         [
             f"API token created: {token.name} (ID {token.id})",
             f"Acts as:  {token.subject}",
+            f"Roles:    {_roles(token)}",
             f"Expires:  {expires}",
             "",
             f"    {created.secret}",
@@ -315,6 +327,7 @@ async def token_list(ctx: AuthContext, args: argparse.Namespace) -> None:
                 t.id,
                 t.name,
                 t.subject,
+                "all" if t.roles is None else ",".join(t.roles),
                 when(t.created),
                 when(t.expires) if t.expires else "never",
                 _status(t, now),
@@ -323,7 +336,10 @@ async def token_list(ctx: AuthContext, args: argparse.Namespace) -> None:
         ]
         noun = "token" if len(tokens) == 1 else "tokens"
         lines = [
-            *table(["ID", "NAME", "SUBJECT", "CREATED (UTC)", "EXPIRES (UTC)", "STATUS"], rows),
+            *table(
+                ["ID", "NAME", "SUBJECT", "ROLES", "CREATED (UTC)", "EXPIRES (UTC)", "STATUS"],
+                rows,
+            ),
             "",
             f"Total: {len(tokens)} {noun}",
         ]

@@ -9,7 +9,10 @@ does not know are kept when it rewrites the file.
 
 A profile belongs to exactly one server: a token is never sent to a server it
 was not saved for (the reference falls back to "the only profile", which
-would hand one server's token to another).
+would hand one server's token to another). The loopback names of this
+machine are one server, though: a login saved for ``http://localhost:8080``
+is the one for ``http://127.0.0.1:8080`` and ``http://[::1]:8080`` too,
+rather than a "not logged in" that the user cannot explain.
 
 Every change happens under an exclusive lock on a lock file beside it. That
 matters most for a refresh: refresh tokens are single-use and the server
@@ -28,6 +31,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from attrs import frozen
@@ -52,6 +56,22 @@ def config_dir(environ: Mapping[str, str]) -> Path:
     return base / "opentaco"
 
 
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def same_server(server: str) -> list[str]:
+    """``server`` and, for a loopback URL, the same URL under this machine's
+    other loopback names (same scheme, port and path)."""
+    parts = urlsplit(server)
+    host = parts.hostname or ""
+    spelled = f"[{host}]" if ":" in host else host
+    if spelled not in _LOOPBACK_HOSTS:
+        return [server]
+    port = f":{parts.port}" if parts.port is not None else ""
+    others = [parts._replace(netloc=f"{h}{port}").geturl() for h in _LOOPBACK_HOSTS]
+    return [server, *(o for o in others if o != server)]
+
+
 @frozen
 class Profile:
     """One server's tokens. An API token saved by ``taco login --token`` has
@@ -72,27 +92,34 @@ class Profiles:
         self.changed = False
 
     def get(self, server: str) -> Profile | None:
-        """The profile saved for exactly ``server``; an entry without an
-        access token (written by hand, or by another tool) counts as none."""
-        entry = self._profiles.get(server)
-        if not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str):
-            return None
-        refresh = entry.get("refresh_token")
-        return Profile(entry["access_token"], refresh if isinstance(refresh, str) else "")
+        """The profile saved for ``server`` (under any of its loopback names,
+        ``same_server``); an entry without an access token (written by hand,
+        or by another tool) counts as none."""
+        for name in same_server(server):
+            entry = self._profiles.get(name)
+            if isinstance(entry, dict) and isinstance(entry.get("access_token"), str):
+                refresh = entry.get("refresh_token")
+                return Profile(entry["access_token"], refresh if isinstance(refresh, str) else "")
+        return None
 
     def set(self, server: str, profile: Profile) -> None:
-        """Save ``profile`` for ``server``, keeping fields other tools put there."""
+        """Save ``profile`` for ``server``, keeping fields other tools put there;
+        the server's entries under its other loopback names are replaced by it."""
         entry = self._profiles.get(server)
         entry = dict(entry) if isinstance(entry, dict) else {}
         entry.update(access_token=profile.access_token, refresh_token=profile.refresh_token)
+        for alias in same_server(server)[1:]:
+            self._profiles.pop(alias, None)
         self._profiles[server] = entry
         self.changed = True
 
     def remove(self, server: str) -> Profile | None:
+        """Forget ``server``'s profile, under every one of its names."""
         found = self.get(server)
-        if server in self._profiles:
-            del self._profiles[server]
-            self.changed = True
+        for name in same_server(server):
+            if name in self._profiles:
+                del self._profiles[name]
+                self.changed = True
         return found
 
     def document(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from taco_adapters.remote import (
     Credentials,
     RemoteAuditTrail,
     RemoteAuth,
+    RemoteRbac,
     RemoteStateControl,
     ServerUnreachable,
     SessionExpired,
@@ -37,7 +38,7 @@ from taco_adapters.remote import (
 )
 from taco_adapters.sqlite import SqliteAuditLog, SqliteStateStore
 from taco_adapters.wire import lock_json
-from taco_cli.audit_command import AuditContext, audit
+from taco_cli.audit_command import AUDIT_HANDLERS, AuditContext
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.credentials import CredentialsFile, SavedCredentials
@@ -45,6 +46,7 @@ from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_cli.rbac_commands import RBAC_HANDLERS, RbacContext
 from taco_core.audit_service import AuditService
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
@@ -212,13 +214,21 @@ def remote_auth(target: Target, out: Output, credentials: Credentials | None) ->
     return RemoteAuth(target.server, timeout=target.timeout, trace=trace, credentials=credentials)
 
 
-async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
+def remote_rbac(target: Target, out: Output, credentials: Credentials | None) -> RemoteRbac:
+    trace = out.trace if target.verbose else None
+    return RemoteRbac(target.server, timeout=target.timeout, trace=trace, credentials=credentials)
+
+
+async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
+    """Run the command; its exit code when the result is one (``rbac test``)."""
     if args.command in AUTH_HANDLERS:
         await run_auth(args, target, out)
-        return
-    if args.command == "audit":
+        return EXIT_OK
+    if args.command in RBAC_HANDLERS:
+        return await run_rbac(args, target, out)
+    if args.command in AUDIT_HANDLERS:
         await run_audit(args, target, out)
-        return
+        return EXIT_OK
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -231,13 +241,15 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> None:
                 stdin=sys.stdin.buffer,
             )
             await handler(ctx, args)
+    return EXIT_OK
 
 
 async def run_audit(args: argparse.Namespace, target: Target, out: Output) -> None:
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
         async with open_audit_trail(target, out, credentials) as trail:
-            await audit(AuditContext(trail=trail, out=out, now=datetime.now(UTC)), args)
+            ctx = AuditContext(trail=trail, out=out, now=datetime.now(UTC))
+            await AUDIT_HANDLERS[args.command](ctx, args)
 
 
 async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> None:
@@ -261,6 +273,25 @@ async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> Non
     )
     with explained_auth_errors(target, source):
         await AUTH_HANDLERS[args.command](ctx, args)
+
+
+async def run_rbac(args: argparse.Namespace, target: Target, out: Output) -> int:
+    """The RBAC commands: they need a server, whose policy they manage."""
+    if target.embedded is not None:
+        name = args.command.replace(".", " ")
+        raise UsageError(
+            f"taco {name} needs a server: --embedded works on a local file, which has no "
+            "authorization (whoever can open it can do anything)"
+        )
+    credentials, source = credentials_of(target, out)
+    ctx = RbacContext(
+        server=target.server,
+        out=out,
+        connect=lambda: remote_rbac(target, out, credentials),
+    )
+    with explained_auth_errors(target, source):
+        code = await RBAC_HANDLERS[args.command](ctx, args)
+    return EXIT_OK if code is None else code
 
 
 @contextlib.contextmanager
@@ -328,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         target = target_of(args, os.environ)
-        anyio.run(run, args, target, out, backend="asyncio")
+        code = anyio.run(run, args, target, out, backend="asyncio")
     except (TacoError, CliError) as exc:
         return report(exc, out)
     except KeyboardInterrupt:
@@ -338,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 from taco_cli import __version__
 from taco_core.errors import InvalidInput
+from taco_core.rbac import Rule, parse_rule
 from taco_core.unit_id import UnitId, parse_unit_id, parse_user_unit_id
 
 DEFAULT_SERVER = "http://localhost:8080"
@@ -47,6 +48,12 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco login", "log in through your OIDC provider in a browser"),
     ("taco login --token - < admin-token", "log in with an API token read from a file"),
     ("taco token create --name ci --expires 90d", "an API token for a CI job (shown once)"),
+    (
+        "taco token create --name ci --subject ci-dev",
+        "a token for the service subject ci-dev (admins)",
+    ),
+    ("taco rbac user assign ci-dev ci-dev", "give subject ci-dev the role ci-dev"),
+    ("taco rbac test ci-dev unit.write prod/app", "may ci-dev write prod/app? (exit 0 or 4)"),
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
     ("taco audit --unit myapp/prod --since 7d", "who did what to a unit this week"),
 )
@@ -56,7 +63,11 @@ EXIT_STATUS: tuple[tuple[int, str], ...] = (
     (1, "error: invalid input, refused write, server unreachable or failing"),
     (2, "usage error: bad arguments, or no saved lock ID where one is needed"),
     (3, "lock conflict: the unit is locked by someone else (the holder is printed)"),
-    (4, "not found: the unit, version, state or API token does not exist"),
+    (
+        4,
+        "not found: the unit, version, state, API token, role or permission does not exist; "
+        "for rbac test: denied",
+    ),
     (
         5,
         "authentication: not logged in, token refused, session expired (run taco login), "
@@ -129,16 +140,27 @@ def label_arg(raw: str) -> tuple[str, str]:
 
 def version_number_arg(raw: str) -> int:
     # 0 is valid: a state adopted from a bucket written by plain Terraform is version 0.
-    if not raw.isdigit():
-        raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw!r}")
-    return int(raw)
+    # ASCII digits only ('²' passes isdigit()), and no more than a store can number.
+    digits = raw.lstrip("0") or "0"
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > 19 or int(digits) >= 2**63:
+        raise argparse.ArgumentTypeError(f"version must be a whole number, got {raw[:40]!r}")
+    return int(digits)
 
 
 def port_arg(raw: str) -> int:
     """A TCP port for ``--callback-port``, checked while parsing (a usage error)."""
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 5 or not 1 <= int(raw) <= 65535:
         raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, got {raw!r}")
     return int(raw)
+
+
+def rule_arg(raw: str) -> Rule:
+    """``EFFECT:ACTION[,ACTION...]:PATTERN[,PATTERN...]`` for ``--rule``,
+    checked while parsing (a usage error naming what is wrong)."""
+    try:
+        return parse_rule(raw)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def seconds_arg(raw: str) -> float:
@@ -251,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_unit_commands(unit, globals_)
     _add_auth_commands(commands, globals_)
     _add_audit_command(commands, globals_)
+    _add_rbac_commands(commands, globals_)
     return parser
 
 
@@ -264,8 +287,8 @@ def _add_audit_command(
         description="Show the audit trail, oldest first: who wrote, locked, unlocked, "
         "force-unlocked, deleted, undeleted or restored which unit, refused writes and "
         "denied access, API tokens and RBAC changes, with when, from where and the request "
-        "ID. On a server this needs the rbac.manage permission; with --embedded it reads "
-        "the local file's trail (what taco --embedded itself did).",
+        "ID. On a server this needs the audit.read permission (rbac.manage implies it); "
+        "with --embedded it reads the local file's trail (what taco --embedded itself did).",
         epilog=GLOBALS_NOTE,
         parents=[globals_],
     )
@@ -594,7 +617,8 @@ def _add_auth_commands(
         "token",
         help="manage API tokens",
         description="Manage API tokens: long-lived, revocable credentials for CI jobs, "
-        "Terraform (backend password) and scripts. A token acts as the person who created it.",
+        "Terraform (backend password) and scripts. A token acts as the person who created "
+        "it, or, made by an admin with --subject, as a service subject such as ci-dev.",
     )
     sub = token.add_subparsers(title="token commands", dest="token_command", metavar="COMMAND")
     sub.required = True
@@ -612,13 +636,28 @@ def _add_auth_commands(
         metavar="DURATION",
         help="lifetime: seconds or a duration such as 12h, 90d, 2w (default: until revoked)",
     )
+    p.add_argument(
+        "--subject",
+        metavar="SUBJECT",
+        help="make the token for this service subject, e.g. ci-dev, instead of for you "
+        "(needs token.manage); it carries no email or groups and gets the roles assigned "
+        "to the subject",
+    )
+    p.add_argument(
+        "--role",
+        dest="roles",
+        metavar="ROLE",
+        action="append",
+        help="narrow the token to this role of its subject (repeatable); without it the "
+        "token acts with every role its subject holds",
+    )
     command(
         sub,
         "ls",
         "token.ls",
         "list API tokens",
-        "List your API tokens (every token, for members of opentaco-admins): ID, name, "
-        "subject, created, expires, status. Secrets are never shown.",
+        "List your API tokens (every token, for holders of token.manage): ID, name, "
+        "subject, roles it is narrowed to, created, expires, status. Secrets are never shown.",
         aliases=("list",),
     )
     p = command(
@@ -629,3 +668,177 @@ def _add_auth_commands(
         "Revoke an API token: the server refuses it from the next request on.",
     )
     p.add_argument("token_id", metavar="ID", help="the token's ID (see 'taco token ls')")
+
+
+def _add_rbac_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    globals_: argparse.ArgumentParser,
+) -> None:
+    rbac = commands.add_parser(
+        "rbac",
+        help="manage who may do what on which units",
+        description="Manage authorization (RBAC): permissions (rules that allow or deny "
+        "actions on unit-ID patterns), roles (sets of permissions) and which subjects hold "
+        "which roles. Everything but 'me' and a test of yourself needs rbac.manage. "
+        "Actions: unit.read, unit.read_outputs, unit.write, unit.lock, unit.delete, "
+        "rbac.manage, token.manage, audit.read, *.",
+    )
+    groups = rbac.add_subparsers(title="rbac commands", dest="rbac_command", metavar="COMMAND")
+    groups.required = True
+
+    def command(
+        sub: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        key: str,
+        summary: str,
+        description: str,
+        aliases: tuple[str, ...] = (),
+    ) -> argparse.ArgumentParser:
+        also = f" Aliases: {', '.join(aliases)}." if aliases else ""
+        p = sub.add_parser(
+            name,
+            aliases=list(aliases),
+            help=summary,
+            description=description + also,
+            epilog=GLOBALS_NOTE,
+            parents=[globals_],
+        )
+        p.set_defaults(command=f"rbac.{key}")
+        return p
+
+    def group(name: str, summary: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        parser = groups.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        sub = parser.add_subparsers(
+            title=f"rbac {name} commands", dest=f"rbac_{name}_command", metavar="COMMAND"
+        )
+        sub.required = True
+        return sub
+
+    command(
+        groups,
+        "me",
+        "me",
+        "show your roles",
+        "Show your subject, groups and the roles you act with (assigned, mapped from your "
+        "groups, and cut down to a token's narrowing).",
+    )
+    p = command(
+        groups,
+        "test",
+        "test",
+        "may SUBJECT do ACTION on UNIT?",
+        "Ask the server's evaluator, the one that enforces, whether SUBJECT may do ACTION on "
+        "UNIT (a unit ID, or * for rbac.manage, token.manage and audit.read), and print "
+        "which rule decided. Exits 0 when allowed and 4 when denied. Testing anyone but "
+        "yourself needs rbac.manage.",
+    )
+    p.add_argument("subject", metavar="SUBJECT", help="the subject, e.g. ci-dev")
+    p.add_argument("action", metavar="ACTION", help="e.g. unit.write")
+    p.add_argument("unit", metavar="UNIT", help="unit ID, e.g. prod/app (or *)")
+
+    users = group("user", "manage which subjects hold which roles")
+    for verb, what in (
+        ("assign", "give SUBJECT the role ROLE"),
+        ("revoke", "take ROLE from SUBJECT"),
+    ):
+        p = command(users, verb, f"user.{verb}", what, what[0].upper() + what[1:] + ".")
+        p.add_argument("subject", metavar="SUBJECT", help="the token's sub, e.g. ci-dev")
+        p.add_argument("role", metavar="ROLE", help="role ID")
+    command(
+        users,
+        "ls",
+        "user.ls",
+        "list subjects and their roles",
+        "List every subject that holds a role, with its roles.",
+        aliases=("list",),
+    )
+
+    roles = group("role", "manage roles (sets of permissions)")
+    p = command(
+        roles, "create", "role.create", "create a role", "Create a role with no permissions."
+    )
+    p.add_argument("role_id", metavar="ID", help="role ID: letters, digits, '.', '_', '-'")
+    p.add_argument("--name", default="", help="display name (default: the ID)")
+    p.add_argument("--description", default="", help="what the role is for")
+    command(
+        roles,
+        "ls",
+        "role.ls",
+        "list roles",
+        "List roles: ID, name, permissions, description.",
+        aliases=("list",),
+    )
+    p = command(
+        roles,
+        "rm",
+        "role.rm",
+        "delete a role",
+        "Delete a role. A role some subject holds is refused (naming them) unless --cascade.",
+        aliases=("delete",),
+    )
+    p.add_argument("role_id", metavar="ID", help="role ID")
+    p.add_argument("--cascade", action="store_true", help="also revoke it from its holders")
+    p = command(
+        roles,
+        "assign-permission",
+        "role.assign-permission",
+        "give a role a permission",
+        "Give role ROLE the permission PERM.",
+        aliases=("assign-policy",),
+    )
+    p.add_argument("role", metavar="ROLE", help="role ID")
+    p.add_argument("permission", metavar="PERM", help="permission ID")
+    p = command(
+        roles,
+        "revoke-permission",
+        "role.revoke-permission",
+        "take a permission from a role",
+        "Take the permission PERM from role ROLE.",
+    )
+    p.add_argument("role", metavar="ROLE", help="role ID")
+    p.add_argument("permission", metavar="PERM", help="permission ID")
+
+    permissions = group("permission", "manage permissions (rules on unit patterns)")
+    p = command(
+        permissions,
+        "create",
+        "permission.create",
+        "create a permission",
+        "Create a permission from one or more rules. A rule is "
+        "EFFECT:ACTION[,ACTION...]:PATTERN[,PATTERN...], e.g. allow:unit.read,unit.write:dev/*. "
+        "In a pattern * matches any run of characters, '/' included; nothing else is "
+        "special. Any matching deny wins over every allow.",
+    )
+    p.add_argument("permission_id", metavar="ID", help="permission ID")
+    p.add_argument(
+        "--rule",
+        dest="rules",
+        metavar="EFFECT:ACTIONS:PATTERNS",
+        type=rule_arg,
+        action="append",
+        required=True,
+        help="a rule (repeatable), e.g. allow:unit.read,unit.write,unit.lock:dev/*",
+    )
+    p.add_argument("--name", default="", help="display name (default: the ID)")
+    p.add_argument("--description", default="", help="what the permission is for")
+    command(
+        permissions,
+        "ls",
+        "permission.ls",
+        "list permissions",
+        "List permissions: ID, name and rules.",
+        aliases=("list",),
+    )
+    p = command(
+        permissions,
+        "rm",
+        "permission.rm",
+        "delete a permission",
+        "Delete a permission. One some role uses is refused (naming the roles) unless "
+        "--cascade. Deleting a permission that holds a deny widens access.",
+        aliases=("delete",),
+    )
+    p.add_argument("permission_id", metavar="ID", help="permission ID")
+    p.add_argument("--cascade", action="store_true", help="also take it from the roles using it")

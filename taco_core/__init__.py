@@ -2,9 +2,10 @@
 
 Pure Python (attrs and anyio only): no I/O, no framework. The names below are
 the library's public API; everything a front end or a tool needs goes through
-the use-case classes, ``StateService`` (units, locks, history),
-``AuthService`` (logins, tokens) and ``AuditService`` (the audit trail),
-over the ports in ``taco_core.ports``, which ``taco_adapters`` implements by
+the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
+(logins, tokens), ``RbacService`` (authorization decisions), ``RbacAdmin``
+(managing roles and permissions) and ``AuditService`` (the audit trail), over
+the ports in ``taco_core.ports``, which ``taco_adapters`` implements by
 technology. The rules themselves stay in their modules (``guard``, ``locks``,
 ``retention``, ``diff``, ``state_doc``), where the adapters and the services
 call them.
@@ -16,7 +17,6 @@ from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
 from taco_core.audit import AuditAction, AuditPage, AuditQuery, AuditRecord
 from taco_core.audit_service import AuditService
 from taco_core.auth import (
-    ADMIN_GROUP,
     ANONYMOUS,
     ApiToken,
     IssuedTokens,
@@ -31,6 +31,7 @@ from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
 from taco_core.errors import (
     AlreadyAssigned,
+    BodyTooLarge,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
@@ -90,12 +91,12 @@ from taco_core.ports import (
     TokenStore,
 )
 from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
+from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
 __all__ = [
-    "ADMIN_GROUP",
     "ALLOW_ALL",
     "ANONYMOUS",
     "SYSTEM_CALLER",
@@ -115,6 +116,7 @@ __all__ = [
     "AuthService",
     "AuthStore",
     "Authorizer",
+    "BodyTooLarge",
     "Caller",
     "Clock",
     "ConcurrentPolicyUpdate",
@@ -146,6 +148,7 @@ __all__ = [
     "Policy",
     "Principal",
     "PrincipalKind",
+    "RbacAdmin",
     "RbacPolicy",
     "RbacService",
     "RbacStore",

@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from attrs import field, frozen
 
+from taco_core.auth import ApiToken
 from taco_core.errors import InvalidInput
 from taco_core.events import (
     AccessDenied,
@@ -28,7 +29,10 @@ from taco_core.events import (
     LockAcquired,
     LockRefused,
     LockReleased,
+    RbacChanged,
     StateCommitted,
+    TokenCreated,
+    TokenRevoked,
     UnitCreated,
     UnitDeleted,
     UnitUndeleted,
@@ -238,6 +242,36 @@ def _record(
     )
 
 
+def _token(token: ApiToken) -> str:
+    """Which token: its ID, name and subject (never its secret or hash)."""
+    return f"token {token.id} {token.name!r} of subject {token.subject!r}"
+
+
+def _token_created(token: ApiToken) -> str:
+    parts = [_token(token)]
+    if token.expires is not None:
+        expires = token.expires.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        parts.append(f"expires {expires}")
+    if token.roles is not None:
+        parts.append(f"narrowed to roles {', '.join(token.roles)}")
+    if token.parent:
+        parts.append(f"made with token {token.parent}")
+    return "; ".join(parts)
+
+
+def _rbac_change(event: RbacChanged) -> str:
+    touched = [
+        f"{kind} {name!r}"
+        for kind, name in (
+            ("role", event.role),
+            ("permission", event.permission),
+            ("subject", event.subject),
+        )
+        if name
+    ]
+    return f"{event.operation}: {', '.join(touched)}" if touched else event.operation
+
+
 def audit_record(event: Event) -> AuditRecord | None:
     """The record of ``event``, or ``None`` for events the trail leaves out.
 
@@ -311,5 +345,17 @@ def audit_record(event: Event) -> AuditRecord | None:
                 AuditAction.ACCESS_DENIED,
                 unit_id="" if event.resource == "*" else event.resource,
                 detail=f"{event.action}: {event.reason}" if event.reason else event.action,
+            )
+        case TokenCreated(token=token):
+            return _record(event, AuditAction.TOKEN_CREATE, detail=_token_created(token))
+        case TokenRevoked(token=token, cascaded_from=cascaded_from):
+            detail = _token(token)
+            if cascaded_from:
+                detail += f"; with token {cascaded_from}, from which it descends"
+            return _record(event, AuditAction.TOKEN_REVOKE, detail=detail)
+        case RbacChanged():
+            # ``version`` is the policy's version this change saved.
+            return _record(
+                event, AuditAction.RBAC_CHANGE, version=event.version, detail=_rbac_change(event)
             )
     return None

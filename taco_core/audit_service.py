@@ -48,7 +48,8 @@ _LAST_FLUSH_SECONDS = 10.0
 class AuditService:
     """Records events, answers queries and applies retention over an ``AuditLog``.
 
-    ``access`` decides who may read the trail (``rbac.manage`` on ``*``);
+    ``access`` decides who may read the trail (``audit.read`` on ``*``,
+    which ``rbac.manage`` implies);
     a refusal is published on ``events`` like any other. ``report`` receives
     a sentence whenever records could not be written (the composition root
     logs it): the trail never fails the use case it records.
@@ -186,8 +187,9 @@ class AuditService:
 
     async def query(self, caller: Caller, query: AuditQuery) -> AuditPage:
         """The records ``query`` selects (see ``AuditLog.query``), including
-        every one queued so far. Needs ``rbac.manage``: the trail names
-        everyone and where they called from."""
+        every one queued so far. Needs ``audit.read`` on every unit (``*``):
+        the trail names everyone and where they called from, so it is not
+        cut per unit."""
         await self._authorize(caller)
         await self.flush()
         return await self.log.query(query)
@@ -196,14 +198,14 @@ class AuditService:
         if caller.is_system:
             return
         try:
-            await self.access.check(caller.principal, Action.RBAC_MANAGE, GLOBAL_RESOURCE)
+            await self.access.check(caller.principal, Action.AUDIT_READ, GLOBAL_RESOURCE)
         except PermissionDenied as exc:
             if self.events is not None:
                 await self.events.publish(
                     AccessDenied(
                         caller=caller,
                         at=self.clock.now(),
-                        action=Action.RBAC_MANAGE,
+                        action=Action.AUDIT_READ,
                         resource=GLOBAL_RESOURCE,
                         reason=exc.reason,
                     )

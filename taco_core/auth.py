@@ -24,10 +24,8 @@ from attrs import field, frozen
 API_TOKEN_PREFIX = "otc_"
 REFRESH_TOKEN_PREFIX = "otr_"
 
-# The group whose members manage every API token (not only their own). The
-# bootstrap admin token carries it; an OIDC provider can put users in it
-# through the ID token's ``groups`` claim.
-ADMIN_GROUP = "opentaco-admins"
+# The subject of the bootstrap admin token. A fresh install's RBAC policy
+# assigns it the ``admin`` role (``taco_core.rbac_policy.initial_policy``).
 BOOTSTRAP_SUBJECT = "admin"
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"
 
@@ -71,8 +69,13 @@ class Principal:
     narrowed_to: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
 
     @property
-    def is_admin(self) -> bool:
-        return ADMIN_GROUP in self.groups
+    def owner_key(self) -> str:
+        """Who holds a lock this principal acquires (``LockInfo.owner``): the
+        API token when one was used (two jobs sharing a token are one
+        owner), else the kind and subject."""
+        if self.token_id:
+            return f"token:{self.token_id}"
+        return f"{self.kind}:{self.subject}"
 
     @property
     def author(self) -> str:
@@ -87,10 +90,16 @@ ANONYMOUS = Principal(subject="anonymous", kind=PrincipalKind.ANONYMOUS)
 class ApiToken:
     """A long-lived, revocable credential for automation (CI, Terraform).
 
-    It acts as the principal that created it (``subject``, ``email``,
-    ``groups`` are copied at creation), like a personal access token.
-    ``roles``, when set, narrows it to these roles of its subject: it never
-    acts with a role its subject does not hold at the time of the request.
+    Made for oneself, it acts as the principal that created it (``subject``,
+    ``email``, ``groups`` are copied at creation), like a personal access
+    token. Made by an admin for a service subject (``ci-dev``), it carries
+    that subject and no email or groups: its roles come from the subject's
+    assignments. ``roles``, when set, narrows it to these roles of its
+    subject: it never acts with a role its subject does not hold at the time
+    of the request.
+    ``parent`` is the API token that created it ("" when a person, or the
+    first start, did): a child never outlives its parent, and revoking a
+    token revokes the tokens it created.
     """
 
     id: str
@@ -104,6 +113,7 @@ class ApiToken:
     expires: datetime | None = None
     revoked: datetime | None = None
     roles: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
+    parent: str = ""
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked is None and (self.expires is None or now < self.expires)
@@ -218,9 +228,29 @@ def check_token_name(name: str) -> str | None:
     return None
 
 
-def may_manage(principal: Principal, token: ApiToken) -> bool:
-    """Members of ``ADMIN_GROUP`` manage every token; others only their own."""
-    return principal.is_admin or token.subject == principal.subject
+def capped_expiry(wanted: datetime | None, parent: ApiToken | None) -> datetime | None:
+    """When a new token expires: when asked, but never after its parent."""
+    if parent is None or parent.expires is None:
+        return wanted
+    return parent.expires if wanted is None else min(wanted, parent.expires)
+
+
+def descendants(token_id: str, tokens: Iterable[ApiToken]) -> list[ApiToken]:
+    """The tokens ``token_id`` created, the tokens they created, and so on."""
+    children: dict[str, list[ApiToken]] = {}
+    for token in tokens:
+        if token.parent:
+            children.setdefault(token.parent, []).append(token)
+    found: list[ApiToken] = []
+    pending = [token_id]
+    seen = {token_id}
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child.id not in seen:
+                seen.add(child.id)
+                found.append(child)
+                pending.append(child.id)
+    return found
 
 
 def principal_from_id_claims(claims: Mapping[str, object]) -> Principal:

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from attrs import frozen
 
 from taco_core.auth import (
-    ADMIN_GROUP,
     API_TOKEN_PREFIX,
     BOOTSTRAP_SUBJECT,
     BOOTSTRAP_TOKEN_NAME,
@@ -24,22 +23,33 @@ from taco_core.auth import (
     Principal,
     PrincipalKind,
     RefreshToken,
+    capped_expiry,
     check_token_name,
+    descendants,
     hash_secret,
     looks_like_jwt,
-    may_manage,
     new_id,
     new_secret,
     principal_from_id_claims,
 )
+from taco_core.caller import SYSTEM_CALLER, Caller
 from taco_core.errors import (
     Forbidden,
     InvalidInput,
     NotConfigured,
+    PermissionDenied,
     TokenNotFound,
     Unauthenticated,
 )
-from taco_core.ports import AccessTokenCodec, Clock, IdTokenVerifier, TokenStore
+from taco_core.event_bus import EventBus
+from taco_core.events import AccessDenied, TokenCreated, TokenRevoked
+from taco_core.ports import AccessTokenCodec, Clock, EventSink, IdTokenVerifier, TokenStore
+from taco_core.rbac import GLOBAL_RESOURCE, Action, check_narrowing, check_subject
+from taco_core.rbac_service import RbacService
+
+# The longest lifetime an API token may be given: a century is "until
+# revoked" in practice, and a longer one would not fit a date.
+MAX_API_TOKEN_LIFETIME = timedelta(days=36500)
 
 _REUSED = (
     "refresh token already used: its whole session was revoked in case it was stolen; log in again"
@@ -57,7 +67,13 @@ class AuthPolicy:
 
 class AuthService:
     """Use cases over a ``TokenStore``, our ``AccessTokenCodec`` and, when
-    OIDC login is configured, the provider's ``IdTokenVerifier``."""
+    OIDC login is configured, the provider's ``IdTokenVerifier``.
+
+    ``rbac`` decides who holds ``token.manage`` (may see, revoke and create
+    tokens of any subject) and which roles a token may be narrowed to;
+    without it everyone manages only their own tokens, unnarrowed. Token
+    creations and revocations are published on ``events``.
+    """
 
     def __init__(
         self,
@@ -67,12 +83,16 @@ class AuthService:
         *,
         id_tokens: IdTokenVerifier | None = None,
         policy: AuthPolicy | None = None,
+        rbac: RbacService | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.tokens = tokens
         self.codec = codec
         self.clock = clock
         self.id_tokens = id_tokens
         self.policy = policy or AuthPolicy()
+        self.rbac = rbac
+        self.events: EventSink = events or EventBus()
 
     # -- requests ------------------------------------------------------------
 
@@ -188,9 +208,29 @@ class AuthService:
     # -- API tokens ------------------------------------------------------------
 
     async def create_api_token(
-        self, principal: Principal, name: str, *, expires_in: timedelta | None = None
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        expires_in: timedelta | None = None,
+        subject: str | None = None,
+        roles: Sequence[str] | None = None,
     ) -> NewApiToken:
-        """A new API token acting as ``principal``; its secret is returned once."""
+        """A new API token; its secret is returned once.
+
+        Without ``subject`` (or with the caller's own) it acts as the caller:
+        same subject, email and groups, and, when the caller is itself a
+        narrowed token, at most the same roles. With another ``subject`` (a
+        service subject such as ``ci-dev``) the caller needs ``token.manage``
+        (``PermissionDenied`` otherwise) and the token carries that subject
+        alone: no email, no groups, roles from the subject's assignments.
+        ``roles`` narrows the token to these roles, each of which the subject
+        must hold now (``InvalidInput`` naming the others).
+
+        Asked for with an API token, the new one is that token's child: it
+        expires no later than its parent, and goes when its parent is revoked.
+        """
+        principal = caller.principal
         if principal.kind is PrincipalKind.ANONYMOUS:
             raise Forbidden(
                 "API tokens act as their creator, and this caller is anonymous "
@@ -201,35 +241,111 @@ class AuthService:
             raise InvalidInput(problem)
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidInput("an API token's lifetime must be positive")
+        if expires_in is not None and expires_in > MAX_API_TOKEN_LIFETIME:
+            raise InvalidInput(
+                f"an API token's lifetime is at most {MAX_API_TOKEN_LIFETIME.days}d; "
+                "leave expires_in out for a token that lives until revoked"
+            )
+        target = principal.subject if subject is None else check_subject(subject.strip())
+        for_self = target == principal.subject
+        if not for_self:
+            await self._authorize(caller, Action.TOKEN_MANAGE)
+        narrowed = await self._narrowing(principal, target, for_self, roles)
         now = self.clock.now()
+        parent = None
+        if principal.kind is PrincipalKind.API_TOKEN:
+            parent = await self._active_token(principal.token_id, now)
         secret = new_secret(API_TOKEN_PREFIX)
         token = ApiToken(
             id=new_id(),
             name=name.strip(),
             secret_hash=hash_secret(secret),
-            subject=principal.subject,
-            email=principal.email,
-            groups=principal.groups,
+            subject=target,
+            email=principal.email if for_self else "",
+            groups=principal.groups if for_self else (),
             created=now,
             created_by=_describe(principal),
-            expires=now + expires_in if expires_in is not None else None,
+            expires=capped_expiry(now + expires_in if expires_in is not None else None, parent),
+            parent=parent.id if parent is not None else "",
+            roles=narrowed,
         )
         await self.tokens.add_api_token(token)
+        if parent is not None and await self._active_token(parent.id, now, quiet=True) is None:
+            # The parent was revoked while the child was being stored, after
+            # the cascade looked for children: take the child back.
+            await self.tokens.revoke_api_token(token.id, now)
+            raise Unauthenticated("the API token making this request was revoked meanwhile")
+        await self.events.publish(TokenCreated(caller=caller, at=now, token=token))
         return NewApiToken(token, secret)
 
-    async def list_api_tokens(self, principal: Principal) -> Sequence[ApiToken]:
-        """The tokens ``principal`` may manage (all of them for admins)."""
-        return [t for t in await self.tokens.list_api_tokens() if may_manage(principal, t)]
-
-    async def revoke_api_token(self, principal: Principal, token_id: str) -> ApiToken:
-        """Revoke a token at once (idempotent). Someone else's token is
-        ``TokenNotFound``, so IDs do not reveal which tokens exist."""
+    async def _active_token(
+        self, token_id: str, now: datetime, *, quiet: bool = False
+    ) -> ApiToken | None:
+        """The stored token ``token_id`` while it is active; ``Unauthenticated``
+        (``None`` when ``quiet``) once it is not."""
         token = await self.tokens.get_api_token(token_id)
-        if token is None or not may_manage(principal, token):
+        if token is not None and token.is_active(now):
+            return token
+        if quiet:
+            return None
+        raise Unauthenticated("API token unknown, revoked or expired")
+
+    async def _narrowing(
+        self,
+        principal: Principal,
+        subject: str,
+        for_self: bool,
+        roles: Sequence[str] | None,
+    ) -> tuple[str, ...] | None:
+        """The roles a new token is narrowed to (``None``: all its subject's)."""
+        if roles is None:
+            # A narrowed token never mints a token wider than itself.
+            return principal.narrowed_to if for_self else None
+        if not roles:
+            raise InvalidInput("a token's roles must name at least one role, or be left out")
+        if self.rbac is None or not self.rbac.enabled:
+            raise NotConfigured(
+                "a token can be narrowed to roles only where authorization (RBAC) is on"
+            )
+        who = principal if for_self else Principal(subject=subject, kind=PrincipalKind.API_TOKEN)
+        return check_narrowing(roles, await self.rbac.roles_of(who), subject)
+
+    async def list_api_tokens(self, caller: Caller) -> Sequence[ApiToken]:
+        """The tokens the caller may manage: every one with ``token.manage``,
+        else those of its own subject."""
+        everyone = await self._manages_all(caller.principal)
+        return [
+            t
+            for t in await self.tokens.list_api_tokens()
+            if everyone or t.subject == caller.principal.subject
+        ]
+
+    async def revoke_api_token(self, caller: Caller, token_id: str) -> ApiToken:
+        """Revoke a token at once (idempotent), and every token it created,
+        down the line: what a leaked token made must not outlive it. A token of
+        another subject, without ``token.manage``, is ``TokenNotFound``, so IDs
+        do not reveal which tokens exist."""
+        token = await self.tokens.get_api_token(token_id)
+        if token is None or not (
+            token.subject == caller.principal.subject or await self._manages_all(caller.principal)
+        ):
             raise TokenNotFound(token_id)
-        revoked = await self.tokens.revoke_api_token(token_id, self.clock.now())
+        now = self.clock.now()
+        revoked = await self.tokens.revoke_api_token(token_id, now)
         if revoked is None:
             raise TokenNotFound(token_id)
+        cascaded: list[ApiToken] = []
+        for child in descendants(token_id, await self.tokens.list_api_tokens()):
+            if child.revoked is None:
+                gone = await self.tokens.revoke_api_token(child.id, now)
+                if gone is not None:
+                    cascaded.append(gone)
+        await self.events.publish(TokenRevoked(caller=caller, at=now, token=revoked))
+        for gone in cascaded:
+            # Each is revoked in its own right: the audit trail names every one.
+            await self.events.publish(
+                TokenRevoked(caller=caller, at=now, token=gone, cascaded_from=token_id)
+            )
         return revoked
 
     async def bootstrap_admin_token(self) -> NewApiToken | None:
@@ -237,7 +353,8 @@ class AuthService:
 
         Created only if no API token was ever stored, decided atomically by
         the store, so it happens once per installation even when several
-        replicas start together. ``None`` when there is nothing to do.
+        replicas start together. It acts as ``BOOTSTRAP_SUBJECT``, which a
+        fresh RBAC policy makes an admin. ``None`` when there is nothing to do.
         """
         now = self.clock.now()
         secret = new_secret(API_TOKEN_PREFIX)
@@ -246,13 +363,36 @@ class AuthService:
             name=BOOTSTRAP_TOKEN_NAME,
             secret_hash=hash_secret(secret),
             subject=BOOTSTRAP_SUBJECT,
-            groups=(ADMIN_GROUP,),
             created=now,
             created_by="opentacosvc first start",
         )
         if await self.tokens.add_first_api_token(token):
+            await self.events.publish(TokenCreated(caller=SYSTEM_CALLER, at=now, token=token))
             return NewApiToken(token, secret)
         return None
+
+    async def _manages_all(self, principal: Principal) -> bool:
+        if self.rbac is None:
+            return False
+        decision = await self.rbac.decide(principal, Action.TOKEN_MANAGE, GLOBAL_RESOURCE)
+        return decision.allowed
+
+    async def _authorize(self, caller: Caller, action: Action) -> None:
+        if self.rbac is None:
+            raise PermissionDenied(action, GLOBAL_RESOURCE, "authorization is not configured")
+        try:
+            await self.rbac.check(caller.principal, action, GLOBAL_RESOURCE)
+        except PermissionDenied as exc:
+            await self.events.publish(
+                AccessDenied(
+                    caller=caller,
+                    at=self.clock.now(),
+                    action=action,
+                    resource=GLOBAL_RESOURCE,
+                    reason=exc.reason,
+                )
+            )
+            raise
 
     async def public_keys(self) -> Mapping[str, object]:
         """The JWKS document that verifies our access tokens (public)."""

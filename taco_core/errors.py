@@ -32,12 +32,21 @@ class InvalidState(InvalidInput):
     """A state payload is not a Terraform state (a JSON object)."""
 
 
-class StateTooLarge(InvalidInput):
+class BodyTooLarge(InvalidInput):
+    """A request body exceeds its size limit; ``what`` names the body (a lock
+    request, a token request ...), so the caller knows which limit it met."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} exceeds the size limit of {limit} bytes")
+        self.what = what
+        self.limit = limit
+
+
+class StateTooLarge(BodyTooLarge):
     """A state payload exceeds the configured size limit."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"state exceeds the size limit of {limit} bytes")
-        self.limit = limit
+        super().__init__("state", limit)
 
 
 class ReservedUnitId(InvalidInput):

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from attrs import frozen
 
+from taco_core.auth import ApiToken
 from taco_core.caller import Caller
 from taco_core.model import LockInfo, StateVersion, Unit, UnitId
 
@@ -20,7 +21,10 @@ __all__ = [
     "LockAcquired",
     "LockRefused",
     "LockReleased",
+    "RbacChanged",
     "StateCommitted",
+    "TokenCreated",
+    "TokenRevoked",
     "UnitCreated",
     "UnitDeleted",
     "UnitUndeleted",
@@ -107,3 +111,40 @@ class AccessDenied(Event):
     action: str
     resource: str
     reason: str
+
+
+@frozen(kw_only=True)
+class TokenCreated(Event):
+    """An API token was created; ``token`` is its record (the secret is never
+    in an event). ``token.subject`` may differ from the caller's subject when
+    an admin made a token for a service subject."""
+
+    token: ApiToken
+
+
+@frozen(kw_only=True)
+class TokenRevoked(Event):
+    """An API token was revoked (also when it already was: the request is
+    what an audit trail records). A token revoked because the token that
+    created it was (down the line) names that one in ``cascaded_from``."""
+
+    token: ApiToken
+    cascaded_from: str = ""
+
+
+@frozen(kw_only=True)
+class RbacChanged(Event):
+    """The RBAC policy changed and was saved as ``version``.
+
+    ``operation`` names the edit (``role_created``, ``role_deleted``,
+    ``permission_created``, ``permission_deleted``, ``permission_assigned``,
+    ``permission_revoked``, ``role_assigned``, ``role_revoked``); ``role``,
+    ``permission`` and ``subject`` name what it touched (empty when it did
+    not touch one).
+    """
+
+    operation: str
+    version: int
+    role: str = ""
+    permission: str = ""
+    subject: str = ""

@@ -35,14 +35,34 @@ def judge(current: StateVersion | None, new: StateFacts, *, force: bool = False)
     """Decide whether ``new`` may become the current state over ``current``.
 
     Identical bytes are always an idempotent success (Terraform retries writes).
-    A current state without a lineage (empty, or hand-made) accepts anything.
-    ``force`` accepts everything else.
+    ``force`` accepts everything else. A state without the ``lineage`` or the
+    ``serial`` the current state has is refused: it may start a unit, never
+    replace a Terraform state (``{}`` would otherwise slip past every check,
+    and the owner's next write would be the one refused). A current state
+    without a lineage (empty, or hand-made) accepts anything else.
     """
     if current is None:
         return ACCEPT
     if current.sha256 == new.sha256:
         return Verdict(Outcome.IDEMPOTENT)
-    if force or current.lineage is None:
+    if force:
+        return ACCEPT
+    missing = [
+        name
+        for name, had, has in (
+            ("lineage", current.lineage, new.lineage),
+            ("serial", current.serial, new.serial),
+        )
+        if had is not None and has is None
+    ]
+    if missing:
+        return Verdict(
+            Outcome.REFUSE,
+            f"the state has no {' and no '.join(repr(m) for m in missing)}, which the current "
+            "state has: it would replace a Terraform state with something that is not one "
+            "(is it a Terraform state?)",
+        )
+    if current.lineage is None:
         return ACCEPT
     if new.lineage is not None and new.lineage != current.lineage:
         return Verdict(

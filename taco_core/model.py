@@ -16,6 +16,11 @@ from attrs import field, frozen
 # A unit's ID, once checked by ``taco_core.unit_id.parse_unit_id``.
 UnitId = NewType("UnitId", str)
 
+# The largest number a caller may give where a store keeps one (a serial, a
+# version number): SQLite's INTEGER is a signed 64-bit integer, and so is
+# Terraform's own serial.
+MAX_NUMBER = 2**63 - 1
+
 # State bytes as received. Uploads arrive in a bytearray so a large state is
 # held once instead of being copied into an immutable ``bytes``.
 Payload = bytes | bytearray
@@ -31,6 +36,10 @@ class LockInfo:
 
     ``created`` is kept as the RFC 3339 text the locker sent (Terraform sends
     nanoseconds, which ``datetime`` cannot hold), so it round-trips exactly.
+    ``owner`` is ours, not Terraform's: the service sets it to the acquiring
+    principal's ``Principal.owner_key``, so protocols that cannot carry a
+    lock ID on writes (Terraform's s3 and remote backends) can still write
+    under a lock their own principal holds, and nobody else can.
     """
 
     id: str
@@ -40,6 +49,7 @@ class LockInfo:
     version: str = ""
     created: str = ""
     path: str = ""
+    owner: str = ""
 
 
 @frozen
@@ -164,6 +174,7 @@ class RetentionPolicy:
 
     max_versions: int = 100
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+    max_quarantined: int = 20
 
 
 @frozen
@@ -173,3 +184,13 @@ class WriteResult:
 
     version: StateVersion
     changed: bool
+
+
+@frozen
+class DocumentPage:
+    """Part of a listing of units, as the documents a store rendered
+    (``StateStore.unit_documents``); ``next_after`` is where the next page
+    starts (``None`` on the last page)."""
+
+    documents: tuple[str, ...]
+    next_after: str | None = None

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from taco_core.audit import AuditPage, AuditQuery, AuditRecord
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
+from taco_core.content import StateReader
 from taco_core.diff import StateDiff
 from taco_core.events import Event
 from taco_core.model import (
@@ -70,6 +71,22 @@ class StateStore(Protocol):
         """Live units whose ID starts with ``prefix`` (plain string prefix),
         sorted by ID. ``deleted=True`` lists the soft-deleted incarnations
         instead (an ID may appear more than once; newest deletion first)."""
+        ...
+
+    async def unit_documents(
+        self,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> Sequence[tuple[UnitId, str]]:
+        """The units ``list_units`` lists (same order), each as its ID and the
+        JSON object the management API shows for it (``unit_json`` of
+        ``taco_adapters.wire``), rendered by the store where it can do so
+        without building a ``Unit`` per row: a listing of 100,000 units is
+        then a matter of joining strings. ``after``: only IDs greater than it
+        (keyset pagination of live units); ``limit``: at most that many."""
         ...
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
@@ -130,6 +147,14 @@ class StateStore(Protocol):
 
     async def read_state(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         """The current version and its bytes, or ``None`` before the first write."""
+        ...
+
+    async def open_state(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        """``read_state`` for serving: the current version and a reader of its
+        bytes, or ``None`` before the first write. A large state is streamed
+        from one consistent snapshot (never the bytes of a later version), so
+        serving it holds a slice of it in memory, not all of it. The caller
+        closes the reader. ``UnitNotFound`` if the unit does not exist."""
         ...
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
@@ -319,10 +344,22 @@ class SigningKeyStore(Protocol):
         ...
 
 
-class AuthStore(TokenStore, SigningKeyStore, Protocol):
-    """Both auth ports in one adapter: the tokens and signing keys live beside
-    the states (the same SQLite file, the same bucket and prefix), so every
-    replica that shares the states shares them too."""
+class SecretStore(Protocol):
+    """Installation-wide secrets (keys for signed URLs, for short-lived S3
+    credentials ...), the same bytes in every process sharing the storage."""
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        """The secret called ``name``: ``candidate`` is stored if none is yet,
+        decided atomically so that of many processes starting at once exactly
+        one candidate wins, and every caller gets the winner. Never changed
+        afterwards. ``name`` is a short identifier (``[a-z0-9-]+``)."""
+        ...
+
+
+class AuthStore(TokenStore, SigningKeyStore, SecretStore, Protocol):
+    """The auth ports in one adapter: tokens, signing keys and secrets live
+    beside the states (the same SQLite file, the same bucket and prefix), so
+    every replica that shares the states shares them too."""
 
     async def aclose(self) -> None:
         """Release connections and clients."""

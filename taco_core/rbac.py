@@ -15,17 +15,22 @@ One evaluator, ``Authorizer``, serves enforcement, list filtering and
 - otherwise the answer is no.
 
 A rule matches when its resources match the resource (``taco_core.rbac_pattern``)
-and its actions name the action or ``*``. One implication: an allow of
+and its actions name the action or ``*``. Two implications: an allow of
 ``unit.read`` also allows ``unit.read_outputs`` (who may read a whole state
-may read its outputs). A deny of ``unit.read`` does not deny
-``unit.read_outputs``: it takes away the whole state, and outputs stay
-governed by their own action, so "everything but the full state of prod" is a
-plain deny of ``unit.read`` on ``prod/*``. Both directions stay monotone:
-adding an allow never removes access and adding a deny never adds any.
+may read its outputs), and an allow of ``rbac.manage`` also allows
+``audit.read`` (who may grant any permission may grant themselves that one,
+and should see what their grants did). Implications hold for allows only: a
+deny of ``unit.read`` does not deny ``unit.read_outputs``: it takes away the
+whole state, and outputs stay governed by their own action, so "everything
+but the full state of prod" is a plain deny of ``unit.read`` on ``prod/*``.
+Both directions stay monotone: adding an allow never removes access and
+adding a deny never adds any.
 
-Actions that concern no unit (``rbac.manage``, ``token.manage``) are decided
-on the resource ``GLOBAL_RESOURCE`` (``*``), which only the pattern ``*``
-matches (no unit ID contains a ``*``).
+Actions that concern no unit (``rbac.manage``, ``token.manage``,
+``audit.read``) are decided on the resource ``GLOBAL_RESOURCE`` (``*``),
+which only the pattern ``*`` matches (no unit ID contains a ``*``). The
+audit trail is one such: it names every caller and where they called from,
+so reading it is all or nothing, never per unit.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from attrs import field, frozen
 
 from taco_core.auth import Principal
 from taco_core.errors import InvalidInput
-from taco_core.rbac_pattern import Pattern, PatternSet, compile_pattern
+from taco_core.rbac_pattern import Pattern, PatternSet, compile_pattern, matches
 
 T = TypeVar("T")
 
@@ -55,6 +60,7 @@ class Action(StrEnum):
     UNIT_DELETE = "unit.delete"
     RBAC_MANAGE = "rbac.manage"
     TOKEN_MANAGE = "token.manage"
+    AUDIT_READ = "audit.read"
     ALL = "*"
 
 
@@ -65,6 +71,7 @@ GLOBAL_RESOURCE = "*"
 # the action itself and ``*`` (see the module docstring).
 _IMPLIED_BY: Mapping[str, frozenset[str]] = {
     Action.UNIT_READ_OUTPUTS: frozenset({Action.UNIT_READ}),
+    Action.AUDIT_READ: frozenset({Action.RBAC_MANAGE}),
 }
 
 
@@ -246,13 +253,19 @@ def parse_rule(text: str) -> Rule:
 GroupRoles = Mapping[str, tuple[str, ...]]
 
 
-def parse_group_roles(text: str, *, setting: str = "OPENTACO_RBAC_GROUP_ROLES") -> GroupRoles:
-    """The group-to-roles mapping from ``platform=admin,devs=reader``.
+def parse_group_roles(
+    text: str,
+    *,
+    setting: str = "OPENTACO_RBAC_GROUP_ROLES",
+    example: str = "GROUP=ROLE, e.g. platform=admin,devs=reader",
+) -> GroupRoles:
+    """The group-to-roles mapping from ``platform=admin,devs=reader`` (also
+    the subject-to-roles mapping, the same syntax with subjects).
 
     Items are separated by commas and split at their last ``=``, so a group
     name may contain ``=`` but not ``,``. A group named twice gets both roles.
-    Blank text is an empty mapping. ``InvalidInput`` names ``setting`` and the
-    bad item.
+    Blank text is an empty mapping. ``InvalidInput`` names ``setting``, the
+    bad item and the expected form (``example``).
     """
     mapping: dict[str, list[str]] = {}
     for raw in text.split(","):
@@ -262,9 +275,7 @@ def parse_group_roles(text: str, *, setting: str = "OPENTACO_RBAC_GROUP_ROLES") 
         group, sep, role = item.rpartition("=")
         group, role = group.strip(), role.strip()
         if not sep or not group or not role:
-            raise InvalidInput(
-                f"{setting}: item {item!r} must be GROUP=ROLE, e.g. platform=admin,devs=reader"
-            )
+            raise InvalidInput(f"{setting}: item {item!r} must be {example}")
         if not _ID.fullmatch(role):
             raise InvalidInput(
                 f"{setting}: item {item!r}: role ID {role!r} must be 1 to 64 letters, "
@@ -277,15 +288,20 @@ def parse_group_roles(text: str, *, setting: str = "OPENTACO_RBAC_GROUP_ROLES") 
 
 
 def effective_roles(
-    policy: RbacPolicy, principal: Principal, group_roles: GroupRoles | None = None
+    policy: RbacPolicy,
+    principal: Principal,
+    group_roles: GroupRoles | None = None,
+    subject_roles: GroupRoles | None = None,
 ) -> tuple[str, ...]:
     """The role IDs ``principal`` acts with, sorted.
 
-    Those assigned to its subject, plus those its groups map to, then cut
-    down to the token's narrowing when it has one: a narrowed token never
-    acts with a role its subject does not hold now.
+    Those assigned to its subject, plus those its groups map to and those
+    the configuration gives its subject (``subject_roles``), then cut down to
+    the token's narrowing when it has one: a narrowed token never acts with a
+    role its subject does not hold now.
     """
     roles = set(policy.assignments.get(principal.subject, ()))
+    roles.update((subject_roles or {}).get(principal.subject, ()))
     for group in principal.groups:
         roles.update((group_roles or {}).get(group, ()))
     if principal.narrowed_to is not None:
@@ -312,6 +328,16 @@ def check_narrowing(requested: Iterable[str], held: Iterable[str], subject: str)
 
 
 # -- decisions --------------------------------------------------------------------
+
+
+def rule_applies(rule: Rule, action: str, resource: str) -> bool:
+    """Whether ``rule`` speaks about ``action`` on ``resource``, read as the
+    ``Authorizer`` reads it (an allow of ``unit.read`` also speaks about
+    ``unit.read_outputs``); what ``rbac test`` lists as applicable."""
+    wanted = {action, Action.ALL.value}
+    if rule.effect is Effect.ALLOW:
+        wanted |= _IMPLIED_BY.get(action, frozenset())
+    return not wanted.isdisjoint(rule.actions) and any(matches(p, resource) for p in rule.resources)
 
 
 class Basis(StrEnum):
@@ -514,12 +540,21 @@ def decide(policy: RbacPolicy, roles: Iterable[str], action: str, resource: str)
     return Authorizer(policy).decide(roles, action, resource)
 
 
-def can_anyone_manage(policy: RbacPolicy, group_roles: GroupRoles | None = None) -> bool:
-    """Whether some assigned subject, or some mapped group, may ``rbac.manage``.
+def can_anyone_manage(
+    policy: RbacPolicy,
+    group_roles: GroupRoles | None = None,
+    subject_roles: GroupRoles | None = None,
+) -> bool:
+    """Whether some assigned subject, or some mapped group or subject, may
+    ``rbac.manage``.
 
     An edit that turns this from true to false would lock every admin out
     (only turning authorization off could undo it), so the service refuses it.
     """
     authorizer = Authorizer(policy)
-    holders = [*policy.assignments.values(), *(group_roles or {}).values()]
+    holders = [
+        *policy.assignments.values(),
+        *(group_roles or {}).values(),
+        *(subject_roles or {}).values(),
+    ]
     return any(authorizer.allows(roles, Action.RBAC_MANAGE, GLOBAL_RESOURCE) for roles in holders)

@@ -51,7 +51,8 @@ class RbacService:
     """Use cases over an ``RbacStore``.
 
     ``group_roles`` maps identity-provider groups to role IDs
-    (``taco_core.rbac.parse_group_roles``). ``enabled=False`` (authentication
+    (``taco_core.rbac.parse_group_roles``), ``subject_roles`` subjects (both
+    come from the configuration, not from the stored policy). ``enabled=False`` (authentication
     turned off) allows everything. ``max_age`` lets decisions reuse the
     policy loaded that recently instead of loading it per decision (edits
     made by other processes then show after at most that long); by default
@@ -65,12 +66,14 @@ class RbacService:
         clock: Clock,
         *,
         group_roles: GroupRoles | None = None,
+        subject_roles: GroupRoles | None = None,
         enabled: bool = True,
         max_age: timedelta = timedelta(0),
     ) -> None:
         self.store = store
         self.clock = clock
         self.group_roles: GroupRoles = dict(group_roles or {})
+        self.subject_roles: GroupRoles = dict(subject_roles or {})
         self.enabled = enabled
         self.max_age = max_age
         self._authorizer = Authorizer(EMPTY_POLICY)
@@ -119,9 +122,8 @@ class RbacService:
             stored = await self.store.load()
             current = stored or EMPTY_POLICY
             new = attrs.evolve(change(current), version=current.version + 1)
-            if can_anyone_manage(current, self.group_roles) and not can_anyone_manage(
-                new, self.group_roles
-            ):
+            mapped = (self.group_roles, self.subject_roles)
+            if can_anyone_manage(current, *mapped) and not can_anyone_manage(new, *mapped):
                 raise WouldLockOut(
                     "this change would leave nobody able to manage RBAC (no subject or mapped "
                     "group would be allowed rbac.manage); give another subject an admin role first"
@@ -135,7 +137,7 @@ class RbacService:
 
     async def roles_of(self, principal: Principal) -> tuple[str, ...]:
         """The role IDs ``principal`` acts with (``rbac.effective_roles``)."""
-        return effective_roles(await self.policy(), principal, self.group_roles)
+        return self._roles(await self.policy(), principal)
 
     async def decide(
         self, principal: Principal, action: str, resource: str = GLOBAL_RESOURCE
@@ -146,7 +148,7 @@ class RbacService:
         if not self.enabled:
             return disabled_decision(action, resource)
         authorizer = await self._current()
-        roles = effective_roles(authorizer.policy, principal, self.group_roles)
+        roles = self._roles(authorizer.policy, principal)
         return authorizer.decide(roles, action, resource)
 
     async def check(
@@ -168,7 +170,7 @@ class RbacService:
         if not self.enabled:
             return list(items)
         authorizer = await self._current()
-        roles = effective_roles(authorizer.policy, principal, self.group_roles)
+        roles = self._roles(authorizer.policy, principal)
         return authorizer.filter(roles, action, items, key)
 
     async def read_access(self, principal: Principal, unit_id: str) -> ReadAccess:
@@ -179,7 +181,7 @@ class RbacService:
         if not self.enabled:
             return ReadAccess.FULL
         authorizer = await self._current()
-        roles = effective_roles(authorizer.policy, principal, self.group_roles)
+        roles = self._roles(authorizer.policy, principal)
         full = authorizer.decide(roles, Action.UNIT_READ, unit_id)
         if full.allowed:
             return ReadAccess.FULL
@@ -196,6 +198,9 @@ class RbacService:
         if len(data) <= _INLINE_REDACT_LIMIT:
             return redact_to_outputs(data)
         return await anyio.to_thread.run_sync(redact_to_outputs, data)
+
+    def _roles(self, policy: RbacPolicy, principal: Principal) -> tuple[str, ...]:
+        return effective_roles(policy, principal, self.group_roles, self.subject_roles)
 
     # -- the cached, compiled policy ---------------------------------------------
 

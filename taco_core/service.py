@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -21,10 +22,12 @@ from attrs import frozen
 from taco_core import guard, locks
 from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
 from taco_core.caller import Caller
+from taco_core.content import BytesReader, StateReader, read_all
 from taco_core.diff import StateDiff, diff_states
 from taco_core.errors import (
     ConcurrentUpdate,
     InvalidInput,
+    InvalidState,
     LockConflict,
     PermissionDenied,
     StateRejected,
@@ -46,6 +49,7 @@ from taco_core.events import (
     WriteRefused,
 )
 from taco_core.model import (
+    DocumentPage,
     LockInfo,
     NewVersion,
     Payload,
@@ -61,8 +65,8 @@ from taco_core.model import (
 from taco_core.ports import Clock, EventSink, StateControl, StateStore
 from taco_core.rbac import Action
 from taco_core.redaction import redact_to_outputs
-from taco_core.state_doc import load_object, read_facts
-from taco_core.unit_id import parse_user_unit_id
+from taco_core.state_doc import facts_with, fingerprint, load_object, outer_fields, read_facts
+from taco_core.unit_id import check_prefix, parse_user_unit_id
 
 # A write re-reads the head and retries when another writer moved it between
 # the read and the atomic commit. Contention on one unit is rare (Terraform
@@ -70,6 +74,9 @@ from taco_core.unit_id import parse_user_unit_id
 _MAX_ATTEMPTS = 16
 
 DEFAULT_MAX_STATE_BYTES = 512 * 1024 * 1024
+# The most units one listing page holds, whatever ``limit`` asks for: a page is
+# built in memory, and a client asking for 2^63 means "as many as you give".
+MAX_PAGE_UNITS = 10_000
 
 
 @frozen
@@ -201,12 +208,49 @@ class StateService:
     ) -> Sequence[Unit]:
         """Units whose ID starts with ``prefix``, sorted by ID, leaving out
         those the caller may not see (not even their outputs)."""
-        units = await self.store.list_units(prefix, deleted=deleted)
+        units = await self.store.list_units(check_prefix(prefix), deleted=deleted)
         if caller.is_system:
             return units
         return await self.access.filter(
             caller.principal, Action.UNIT_READ_OUTPUTS, units, _unit_key
         )
+
+    async def list_unit_documents(
+        self,
+        caller: Caller,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> DocumentPage:
+        """``list_units`` as the documents the store rendered
+        (``StateStore.unit_documents``), filtered the same way: the fast path
+        of a large listing. With ``limit``, one page of live units after
+        ``after`` and where the next page starts; the page may hold fewer
+        than ``limit`` documents when the caller may not see some units, and
+        never more than ``MAX_PAGE_UNITS``."""
+        if limit is not None and deleted:
+            raise InvalidInput("deleted units are listed whole; leave out 'limit'")
+        if limit is not None and limit < 1:
+            raise InvalidInput("'limit' must be at least 1")
+        if limit is not None:
+            limit = min(limit, MAX_PAGE_UNITS)
+        rows = await self.store.unit_documents(
+            check_prefix(prefix),
+            deleted=deleted,
+            after=after,
+            limit=None if limit is None else limit + 1,
+        )
+        next_after: str | None = None
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            next_after = rows[-1][0]
+        if not caller.is_system:
+            rows = await self.access.filter(
+                caller.principal, Action.UNIT_READ_OUTPUTS, rows, _row_key
+            )
+        return DocumentPage(tuple(doc for _, doc in rows), next_after)
 
     async def delete_unit(self, caller: Caller, unit_id: UnitId) -> None:
         """Soft-delete; recoverable with ``undelete_unit`` during the grace period."""
@@ -244,6 +288,7 @@ class StateService:
         ``created`` gets the server's time. ``create_missing`` creates the
         unit on first use (which needs ``unit.write`` too)."""
         await self._authorize(caller, Action.UNIT_LOCK, unit_id)
+        wanted = attrs.evolve(wanted, owner=caller.principal.owner_key)
         if not wanted.id:
             wanted = attrs.evolve(wanted, id=str(uuid.uuid4()))
         if not wanted.created:
@@ -301,6 +346,24 @@ class StateService:
             return None
         return await _visible(access, *found)
 
+    async def open_download(
+        self, caller: Caller, unit_id: UnitId
+    ) -> tuple[StateVersion, StateReader] | None:
+        """``download`` for serving: the bytes as a reader that streams a
+        large state instead of holding it (``StateStore.open_state``). The
+        caller closes the reader. An outputs-only caller gets the redacted
+        form, computed from the whole state, never cached."""
+        access = await self._read_access(caller, unit_id)
+        found = await self.store.open_state(unit_id)
+        if found is None:
+            await self.store.get_unit(unit_id)
+            return None
+        version, reader = found
+        if access is ReadAccess.FULL:
+            return version, reader
+        version, redacted = await _visible(access, version, bytes(await read_all(reader)))
+        return version, BytesReader(redacted)
+
     def check_size(self, size: int) -> None:
         """Refuse payloads over the configured limit (callers check early,
         before reading a body, when they know its length)."""
@@ -316,19 +379,29 @@ class StateService:
         lock_id: str | None = None,
         force: bool = False,
         create_missing: bool = False,
+        owned_lock: bool = False,
+        known_md5: str | None = None,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
         Order of checks: permission, size and shape (``InvalidInput``), the
         lock (``LockConflict``; nothing is stored), then the clobber guard: a
         refused write is kept as a quarantined version and ``StateRejected``
-        names it.
+        names it. ``known_md5`` is the hex MD5 of ``data`` when the caller has
+        computed it already (the HTTP edge checks ``Content-MD5`` with it), so
+        a state is hashed with MD5 once.
+
+        ``owned_lock`` is for protocols whose writes cannot carry a lock ID
+        (Terraform's s3 and remote backends): with no ``lock_id``, a unit
+        locked by a lock this caller's principal acquired
+        (``LockInfo.owner``) is written under that lock; anyone else's lock
+        still refuses the write.
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
-        facts = await _read_facts(data)
+        facts = await _read_facts(data, known_md5)
 
-        async def attempt(current: StateVersion | None) -> WriteResult:
+        async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
@@ -356,7 +429,12 @@ class StateService:
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
         result = await self._optimistic(
-            caller, unit_id, lock_id, attempt, create_missing=create_missing
+            caller,
+            unit_id,
+            lock_id,
+            attempt,
+            create_missing=create_missing,
+            owned_lock=owned_lock and lock_id is None,
         )
         if result.changed:
             await self._committed(caller, result.version, lock_id)
@@ -378,9 +456,10 @@ class StateService:
         caller: Caller,
         unit_id: UnitId,
         lock_id: str | None,
-        attempt: Callable[[StateVersion | None], Awaitable[WriteResult]],
+        attempt: Callable[[StateVersion | None, str | None], Awaitable[WriteResult]],
         *,
         create_missing: bool = False,
+        owned_lock: bool = False,
     ) -> WriteResult:
         """Run ``attempt`` against the current head until its commit lands.
 
@@ -398,9 +477,12 @@ class StateService:
                         raise
                     await self._ensure_unit(caller, unit_id)
                     continue
-                locks.check_write(unit_id, unit.lock, lock_id)
+                effective = lock_id
+                if owned_lock and unit.lock is not None and _owns(caller, unit.lock):
+                    effective = unit.lock.id
+                locks.check_write(unit_id, unit.lock, effective)
                 try:
-                    return await attempt(current)
+                    return await attempt(current, effective)
                 except ConcurrentUpdate:
                     continue
         except LockConflict as exc:
@@ -459,7 +541,7 @@ class StateService:
         old, data = await self.store.read_version(unit_id, number)
         doc = load_object(data)
 
-        async def attempt(current: StateVersion | None) -> WriteResult:
+        async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
             seen = [v.serial for v in await self.store.list_versions(unit_id)]
             top = max((x for x in [*seen, old.serial] if x is not None), default=-1)
             restored = with_serial(data, doc, top + 1)
@@ -574,8 +656,16 @@ class BoundStateControl:
         return await self.service.diff(self.caller, unit_id, from_version, to_version)
 
 
+def _owns(caller: Caller, lock: LockInfo) -> bool:
+    return bool(lock.owner) and lock.owner == caller.principal.owner_key
+
+
 def _unit_key(unit: Unit) -> str:
     return unit.id
+
+
+def _row_key(row: tuple[UnitId, str]) -> str:
+    return row[0]
 
 
 # Redacting parses the whole state; past this size that would stall the event
@@ -607,10 +697,24 @@ async def _visible(
 _INLINE_PARSE_LIMIT = 256 * 1024
 
 
-async def _read_facts(data: Payload) -> StateFacts:
+async def _read_facts(data: Payload, md5: str | None = None) -> StateFacts:
     if len(data) <= _INLINE_PARSE_LIMIT:
-        return read_facts(data)
-    return await anyio.to_thread.run_sync(read_facts, data)
+        return read_facts(data, md5=md5)
+    # Hashing releases the GIL: it runs on another core beside the parse.
+    parsed: list[dict[str, Any] | InvalidState] = []
+
+    async def parse() -> None:
+        try:
+            parsed.append(await anyio.to_thread.run_sync(outer_fields, data))
+        except InvalidState as exc:
+            parsed.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(parse)
+        sha256, md5_hex = await anyio.to_thread.run_sync(fingerprint, data, md5)
+    if isinstance(parsed[0], InvalidState):
+        raise parsed[0]
+    return facts_with(parsed[0], len(data), sha256, md5_hex)
 
 
 _SERIAL = re.compile(rb'"serial"\s*:\s*\d+')

@@ -30,6 +30,7 @@ from taco_http import (
     health,
     metrics_routes,
     openapi,
+    rbac_routes,
     units,
 )
 from taco_http.auth import AuthMiddleware
@@ -37,6 +38,7 @@ from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.methods import AnyMethod, by_method
 from taco_http.operations import Operation
 from taco_http.request_id import RequestIdMiddleware
 from taco_http.settings import Settings
@@ -50,6 +52,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *openapi.OPERATIONS,
     *metrics_routes.OPERATIONS,
     *auth_routes.OPERATIONS,
+    *rbac_routes.OPERATIONS,
     *backend.OPERATIONS,
     *units.OPERATIONS,
     *audit_routes.OPERATIONS,
@@ -97,18 +100,22 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/logout", auth_routes.logout, methods=["POST"]),
         Route("/v1/auth/me", auth_routes.me, methods=["GET"]),
         Route("/v1/auth/jwks", auth_routes.jwks, methods=["GET"]),
-        Route("/v1/auth/tokens", auth_routes.list_tokens, methods=["GET"]),
-        Route("/v1/auth/tokens", auth_routes.create_token, methods=["POST"]),
-        Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
-        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
-        Route("/v1/units", units.list_units, methods=["GET"]),
-        Route("/v1/units", units.create_unit, methods=["POST"]),
         Route(
-            "/v1/units/{rest:path}",
-            units.unit_route,
-            methods=["GET", "POST", "PUT", "DELETE"],
+            "/v1/auth/tokens",
+            by_method({"GET": auth_routes.list_tokens, "POST": auth_routes.create_token}),
+            methods=["GET", "POST"],
         ),
+        Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
+        *rbac_routes.ROUTES,
         Route("/v1/audit", audit_routes.audit, methods=["GET"]),
+        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route(
+            "/v1/units",
+            by_method({"GET": units.list_units, "POST": units.create_unit}),
+            methods=["GET", "POST"],
+        ),
+        # Every method: which ones an ID's action serves is the action's to say (405).
+        Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
     ]
     return TacoApp(
         routes=routes,

@@ -3,7 +3,8 @@
 Query parameters: ``unit`` and ``subject`` (exact matches), ``since`` (RFC
 3339 with a time zone), ``limit`` (1 to 1000, default 100) and ``after``
 (the previous page's ``next``). Who may read it is the core's decision
-(``AuditService.query``: ``rbac.manage``).
+(``AuditService.query``: ``audit.read`` on ``*``, which ``rbac.manage``
+implies).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ OPERATIONS = (
         "audit",
         description="Who did what to which unit, when and from where: state writes and "
         "refusals, restores, locks, unlocks and force-unlocks, deletes and undeletes, denied "
-        "access, API tokens and RBAC changes. Needs the rbac.manage permission. Follow "
+        "access, API tokens and RBAC changes. Needs the audit.read permission on every unit "
+        "(*), which rbac.manage implies. Follow "
         "`next` (as `after`) for the next page; a page may be short while `next` is set.",
         params=(
             Param("unit", "query", "only records about this unit (exact ID)"),

@@ -9,9 +9,11 @@
 - ``POST /v1/auth/logout`` ``{"refresh_token"}``: ends that login session
   (always 200, like RFC 7009 revocation, so it reveals nothing).
 - ``GET /v1/auth/me``: the caller. ``GET /v1/auth/jwks``: our public keys.
-- ``POST /v1/auth/tokens`` ``{"name", "expires_in"?}`` (seconds or ``"90d"``)
-  answers 201 with the token's secret, the only time it is shown;
-  ``GET /v1/auth/tokens`` lists, ``DELETE /v1/auth/tokens/{id}`` revokes.
+- ``POST /v1/auth/tokens`` ``{"name", "expires_in"?, "subject"?, "roles"?}``
+  (``expires_in``: seconds or ``"90d"``; ``subject``: a service subject, for
+  callers allowed ``token.manage``; ``roles``: narrow the token to these
+  roles of its subject) answers 201 with the token's secret, the only time it
+  is shown; ``GET /v1/auth/tokens`` lists, ``DELETE /v1/auth/tokens/{id}`` revokes.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from taco_adapters.wire import (
     principal_json,
     structure,
 )
-from taco_core.auth_service import AuthService
+from taco_core.auth_service import MAX_API_TOKEN_LIFETIME, AuthService
+from taco_core.caller import Caller
 from taco_core.errors import InvalidInput
-from taco_http.auth import principal_of
+from taco_core.model import Surface
+from taco_http.auth import caller_of, principal_of
 from taco_http.body import read_json_object
 from taco_http.context import services_of
 from taco_http.operations import Json, Operation, Param, Reply, error, errors, ok
@@ -56,6 +60,10 @@ SCOPES = ("openid", "profile", "email")
 
 def _auth(request: Request) -> AuthService:
     return services_of(request).auth
+
+
+def _caller(request: Request) -> Caller:
+    return caller_of(request, Surface.API)
 
 
 async def config(request: Request) -> Response:
@@ -112,14 +120,41 @@ def _lifetime(doc: dict[str, Any]) -> timedelta | None:
     raw = doc.get("expires_in")
     if raw is None:
         return None
+    seconds: float
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return timedelta(seconds=raw)
-    if isinstance(raw, str):
+        seconds = raw
+    elif isinstance(raw, str):
         try:
-            return timedelta(seconds=parse_duration("expires_in", raw))
+            seconds = parse_duration("expires_in", raw)
         except SettingsError as exc:
             raise InvalidInput(str(exc)) from None
-    raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    else:
+        raise InvalidInput('expires_in must be seconds or a duration such as "90d"')
+    # Checked before a timedelta is made of it, which cannot hold every number.
+    if seconds <= 0:
+        raise InvalidInput("expires_in must be positive")
+    if seconds > MAX_API_TOKEN_LIFETIME.total_seconds():
+        raise InvalidInput(
+            f"expires_in must be at most {MAX_API_TOKEN_LIFETIME.days}d; leave it out for a "
+            "token that lives until revoked"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _optional_text(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f'"{key}" must be a string, e.g. "ci-dev"')
+    return value
+
+
+def _roles(doc: dict[str, Any]) -> list[str] | None:
+    value = doc.get("roles")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise InvalidInput('"roles" must be a list of role IDs, e.g. ["ci-dev"]')
+    return value
 
 
 async def create_token(request: Request) -> Response:
@@ -128,7 +163,11 @@ async def create_token(request: Request) -> Response:
     if not isinstance(name, str):
         raise InvalidInput('a token request needs a "name" string, e.g. {"name": "ci"}')
     created = await _auth(request).create_api_token(
-        principal_of(request), name, expires_in=_lifetime(doc)
+        _caller(request),
+        name,
+        expires_in=_lifetime(doc),
+        subject=_optional_text(doc, "subject"),
+        roles=_roles(doc),
     )
     return JSONResponse(
         new_api_token_json(created), status_code=201, headers={"Cache-Control": "no-store"}
@@ -136,12 +175,12 @@ async def create_token(request: Request) -> Response:
 
 
 async def list_tokens(request: Request) -> Response:
-    tokens = await _auth(request).list_api_tokens(principal_of(request))
+    tokens = await _auth(request).list_api_tokens(_caller(request))
     return JSONResponse(api_tokens_json(list(tokens)))
 
 
 async def revoke_token(request: Request) -> Response:
-    await _auth(request).revoke_api_token(principal_of(request), request.path_params["token_id"])
+    await _auth(request).revoke_api_token(_caller(request), request.path_params["token_id"])
     return Response(status_code=204)
 
 

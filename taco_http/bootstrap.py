@@ -61,8 +61,11 @@ def announce_admin_token(created: NewApiToken, path: Path | None) -> None:
     shipped elsewhere) and write it to ``path`` with mode 0600."""
     where = ""
     if path is not None:
-        write_private_file(path, created.secret + "\n")
-        where = f"\n  It was also written to {path.resolve()} (mode 0600)."
+        try:
+            write_private_file(path, created.secret + "\n")
+            where = f"\n  It was also written to {path.resolve()} (mode 0600)."
+        except OSError as exc:
+            where = f"\n  It could NOT be written to {path}: {exc.strerror or exc}."
     sys.stderr.write(
         "\n"
         "  OpenTaco created an admin API token on this first start. It is shown ONCE:\n"
@@ -77,7 +80,7 @@ def announce_admin_token(created: NewApiToken, path: Path | None) -> None:
 def write_private_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, readable by the owner only from
     the first byte on (the file is created 0600, never widened later)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import error_json, terraform_lock_json
 from taco_core.errors import (
+    BodyTooLarge,
     Conflict,
     Forbidden,
     IdentityProviderUnavailable,
@@ -25,7 +26,7 @@ from taco_core.errors import (
     LockConflict,
     NotConfigured,
     NotFound,
-    StateTooLarge,
+    StateRejected,
     StorageUnavailable,
     TacoError,
     Unauthenticated,
@@ -37,7 +38,7 @@ AUTH_CHALLENGES = ('Bearer realm="opentaco"', 'Basic realm="opentaco", charset="
 
 # Most specific first.
 STATUS_BY_ERROR: tuple[tuple[type[TacoError], int], ...] = (
-    (StateTooLarge, 413),
+    (BodyTooLarge, 413),
     (InvalidInput, 400),
     (NotFound, 404),
     (LockConflict, 423),
@@ -57,8 +58,36 @@ def status_for(exc: TacoError) -> int:
     return 500
 
 
+def _log_refusal(request: Request, exc: StateRejected | LockConflict) -> None:
+    """A refused write is worth an operator's attention: its unit, its reason
+    and, for the clobber guard, the quarantined version that kept it. A lock
+    request that finds the lock taken is ordinary contention (Terraform
+    retries it): that is only INFO."""
+    contention = isinstance(exc, LockConflict) and (
+        request.method == "LOCK" or request.url.path.endswith("/lock")
+    )
+    log.log(
+        logging.INFO if contention else logging.WARNING,
+        "%s %s refused: %s",
+        request.method,
+        request.url.path,
+        exc.message,
+    )
+
+
 def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
+
+
+# What a caller who has not authenticated learns of a storage failure. The
+# full message names the endpoint, the bucket, the key layout and, while a
+# credential is looked up, its hash: it goes to the log only.
+STORAGE_UNAVAILABLE = "the storage is unavailable; try again later (the service log has details)"
+
+
+def is_authenticated(request: Request) -> bool:
+    """Whether ``AuthMiddleware`` accepted the caller (always, with auth disabled)."""
+    return "principal" in request.scope.get("state", {})
 
 
 async def taco_error(request: Request, exc: Exception) -> Response:
@@ -66,9 +95,14 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    elif isinstance(exc, (StateRejected, LockConflict)):
+        _log_refusal(request, exc)
     if isinstance(exc, LockConflict) and is_backend(request):
         return JSONResponse(terraform_lock_json(exc.holder), status_code=status)
-    response = JSONResponse(error_json(exc), status_code=status)
+    body = error_json(exc)
+    if isinstance(exc, StorageUnavailable) and not is_authenticated(request):
+        body["error"] = STORAGE_UNAVAILABLE
+    response = JSONResponse(body, status_code=status)
     if isinstance(exc, Unauthenticated):
         # RFC 9110: a 401 names the schemes that would work. Both do here.
         for challenge in AUTH_CHALLENGES:
@@ -84,6 +118,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up (or was dropped for stalling) mid-request: nobody is
+    # there to answer, and it is not the service's failure.
+    log.debug("%s %s: the client disconnected", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal server error"}, status_code=500)
@@ -92,5 +133,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     TacoError: taco_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: unexpected_error,
 }

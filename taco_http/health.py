@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +24,8 @@ async def healthz(request: Request) -> Response:
 # client may retry for longer; answering 503 in time beats answering late.
 READY_DEADLINE_SECONDS = 0.8
 
+log = logging.getLogger("opentaco.http")
+
 
 async def readyz(request: Request) -> Response:
     """The store answers a round trip in time: a load balancer may send traffic."""
@@ -34,8 +38,11 @@ async def readyz(request: Request) -> Response:
     if deadline.cancelled_caught:
         error = f"the store did not answer within {READY_DEADLINE_SECONDS}s"
     if error:
+        # Probes are not authenticated: the details (endpoint, bucket) go to the log.
+        log.warning("not ready: %s", error)
         return JSONResponse(
-            {"status": "unavailable", "service": "opentaco", "error": error}, status_code=503
+            {"status": "unavailable", "service": "opentaco", "error": "the store does not answer"},
+            status_code=503,
         )
     return JSONResponse({"status": "ready", "service": "opentaco"})
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import resource
 import sys
 from datetime import UTC, datetime
 
@@ -24,9 +26,10 @@ import uvicorn
 
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
+from taco_http.connections import guarded_protocol, quiet_accept_errors
 from taco_http.logs import configure_logging
 from taco_http.parser import build_parser
-from taco_http.settings import Settings, SettingsError, from_env
+from taco_http.settings import Settings, SettingsError, from_env, notices
 from taco_http.wiring import configured_key, open_adapters
 
 log = logging.getLogger("opentaco")
@@ -34,6 +37,8 @@ log = logging.getLogger("opentaco")
 
 async def serve(settings: Settings) -> None:
     configured_key(settings, datetime.now(UTC))  # a bad key file stops us before any I/O
+    quiet_accept_errors(asyncio.get_running_loop())
+    _check_descriptors(settings)
     async with open_adapters(settings) as adapters:
         _log_auth(settings)
         config = uvicorn.Config(
@@ -46,19 +51,43 @@ async def serve(settings: Settings) -> None:
             server_header=False,
             log_config=None,
             access_log=False,
+            http=guarded_protocol(
+                read_timeout=settings.read_timeout_seconds,
+                max_connections=settings.max_connections,
+            ),
+            timeout_keep_alive=math.ceil(settings.idle_timeout_seconds),
+            # uvicorn answers 503 from this many (connections or requests in
+            # progress) on; ours refuses connection number max_connections + 1.
+            limit_concurrency=settings.max_connections + 1,
         )
         await uvicorn.Server(config).serve()
+
+
+def _check_descriptors(settings: Settings) -> None:
+    """Warn when the open-file limit is below the connection limit: the service
+    would run out of descriptors (and refuse everyone) before refusing the
+    connections over its limit with a clear 503."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Beside its connections the service holds the database, logs and the listener.
+    if soft != resource.RLIM_INFINITY and settings.max_connections + 64 > soft:
+        log.warning(
+            "the open-file limit (%d, ulimit -n) leaves room for fewer connections than "
+            "OPENTACO_MAX_CONNECTIONS=%d: raise the limit or lower the setting",
+            soft,
+            settings.max_connections,
+        )
 
 
 def _log_auth(settings: Settings) -> None:
     if settings.auth_disable:
         log.warning(
-            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE): anyone who "
-            "can reach %s:%d can read and write every state",
+            "AUTHENTICATION IS DISABLED (--auth-disable / OPENTACO_AUTH_DISABLE), AND WITH IT "
+            "AUTHORIZATION (RBAC): anyone who can reach %s:%d can read and write every state",
             settings.host,
             settings.port,
         )
-    elif settings.auth_issuer:
+        return
+    if settings.auth_issuer:
         log.info(
             "authentication: OIDC login via %s (client %s) and API tokens",
             settings.auth_issuer,
@@ -66,9 +95,19 @@ def _log_auth(settings: Settings) -> None:
         )
     else:
         log.info("authentication: API tokens (no OIDC provider configured)")
+    log.info(
+        "authorization: RBAC, deny by default; group roles: %s; subject roles: %s; "
+        "policy reused for %gs",
+        settings.rbac_group_roles or "none",
+        settings.rbac_subject_roles or "none",
+        settings.rbac_max_age(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the service creates is its own: the database and its WAL,
+    # the admin token, any temporary file SQLite makes.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         settings = from_env(os.environ, vars(args))
@@ -76,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"opentacosvc: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    for level, message in notices(os.environ, vars(args), settings):
+        log.log(level, message)
     try:
         asyncio.run(serve(settings))
     except SettingsError as exc:

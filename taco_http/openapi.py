@@ -173,9 +173,12 @@ def _content(content: Content, schemas: SchemaSet) -> dict[str, Any]:
             content.shape,
             name=content.name,
             rename=content.rename,
+            omit=content.omit,
             optional=content.optional,
             open=content.open,
         )
+        if content.many:
+            schema = {"type": "array", "items": schema}
         return {"application/json": {"schema": schema}}
     if isinstance(content, OpaqueJson):
         return {

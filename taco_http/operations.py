@@ -26,14 +26,17 @@ from taco_core.unit_id import MAX_LENGTH
 
 @frozen
 class Json:
-    """A JSON body shaped by the wire class ``shape``; ``name``, ``rename``,
-    ``optional`` and ``open`` describe a variant (``SchemaSet.ref``)."""
+    """A JSON body shaped by the wire class ``shape`` (an array of them when
+    ``many``); ``name``, ``rename``, ``omit``, ``optional`` and ``open``
+    describe a variant (``SchemaSet.ref``)."""
 
     shape: type
     name: str | None = None
     rename: Mapping[str, str] | None = field(default=None, hash=False)
+    omit: tuple[str, ...] = ()
     optional: bool = False
     open: bool = False
+    many: bool = False
 
 
 @frozen
@@ -138,6 +141,11 @@ def error(status: int, description: str) -> Reply:
 def ok(shape: type, description: str = "done", status: int = 200) -> Reply:
     """A success answer with a JSON body of ``shape``."""
     return Reply(status, description, Json(shape))
+
+
+def ok_list(shape: type, description: str) -> Reply:
+    """A success answer with a JSON array of ``shape`` (the RBAC API's listings)."""
+    return Reply(200, description, Json(shape, many=True))
 
 
 # Segments of letters, digits, '.', '_' and '-' joined by single '/'

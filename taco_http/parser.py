@@ -158,6 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(env OPENTACO_ADMIN_TOKEN_PATH, default admin-token beside the SQLite database)",
     )
     add(
+        "--rbac-group-roles",
+        type=_typed(s.parse_group_roles_setting),
+        dest="rbac_group_roles",
+        metavar="GROUP=ROLE,...",
+        help="roles given to the members of identity-provider groups (the ID token's "
+        "groups claim), e.g. platform=admin,devs=reader (env OPENTACO_RBAC_GROUP_ROLES)",
+    )
+    add(
+        "--rbac-subject-roles",
+        type=_typed(s.parse_subject_roles_setting),
+        dest="rbac_subject_roles",
+        metavar="SUBJECT=ROLE,...",
+        help="roles given to subjects by configuration, e.g. the first admins when the "
+        "identity provider sends no groups: alice@example.com=admin "
+        "(env OPENTACO_RBAC_SUBJECT_ROLES)",
+    )
+    add(
+        "--rbac-max-age",
+        type=_typed(s.parse_duration),
+        dest="rbac_max_age_seconds",
+        metavar="DURATION",
+        help="how long a decision may reuse the RBAC policy it loaded; edits on other "
+        "replicas show within this long (env OPENTACO_RBAC_MAX_AGE, default 5s on S3, "
+        "0 elsewhere)",
+    )
+    add(
         "--max-state-bytes",
         type=_typed(s.parse_size),
         dest="max_state_bytes",
@@ -183,6 +209,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long writes refused by the clobber guard are kept before pruning may drop "
         "them (env OPENTACO_QUARANTINE_GRACE, default 7d)",
     )
+    add(
+        "--read-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="read_timeout_seconds",
+        help="how long a client has to send a request's headers, and the longest pause "
+        "inside its body, before it is dropped (env OPENTACO_READ_TIMEOUT, default 20s)",
+    )
+    add(
+        "--idle-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="idle_timeout_seconds",
+        help="how long a kept-alive connection may idle between requests "
+        "(env OPENTACO_IDLE_TIMEOUT, default 5s)",
+    )
+    add(
+        "--max-connections",
+        type=_typed(s.parse_positive_int),
+        dest="max_connections",
+        help="open connections served at once; beyond, new ones get 503 "
+        "(env OPENTACO_MAX_CONNECTIONS, default 1000)",
+    )
+    add(
+        "--max-quarantined",
+        type=_typed(s.parse_positive_int),
+        dest="max_quarantined",
+        help="refused writes kept per unit within the quarantine grace; beyond, the oldest "
+        "go first (env OPENTACO_MAX_QUARANTINED, default 20)",
+    )
     add("--s3-bucket", "-s3-bucket", dest="s3_bucket", help="S3 bucket (env OPENTACO_S3_BUCKET)")
     add(
         "--s3-prefix",
@@ -198,11 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="S3-compatible endpoint URL, path-style (env OPENTACO_S3_ENDPOINT)",
     )
     add(
+        "--s3-timeout",
+        type=_typed(s.parse_positive_duration),
+        dest="s3_timeout_seconds",
+        help="how long to wait for S3 to connect or to go on answering before an attempt "
+        "fails; each request is tried twice at most (env OPENTACO_S3_TIMEOUT, default 10s)",
+    )
+    add(
         "--log-level",
         "-log-level",
         dest="log_level",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (env OPENTACO_LOG_LEVEL, default info)",
+        type=_typed(s.parse_log_level),
+        help="log level: debug, info, warning (or warn), error or critical, in any case "
+        "(env OPENTACO_LOG_LEVEL, default info)",
     )
     add(
         "--log-format",

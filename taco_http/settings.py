@@ -7,13 +7,17 @@ falls back silently to a default (the Go reference turns a typo in
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from attrs import frozen
 
+from taco_core.errors import InvalidInput
 from taco_core.model import RetentionPolicy
+from taco_core.rbac import GroupRoles, parse_group_roles
 from taco_core.service import DEFAULT_MAX_STATE_BYTES, Policy
 
 STORAGE_KINDS = ("sqlite", "memory", "s3")
@@ -21,6 +25,11 @@ LOG_FORMATS = ("text", "json")
 # Who may read /metrics: anyone who reaches the port (like the probes), only
 # callers with a credential, or nobody (the route answers 404).
 METRICS_ACCESS = ("public", "auth", "off")
+
+# How long a replica on S3 reuses the RBAC policy it loaded before loading it
+# again: every decision would otherwise be a GET. An edit made on this replica
+# shows at once; one made on another replica shows within this long.
+S3_RBAC_MAX_AGE_SECONDS = 5.0
 
 
 class SettingsError(ValueError):
@@ -40,14 +49,19 @@ class Settings:
     max_versions: int = 100
     delete_grace_seconds: float = 7 * 24 * 3600.0
     quarantine_grace_seconds: float = 7 * 24 * 3600.0
+    max_quarantined: int = 20
     s3_bucket: str = ""
     s3_prefix: str = ""
     s3_region: str = ""
     s3_endpoint: str = ""
+    s3_timeout_seconds: float = 10.0
     log_level: str = "info"
     log_format: str = "text"
     metrics: str = "public"
     audit_retention_seconds: float = 365 * 24 * 3600.0
+    read_timeout_seconds: float = 20.0
+    idle_timeout_seconds: float = 5.0
+    max_connections: int = 1000
     auth_issuer: str = ""
     auth_client_id: str = ""
     auth_auth_url: str = ""
@@ -60,6 +74,9 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    rbac_group_roles: str = ""
+    rbac_subject_roles: str = ""
+    rbac_max_age_seconds: float | None = None
 
     def policy(self) -> Policy:
         return Policy(
@@ -67,9 +84,26 @@ class Settings:
             retention=RetentionPolicy(
                 max_versions=self.max_versions,
                 quarantine_grace_seconds=self.quarantine_grace_seconds,
+                max_quarantined=self.max_quarantined,
             ),
             delete_grace_seconds=self.delete_grace_seconds,
         )
+
+    def group_roles(self) -> GroupRoles:
+        """``OPENTACO_RBAC_GROUP_ROLES`` as a mapping (checked by ``from_env``)."""
+        return parse_group_roles(self.rbac_group_roles)
+
+    def subject_roles(self) -> GroupRoles:
+        """``OPENTACO_RBAC_SUBJECT_ROLES`` as a mapping (checked by ``from_env``)."""
+        return parse_group_roles(self.rbac_subject_roles)
+
+    def rbac_max_age(self) -> float:
+        """Seconds a decision may reuse a loaded RBAC policy: as configured,
+        else ``S3_RBAC_MAX_AGE_SECONDS`` on S3 and 0 (load every time: a
+        cheap local read) on SQLite and memory."""
+        if self.rbac_max_age_seconds is not None:
+            return self.rbac_max_age_seconds
+        return S3_RBAC_MAX_AGE_SECONDS if self.storage == "s3" else 0.0
 
     def token_issuer(self) -> str:
         """The ``iss`` of our access tokens: the public base URL, or where
@@ -87,13 +121,17 @@ def parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+# The largest number a setting takes: a signed 64-bit integer.
+_MAX_SETTING = 2**63 - 1
+
+
 def parse_positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(_MAX_SETTING)):
+        raise SettingsError(f"{name} must be a positive integer, got {raw[:40]!r}")
+    value = int(text)
+    if not 0 < value <= _MAX_SETTING:
+        raise SettingsError(f"{name} must be a positive integer, got {raw[:40]!r}")
     return value
 
 
@@ -114,7 +152,10 @@ def parse_size(name: str, raw: str) -> int:
     if not match:
         raise SettingsError(f"{name} must be a size such as 536870912 or 512MiB, got {raw!r}")
     unit = (match.group(2) or "").lower()[:1]
-    value = int(match.group(1)) * _SIZE_UNITS[unit]
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > len(str(_MAX_SETTING)) or int(digits) * _SIZE_UNITS[unit] > _MAX_SETTING:
+        raise SettingsError(f"{name} is too large, got {raw[:40]!r}")
+    value = int(digits) * _SIZE_UNITS[unit]
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {raw!r}")
     return value
@@ -124,12 +165,21 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# A century: longer than any grace period or lifetime means, and short enough
+# that now plus it is still a date.
+MAX_DURATION_DAYS = 36500
+
+
 def parse_duration(name: str, raw: str) -> float:
-    """Seconds, or a number with one unit: ``3600``, ``90m``, ``168h``, ``7d``."""
+    """Seconds, or a number with one unit: ``3600``, ``90m``, ``168h``, ``7d``;
+    at most ``MAX_DURATION_DAYS``."""
     match = _DURATION.match(raw)
     if not match:
         raise SettingsError(f"{name} must be a duration such as 7d, 168h or 3600s, got {raw!r}")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise SettingsError(f"{name} must be at most {MAX_DURATION_DAYS}d, got {raw!r}")
+    return seconds
 
 
 def parse_positive_duration(name: str, raw: str) -> float:
@@ -143,6 +193,20 @@ def parse_url(name: str, raw: str) -> str:
     value = raw.strip()
     if value and not value.startswith(("https://", "http://")):
         raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+    return value
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Spellings other tools use (the Go reference's WARN).
+_LOG_LEVEL_ALIASES = {"warn": "warning", "fatal": "critical"}
+
+
+def parse_log_level(name: str, raw: str) -> str:
+    """A log level in any case; ``WARN`` is ``warning``."""
+    value = raw.strip().lower()
+    value = _LOG_LEVEL_ALIASES.get(value, value)
+    if value not in LOG_LEVELS:
+        raise SettingsError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return value
 
 
@@ -167,6 +231,25 @@ parse_log_format = _one_of(LOG_FORMATS)
 parse_metrics = _one_of(METRICS_ACCESS)
 
 
+def parse_group_roles_setting(name: str, raw: str) -> str:
+    """``GROUP=ROLE[,GROUP=ROLE...]`` (``taco_core.rbac.parse_group_roles``),
+    checked and kept as text."""
+    try:
+        parse_group_roles(raw, setting=name)
+    except InvalidInput as exc:
+        raise SettingsError(exc.message) from None
+    return raw.strip()
+
+
+def parse_subject_roles_setting(name: str, raw: str) -> str:
+    """``SUBJECT=ROLE[,SUBJECT=ROLE...]``, checked and kept as text."""
+    try:
+        parse_group_roles(raw, setting=name, example="SUBJECT=ROLE, e.g. alice@example.com=admin")
+    except InvalidInput as exc:
+        raise SettingsError(exc.message) from None
+    return raw.strip()
+
+
 def _text(name: str, raw: str) -> str:
     return raw.strip()
 
@@ -187,14 +270,19 @@ ENV_VARS = {
     "OPENTACO_MAX_VERSIONS": ("max_versions", parse_positive_int),
     "OPENTACO_DELETE_GRACE": ("delete_grace_seconds", parse_duration),
     "OPENTACO_QUARANTINE_GRACE": ("quarantine_grace_seconds", parse_duration),
+    "OPENTACO_MAX_QUARANTINED": ("max_quarantined", parse_positive_int),
     "OPENTACO_S3_BUCKET": ("s3_bucket", _text),
     "OPENTACO_S3_PREFIX": ("s3_prefix", _text),
     "OPENTACO_S3_REGION": ("s3_region", _text),
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
-    "OPENTACO_LOG_LEVEL": ("log_level", _text),
+    "OPENTACO_S3_TIMEOUT": ("s3_timeout_seconds", parse_positive_duration),
+    "OPENTACO_LOG_LEVEL": ("log_level", parse_log_level),
     "OPENTACO_LOG_FORMAT": ("log_format", parse_log_format),
     "OPENTACO_METRICS": ("metrics", parse_metrics),
     "OPENTACO_AUDIT_RETENTION": ("audit_retention_seconds", parse_duration),
+    "OPENTACO_READ_TIMEOUT": ("read_timeout_seconds", parse_positive_duration),
+    "OPENTACO_IDLE_TIMEOUT": ("idle_timeout_seconds", parse_positive_duration),
+    "OPENTACO_MAX_CONNECTIONS": ("max_connections", parse_positive_int),
     "OPENTACO_AUTH_ISSUER": ("auth_issuer", parse_url),
     "OPENTACO_AUTH_CLIENT_ID": ("auth_client_id", _text),
     "OPENTACO_AUTH_AUTH_URL": ("auth_auth_url", parse_url),
@@ -207,11 +295,27 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
+    "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
+    "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),
 }
 
 
+# Variables of the same family that other programs read: not typos.
+OTHER_PROGRAMS_VARS = frozenset({"OPENTACO_SERVER", "OPENTACO_TOKEN"})
+_S3_FIELDS = ("s3_bucket", "s3_prefix", "s3_region", "s3_endpoint")
+
+
+def _given(values: Mapping[str, object], field_name: str) -> bool:
+    return bool(values.get(field_name))
+
+
 def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None = None) -> Settings:
-    """Settings from ``OPENTACO_*`` variables, then ``overrides`` (parsed flags)."""
+    """Settings from ``OPENTACO_*`` variables, then ``overrides`` (parsed flags).
+
+    Without a storage named, an S3 bucket chooses S3 storage: settings that
+    point at a bucket must never be served from a local file instead.
+    """
     values: dict[str, object] = {}
     for var, (field_name, parse) in ENV_VARS.items():
         if var in environ:
@@ -219,6 +323,8 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
+    if "storage" not in values and _given(values, "s3_bucket"):
+        values["storage"] = "s3"
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.storage == "s3" and not settings.s3_bucket:
         raise SettingsError("storage s3 needs a bucket: set OPENTACO_S3_BUCKET or --s3-bucket")
@@ -228,3 +334,46 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
             "(--auth-issuer, --auth-client-id)"
         )
     return settings
+
+
+def notices(
+    environ: Mapping[str, str], overrides: Mapping[str, object], settings: Settings
+) -> list[tuple[int, str]]:
+    """What start-up should tell the operator about the configuration, as
+    (logging level, message): unknown ``OPENTACO_*`` variables (with the
+    closest known name), settings the chosen storage ignores, and storage
+    chosen by the settings rather than named."""
+    found: list[tuple[int, str]] = []
+    known = [*ENV_VARS, *OTHER_PROGRAMS_VARS]
+    for var in sorted(environ):
+        if var.startswith("OPENTACO_") and var not in known:
+            close = difflib.get_close_matches(var, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            found.append(
+                (logging.WARNING, f"{var} is not a setting of opentacosvc and is ignored{hint}")
+            )
+    storage_named = "OPENTACO_STORAGE" in environ or overrides.get("storage") is not None
+    if settings.storage == "s3" and not storage_named:
+        found.append(
+            (
+                logging.INFO,
+                "storage: s3, because an S3 bucket is set (OPENTACO_S3_BUCKET or --s3-bucket) "
+                "and no storage is named",
+            )
+        )
+    s3_set = [f for f in _S3_FIELDS if getattr(settings, f)]
+    if settings.storage != "s3" and s3_set:
+        names = ", ".join(f"OPENTACO_{f.upper()}" for f in s3_set)
+        why = (
+            f"OPENTACO_STORAGE={settings.storage}"
+            if storage_named
+            else "the default; S3 needs OPENTACO_S3_BUCKET"
+        )
+        found.append(
+            (
+                logging.WARNING,
+                f"{names} set, but the storage is {settings.storage} ({why}): "
+                "the S3 settings are ignored",
+            )
+        )
+    return found

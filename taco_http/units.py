@@ -10,14 +10,12 @@ action word is addressed with ``%2F`` or ``__`` instead of a raw slash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 import anyio
 import anyio.to_thread
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,18 +40,20 @@ from taco_adapters.wire import (
     restored_json,
     structure,
     unit_json,
-    units_json,
+    units_document,
     upload_json,
     version_headers,
     versions_page_json,
 )
 from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound
-from taco_core.model import LockInfo, Surface, UnitId
+from taco_core.history import current_at
+from taco_core.model import MAX_NUMBER, LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http.auth import caller_of
-from taco_http.body import read_body, read_json_object
+from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
+from taco_http.methods import pick
 from taco_http.operations import (
     STATE,
     Json,
@@ -64,7 +64,7 @@ from taco_http.operations import (
     ok,
     unit_id_param,
 )
-from taco_http.streaming import state_response
+from taco_http.streaming import state_answer, state_response
 from taco_http.telemetry import ROUTE_TEMPLATE_KEY
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
@@ -95,18 +95,29 @@ async def create_unit(request: Request) -> Response:
 
 
 async def list_units(request: Request) -> Response:
+    """All units (the reference's shape), or with ``?limit=`` one page of
+    them after ``?after=`` (keyset pagination: stable while units come and
+    go) and the link to the next page in ``next`` and a ``Link`` header."""
     prefix = request.query_params.get("prefix", "")
-    units = await services_of(request).states.list_units(
-        _caller(request), prefix, deleted=_flag(request, "deleted")
+    raw_limit = request.query_params.get("limit")
+    limit = None if raw_limit in (None, "") else _int_param(request, "limit", 0)
+    after = request.query_params.get("after", "")
+    page = await services_of(request).states.list_unit_documents(
+        _caller(request), prefix, deleted=_flag(request, "deleted"), after=after, limit=limit
     )
-
-    def render() -> bytes:
-        # 100,000 units take long enough to render that the event loop must not.
-        doc = units_json(units)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-
-    body = await anyio.to_thread.run_sync(render) if len(units) > 500 else render()
-    return Response(body, media_type="application/json")
+    next_link = None
+    if page.next_after is not None:
+        query = {"limit": str(limit), "after": page.next_after}
+        if prefix:
+            query["prefix"] = prefix
+        next_link = f"{request.url.path}?{urlencode(query)}"
+    if len(page.documents) > 5000:
+        # Joining 100,000 units takes long enough that the event loop must not.
+        body = await anyio.to_thread.run_sync(units_document, page.documents, next_link)
+    else:
+        body = units_document(page.documents, next_link)
+    headers = {"Link": f'<{next_link}>; rel="next"'} if next_link else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def unit_route(request: Request) -> Response:
@@ -117,7 +128,7 @@ async def unit_route(request: Request) -> Response:
     parts = [unquote(p) for p in rest.split("/")]
     action: str | None = None
     arg: str | None = None
-    if len(parts) >= 3 and parts[-2] == "versions" and parts[-1].isdigit():
+    if len(parts) >= 3 and parts[-2] == "versions" and _is_number(parts[-1]):
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
@@ -130,10 +141,7 @@ async def unit_route(request: Request) -> Response:
     # Metrics and the access log name the operation, never the unit.
     request.scope[ROUTE_TEMPLATE_KEY] = template
     unit_id = decode_path_id("/".join(parts))
-    handler = handlers.get(request.method)
-    if handler is None:
-        raise HTTPException(405, f"method {request.method} not allowed here")
-    return await handler(request, unit_id, arg)
+    return await pick(request.method, handlers)(request, unit_id, arg)
 
 
 async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -148,11 +156,11 @@ async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Resp
 
 
 async def _download(request: Request, unit_id: UnitId, _: str | None) -> Response:
-    found = await services_of(request).states.download(_caller(request), unit_id)
+    found = await services_of(request).states.open_download(_caller(request), unit_id)
     if found is None:
         return Response(b"", media_type="application/json")
-    version, data = found
-    return state_response(data, version_headers(version))
+    version, reader = found
+    return await state_answer(request, version, reader, version_headers(version))
 
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -165,6 +173,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
+        known_md5=verified_md5(request),
     )
     return JSONResponse(upload_json(result, forced=force))
 
@@ -197,8 +206,9 @@ async def _versions(request: Request, unit_id: UnitId, _: str | None) -> Respons
 
 async def _version(request: Request, unit_id: UnitId, arg: str | None) -> Response:
     assert arg is not None
+    number = _whole_number("version number", arg)
     version, data = await services_of(request).states.read_version(
-        _caller(request), unit_id, int(arg)
+        _caller(request), unit_id, number
     )
     return state_response(data, version_headers(version))
 
@@ -218,14 +228,21 @@ async def _restore(request: Request, unit_id: UnitId, _: str | None) -> Response
 
 
 async def _number_at(request: Request, unit_id: UnitId, timestamp: str) -> int:
+    """The version current at ``timestamp``: the newest written at or before it."""
     try:
         wanted = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"timestamp {timestamp!r} is not RFC 3339") from None
-    for v in await services_of(request).states.list_versions(_caller(request), unit_id):
-        if abs((v.created - wanted).total_seconds()) < 1e-6:
-            return v.number
-    raise NotFound(f"unit {unit_id!r} has no version created at {timestamp}")
+    if wanted.tzinfo is None:
+        raise InvalidInput(
+            f"timestamp {timestamp!r} has no time zone: add Z (UTC) or an offset such as +02:00"
+        )
+    found = current_at(
+        await services_of(request).states.list_versions(_caller(request), unit_id), wanted
+    )
+    if found is None:
+        raise NotFound(f"unit {unit_id!r} has no kept version written at or before {timestamp}")
+    return found.number
 
 
 async def _diff(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -251,9 +268,22 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise InvalidInput(f"query parameter {name!r} must be a non-negative integer")
-    return int(raw)
+    return _whole_number(f"query parameter {name!r}", raw)
+
+
+def _is_number(raw: str) -> bool:
+    # ASCII only: str.isdigit() also accepts '²' and other digits int() refuses.
+    return raw.isascii() and raw.isdigit()
+
+
+def _whole_number(what: str, raw: str) -> int:
+    """``raw`` as a number a store can keep, or ``InvalidInput`` naming ``what``."""
+    if not _is_number(raw):
+        raise InvalidInput(f"{what} must be a non-negative integer, got {raw!r}")
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+        raise InvalidInput(f"{what} must be at most {MAX_NUMBER}")
+    return int(digits)
 
 
 _UNIT_METHODS: dict[str, Handler] = {"GET": _get_unit, "DELETE": _delete_unit}
@@ -287,12 +317,16 @@ _ID = unit_id_param(
     "when the ID's last segment is an action word such as 'lock')"
 )
 _IF_LOCKED_BY = Param("if_locked_by", "query", "the lock ID the write is made under")
+_IF_NONE_MATCH = Param(
+    "If-None-Match", "header", "ETags the client holds: 304 without the body when one matches"
+)
 _VERSION_HEADERS = {
     VERSION_HEADER: "the version's number",
     QUARANTINED_HEADER: "true when the clobber guard refused this version",
     RECORD_HEADER: "the whole version record (VersionDoc) as compact JSON",
 }
-_LOCK_BODY = Json(LockInfo, name="LockRequest", optional=True, open=True)
+# ``owner`` is the server's to set: a request's is ignored.
+_LOCK_BODY = Json(LockInfo, name="LockRequest", omit=("owner",), optional=True, open=True)
 _LOCKED = errors(423)
 
 
@@ -306,11 +340,21 @@ OPERATIONS = (
         "/v1/units",
         "List units, sorted by ID",
         _TAG,
+        description="Without limit, every unit the caller may see. With limit, one page "
+        "(keyset pagination, stable while units come and go): the next page's URL is in next "
+        "and in a Link header.",
         params=(
             Param("prefix", "query", "only IDs that start with this (a plain string prefix)"),
             Param("deleted", "query", "list the soft-deleted units instead", kind=bool),
+            Param(
+                "limit", "query", "units per page (at most 10000)", kind=int, schema={"minimum": 1}
+            ),
+            Param("after", "query", "the last unit ID of the previous page"),
         ),
-        replies=(ok(UnitListDoc), *errors(400)),
+        replies=(
+            Reply(200, "done", Json(UnitListDoc), {"Link": 'the next page: <url>; rel="next"'}),
+            *errors(400),
+        ),
     ),
     Operation(
         "POST",
@@ -350,9 +394,15 @@ OPERATIONS = (
         f"{_UNIT}/download",
         "The current state",
         _TAG,
-        params=(_ID,),
+        params=(_ID, _IF_NONE_MATCH),
         replies=(
-            Reply(200, "the state (an empty body before the first write)", STATE, _VERSION_HEADERS),
+            Reply(
+                200,
+                "the state (an empty body before the first write)",
+                STATE,
+                {**_VERSION_HEADERS, "ETag": "strong validator: the SHA-256 of the bytes sent"},
+            ),
+            Reply(304, "the client's copy is current (If-None-Match); empty body"),
             *errors(400, 404),
         ),
     ),
@@ -368,6 +418,7 @@ OPERATIONS = (
                 _ID,
                 _IF_LOCKED_BY,
                 Param("force", "query", "write past the clobber guard", kind=bool),
+                Param("Content-MD5", "header", "the body's MD5, base64: checked, 400 if wrong"),
             ),
             body=STATE,
             body_required=True,

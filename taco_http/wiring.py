@@ -4,9 +4,10 @@ chooses the adapters and builds the use cases over them.
 Two steps, each an async context manager that closes what it opened:
 
 - ``open_adapters(settings)``: every adapter for the configured storage, in
-  ``Adapters``. The credentials live wherever the states do (the same SQLite
-  file, the same bucket and prefix on one S3 client, or memory), so they
-  survive restarts and every replica sharing the storage shares them.
+  ``Adapters``. The credentials, the RBAC policy and the audit trail live
+  wherever the states do (the same SQLite file, the same bucket and prefix on one S3 client, or
+  memory), so they survive restarts and every replica sharing the storage
+  shares them.
 - ``open_services(settings, adapters)``: the use cases and the few adapters
   routes speak to, in ``Services``, the typed object the app's lifespan
   yields and handlers reach with ``taco_http.context.services_of``.
@@ -35,17 +36,32 @@ from taco_adapters.identity import (
     provider_settings,
     signing_key_from_pem,
 )
-from taco_adapters.memory import MemoryAuditLog, MemoryAuthStore, MemoryStateStore
-from taco_adapters.sqlite import SqliteAuditLog, SqliteAuthStore, SqliteStateStore
+from taco_adapters.memory import (
+    MemoryAuditLog,
+    MemoryAuthStore,
+    MemoryRbacStore,
+    MemoryStateStore,
+)
+from taco_adapters.sqlite import (
+    SqliteAuditLog,
+    SqliteAuthStore,
+    SqliteRbacStore,
+    SqliteStateStore,
+    companion_files,
+)
 from taco_core.audit_service import AuditService
-from taco_core.auth import SigningKey
+from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuditLog, AuthStore, Clock, EventSink, StateStore
+from taco_core.ports import AuditLog, AuthStore, Clock, EventSink, RbacStore, StateStore
+from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
+from taco_core.rbac_admin import RbacAdmin
+from taco_core.rbac_service import RbacService
 from taco_core.service import StateService
 from taco_http.metrics import Metrics, MetricsSink, metered
+from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
 
 log = logging.getLogger("opentaco")
@@ -58,6 +74,7 @@ class Adapters:
 
     states: StateStore
     auth: AuthStore
+    rbac: RbacStore
     clock: Clock
     audit: AuditLog = field(factory=MemoryAuditLog)
 
@@ -71,6 +88,10 @@ class Services:
     settings: Settings
     states: StateService
     auth: AuthService
+    # Authorization: the decisions every use case asks for (``rbac``) and
+    # the management of roles and permissions (``rbac_admin``).
+    rbac: RbacService
+    rbac_admin: RbacAdmin
     access_tokens: JoseAccessTokens
     oidc: OidcIdTokenVerifier | None
     # What the use cases publish (``taco_core.events``); listeners (the audit
@@ -88,21 +109,32 @@ async def open_adapters(
     when the storage cannot be reached, so the service refuses to start
     rather than serve from somewhere else.
 
-    With S3 and authentication disabled no credential is ever checked, so
-    there is nothing worth keeping: memory holds the (unused) credentials, and
-    serving a bucket then writes nothing of ours to it.
+    With S3 and authentication disabled no credential is ever checked and
+    nothing is authorized, so there is nothing worth keeping: memory holds the
+    (unused) credentials and policy, and the bucket gets no credentials of
+    ours. The audit trail is kept in the bucket all the same: without a
+    subject, its records still say what changed, when, from which address
+    and in which request.
     """
     clock = clock or SystemClock()
     async with contextlib.AsyncExitStack() as stack:
         states: StateStore
         auth: AuthStore
+        rbac: RbacStore
         audit: AuditLog
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
-            states, auth, audit = MemoryStateStore(), MemoryAuthStore(), MemoryAuditLog()
+            states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
+            audit = MemoryAuditLog()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
-            from taco_adapters.s3 import S3AuditLog, S3AuthStore, S3Bucket, S3StateStore
+            from taco_adapters.s3 import (
+                S3AuditLog,
+                S3AuthStore,
+                S3Bucket,
+                S3RbacStore,
+                S3StateStore,
+            )
 
             # One client, made in the event loop that serves requests, and one
             # bucket check for both stores.
@@ -110,34 +142,46 @@ async def open_adapters(
                 settings.s3_bucket,
                 region=settings.s3_region or None,
                 endpoint_url=settings.s3_endpoint or None,
+                io_timeout=settings.s3_timeout_seconds,
             )
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
-            auth = (
-                MemoryAuthStore()
-                if settings.auth_disable
-                else S3AuthStore(bucket, prefix=settings.s3_prefix)
-            )
+            if settings.auth_disable:
+                auth, rbac = MemoryAuthStore(), MemoryRbacStore()
+            else:
+                auth = S3AuthStore(bucket, prefix=settings.s3_prefix)
+                rbac = S3RbacStore(bucket, prefix=settings.s3_prefix)
             audit = S3AuditLog(bucket, prefix=settings.s3_prefix)
         else:
             states = await SqliteStateStore.open(settings.sqlite_db_path)
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
-            audit = await SqliteAuditLog.open(settings.sqlite_db_path)
-            stack.push_async_callback(audit.aclose)
+            sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_rbac.aclose)
+            rbac = sqlite_rbac
+            sqlite_audit = await SqliteAuditLog.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_audit.aclose)
+            audit = sqlite_audit
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
-        yield Adapters(states=states, auth=auth, clock=clock, audit=audit)
+            db = settings.sqlite_db_path.resolve()
+            token_file = admin_token_file(settings)
+            beside = [token_file.resolve()] if token_file else []
+            for problem in exposed(db.parent, [*companion_files(db), *beside]):
+                log.warning(problem)
+        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock, audit=audit)
 
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator[Services]:
-    """Build the use cases over ``adapters``: the state service, our access
-    tokens (creating the first signing key if there is none), the OIDC
-    verifier when a provider is configured, the auth service over them, the
-    audit trail (appending in groups until the services close) and the
-    metrics. ``SettingsError`` names a signing key file that cannot be used.
+    """Build the use cases over ``adapters``: authorization (creating the
+    fresh install's RBAC policy, with the bootstrap admin subject as admin,
+    if there is none), the state service asking it, our access tokens
+    (creating the first signing key if there is none), the OIDC verifier when
+    a provider is configured, the auth service over them, the audit trail
+    (appending in groups until the services close) and the metrics.
+    ``SettingsError`` names a signing key file that cannot be used.
 
     Every storage port is ``metered`` (its calls timed, its failures
     counted); the audit trail and the metrics listen to the event bus."""
@@ -146,6 +190,7 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     storage = settings.storage
     states_store = metered(adapters.states, storage, metrics)
     auth_store = metered(adapters.auth, storage, metrics)
+    rbac_store = metered(adapters.rbac, storage, metrics)
     audit_log = metered(adapters.audit, storage, metrics)
     policy = AuthPolicy(
         access_ttl=timedelta(seconds=settings.tokens_access_ttl_seconds),
@@ -164,15 +209,14 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
-    states = StateService(states_store, clock, settings.policy(), events=events)
+    rbac = await _open_rbac(settings, adapters.clock, rbac_store)
+    states = StateService(states_store, clock, settings.policy(), access=rbac, events=events)
 
     def audit_trouble(message: str) -> None:
         metrics.audit_failures.inc()
         log.error("%s", message)
 
-    audit = AuditService(
-        audit_log, clock, access=states.access, events=events, report=audit_trouble
-    )
+    audit = AuditService(audit_log, clock, access=rbac, events=events, report=audit_trouble)
     events.subscribe(audit)
     events.subscribe(MetricsSink(metrics, storage))
     async with contextlib.AsyncExitStack() as stack:
@@ -182,13 +226,62 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
         yield Services(
             settings=settings,
             states=states,
-            auth=AuthService(auth_store, access_tokens, clock, id_tokens=oidc, policy=policy),
+            auth=AuthService(
+                auth_store,
+                access_tokens,
+                clock,
+                id_tokens=oidc,
+                policy=policy,
+                rbac=rbac,
+                events=events,
+            ),
+            rbac=rbac,
+            rbac_admin=RbacAdmin(rbac, events=events),
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
             audit=audit,
             metrics=metrics,
         )
+
+
+async def _open_rbac(settings: Settings, clock: Clock, store: RbacStore) -> RbacService:
+    """Authorization as configured: off with authentication (everything is
+    allowed, as ``taco_http.main`` logs loudly), else deny-by-default over
+    the stored policy, created on a fresh install."""
+    rbac = RbacService(
+        store,
+        clock,
+        group_roles=settings.group_roles(),
+        subject_roles=settings.subject_roles(),
+        enabled=not settings.auth_disable,
+        max_age=timedelta(seconds=settings.rbac_max_age()),
+    )
+    if not rbac.enabled:
+        return rbac
+    policy = await rbac.ensure_initialised([BOOTSTRAP_SUBJECT])
+    if settings.auth_issuer and not _someone_can_manage(settings, policy):
+        log.warning(
+            "authorization: nobody who can log in may manage roles: with OIDC there is no "
+            "bootstrap admin token, no subject but %r is assigned a role allowed rbac.manage, "
+            "and neither OPENTACO_RBAC_GROUP_ROLES nor OPENTACO_RBAC_SUBJECT_ROLES gives one. "
+            "Map your admins, e.g. OPENTACO_RBAC_GROUP_ROLES=platform=admin or "
+            "OPENTACO_RBAC_SUBJECT_ROLES=alice@example.com=admin",
+            BOOTSTRAP_SUBJECT,
+        )
+    return rbac
+
+
+def _someone_can_manage(settings: Settings, policy: RbacPolicy) -> bool:
+    """Whether a subject other than the bootstrap one (which OIDC users
+    cannot log in as) may manage RBAC, by assignment or configuration."""
+    authorizer = Authorizer(policy)
+    holders = [
+        *(roles for subject, roles in policy.assignments.items() if subject != BOOTSTRAP_SUBJECT),
+        *settings.group_roles().values(),
+        *settings.subject_roles().values(),
+    ]
+    return any(authorizer.allows(roles, Action.RBAC_MANAGE, GLOBAL_RESOURCE) for roles in holders)
 
 
 def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:

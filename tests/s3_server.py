@@ -143,6 +143,12 @@ def run_weed(workdir: Path, *, timeout: float = 60.0, attempts: int = 3) -> Iter
             "-master.telemetry=false",
             "-volume.preStopSeconds=0",
             "-s3.port.iceberg=0",
+            # Every test bucket is a SeaweedFS collection with volumes of its own;
+            # the default cap follows free disk space (about 70 buckets on a small
+            # disk), after which writes fail with InternalError. Volumes are sparse
+            # files, so a high cap with small volumes costs no disk.
+            "-volume.max=5000",
+            "-master.volumeSizeLimitMB=16",
             "-s3.port.lance=0",
             f"-filer.localSocket={data / 'filer.sock'}",
             f"-s3.localSocket={data / 's3.sock'}",

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -80,10 +80,12 @@ def start_server(
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     auth_disable: bool = True,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Server:
     """Start ``opentacosvc`` in ``workdir`` (its default ``data/taco.db`` lands
     there) and wait until ``/readyz`` answers. Authentication is disabled
-    unless ``auth_disable=False`` (the service's own default is on)."""
+    unless ``auth_disable=False`` (the service's own default is on);
+    ``preexec_fn`` runs in the child before the service (resource limits)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"opentacosvc-{port}.log"
@@ -93,7 +95,9 @@ def start_server(
     full_env.update(env or {})
     cmd = [*opentacosvc_command(), "--port", str(port), *(args or [])]
     with log.open("ab") as sink:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=sink, stderr=sink)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=full_env, stdout=sink, stderr=sink, preexec_fn=preexec_fn
+        )
     server = Server(proc, port, log)
     try:
         wait_ready(server.url, proc, log)

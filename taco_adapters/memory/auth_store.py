@@ -22,6 +22,7 @@ class MemoryAuthStore:
         self._api: dict[str, ApiToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
         self._keys: dict[str, SigningKey] = {}
+        self._secrets: dict[str, bytes] = {}
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -100,3 +101,6 @@ class MemoryAuthStore:
             key = self._keys.get(kid)
             if key is not None and key.retired is not None:
                 del self._keys[kid]
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        return self._secrets.setdefault(name, bytes(candidate))

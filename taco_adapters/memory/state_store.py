@@ -12,7 +12,9 @@ from datetime import datetime
 
 import attrs
 
+from taco_adapters.wire import unit_document
 from taco_core import locks, retention
+from taco_core.content import BytesReader, StateReader
 from taco_core.errors import (
     ConcurrentUpdate,
     LockConflict,
@@ -67,6 +69,17 @@ class MemoryStateStore:
             units = [r.unit for r in self._deleted if r.unit.id.startswith(prefix)]
             return sorted(units, key=lambda u: (u.id, -(u.deleted_at or u.created).timestamp()))
         return [self._live[k].unit for k in sorted(self._live) if k.startswith(prefix)]
+
+    async def unit_documents(
+        self,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> Sequence[tuple[UnitId, str]]:
+        units = [u for u in await self.list_units(prefix, deleted=deleted) if u.id > after]
+        return [(u.id, unit_document(u)) for u in units[:limit]]
 
     async def delete_unit(self, unit_id: UnitId, at: datetime) -> None:
         record = self._record(unit_id)
@@ -144,6 +157,10 @@ class MemoryStateStore:
         if record.unit.head is None:
             return None
         return record.versions[record.unit.head]
+
+    async def open_state(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        found = await self.read_state(unit_id)
+        return None if found is None else (found[0], BytesReader(found[1]))
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         record = self._record(unit_id)

@@ -10,7 +10,7 @@ from taco_core.audit import AuditPage, AuditQuery
 
 class RemoteAuditTrail(RemoteClient):
     """The audit trail of the server at ``server``; arguments as
-    ``RemoteStateControl``'s. Reading it needs the ``rbac.manage`` permission
+    ``RemoteStateControl``'s. Reading it needs the ``audit.read`` permission
     (``PermissionDenied`` otherwise)."""
 
     async def query(self, query: AuditQuery) -> AuditPage:

@@ -62,14 +62,25 @@ class RemoteAuth(RemoteClient):
         reply = await self._http.call("GET", "/v1/auth/me", safe=True)
         return principal_from_json(reply.json())
 
-    async def create_api_token(self, name: str, *, expires_in: str | None = None) -> NewApiToken:
-        """A new API token acting as the caller. ``expires_in`` is seconds or
-        a duration such as ``"90d"``; without it the token lives until revoked.
-        The secret is in the answer only: the server keeps its hash."""
+    async def create_api_token(
+        self,
+        name: str,
+        *,
+        expires_in: str | None = None,
+        subject: str | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> NewApiToken:
+        """A new API token acting as the caller, or as ``subject`` (a service
+        subject; needs ``token.manage``), narrowed to ``roles`` when given.
+        ``expires_in`` is seconds or a duration such as ``"90d"``; without it
+        the token lives until revoked. The secret is in the answer only: the
+        server keeps its hash."""
         lifetime: int | str | None = expires_in
         if expires_in is not None and expires_in.isdigit():
             lifetime = int(expires_in)
-        body = request_json(TokenRequest(name, lifetime))
+        body = request_json(
+            TokenRequest(name, lifetime, subject, list(roles) if roles is not None else None)
+        )
         reply = await self._http.call("POST", "/v1/auth/tokens", json_body=body)
         return new_api_token_from_json(reply.json())
 

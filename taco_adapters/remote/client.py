@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import attrs
 
@@ -75,12 +75,30 @@ class RemoteStateControl(RemoteClient):
         reply = await self._http.call("POST", "/v1/units", json_body=request_json(request))
         return created_unit_from_json(reply.json(), unit_id, labels)
 
+    # Units per page of a listing (keyset pagination, followed to the end).
+    units_page = 1000
+
     async def list_units(self, prefix: str = "", *, deleted: bool = False) -> Sequence[Unit]:
+        """Every unit under ``prefix``, read a page at a time: each request
+        stays small however many units there are. (Deleted units come in one
+        answer; a server without pagination answers everything at once.)"""
         params = {"prefix": prefix}
         if deleted:
             params["deleted"] = "true"
-        reply = await self._http.call("GET", "/v1/units", params=params, safe=True)
-        return units_from_json(reply.json())
+        else:
+            params["limit"] = str(self.units_page)
+        units: list[Unit] = []
+        while True:
+            reply = await self._http.call("GET", "/v1/units", params=params, safe=True)
+            doc = reply.json()
+            units += units_from_json(doc)
+            link = doc.get("next")
+            if not isinstance(link, str):
+                return units
+            after = parse_qs(urlsplit(link).query).get("after")
+            if not after or after[0] == params.get("after"):
+                return units  # no progress: never loop
+            params["after"] = after[0]
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         reply = await self._http.call("GET", _path(unit_id), safe=True)

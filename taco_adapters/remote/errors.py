@@ -48,6 +48,7 @@ _BY_STATUS: dict[int, type[TacoError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    # A proxy's 413 (nginx's client_max_body_size) most often meets a state upload.
     413: StateTooLarge,
     423: Conflict,
 }

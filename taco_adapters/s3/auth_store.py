@@ -20,6 +20,8 @@ unit-ID segment, so the folder can never be, or be inside, a unit's folder):
   order without reading the records that stay.
 - ``signing-keys.json``: every signing key in one document (there are only a
   few), so "one active key" is a property of one object.
+- ``secrets/<name>``: an installation-wide secret, created once with
+  ``If-None-Match: *`` and never changed.
 
 How it stays atomic without transactions: index entries are immutable and
 written *before* the record they lead to, so a record that exists is always
@@ -58,6 +60,7 @@ REFRESH_IDS_DIR = "refresh-token-ids/"
 FAMILIES_DIR = "refresh-families/"
 EXPIRY_DIR = "refresh-expiry/"
 SIGNING_KEYS = "signing-keys.json"
+SECRETS_DIR = "secrets/"
 FORMAT = 1
 
 # A compare-and-swap loses only when another replica changed the same record
@@ -490,8 +493,23 @@ class S3SigningKeyStore(_S3AuthObjects):
         )
 
 
-class S3AuthStore(S3TokenStore, S3SigningKeyStore):
-    """Both auth ports on one client, beside the states in the same bucket and
+class S3SecretStore(_S3AuthObjects):
+    """``SecretStore``: one object per secret, created once and never changed."""
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        key = f"{self._root}{SECRETS_DIR}{_part(name)}"
+        for _ in range(_ATTEMPTS):
+            found = await self._get(key)
+            if found is not None:
+                return found.body
+            # A create that loses the race reads the winner on the next round.
+            if await self._create(key, bytes(candidate)):
+                return bytes(candidate)
+        raise StorageUnavailable(f"secret {name!r} could not be read or created; try again")
+
+
+class S3AuthStore(S3TokenStore, S3SigningKeyStore, S3SecretStore):
+    """The auth ports on one client, beside the states in the same bucket and
     prefix: what ``opentacosvc --storage s3`` uses."""
 
 
@@ -556,6 +574,8 @@ def _api_json(t: ApiToken, *, first: bool) -> dict[str, Any]:
         "created_by": t.created_by,
         "expires": encode_optional_time(t.expires),
         "revoked": encode_optional_time(t.revoked),
+        "roles": None if t.roles is None else list(t.roles),
+        "parent": t.parent,
         "first": first,
     }
 
@@ -573,6 +593,9 @@ def _api_of(raw: Mapping[str, Any]) -> ApiToken:
             created_by=raw.get("created_by", ""),
             expires=decode_optional_time(raw.get("expires")),
             revoked=decode_optional_time(raw.get("revoked")),
+            # Absent in records written before tokens could be narrowed.
+            roles=raw.get("roles"),
+            parent=raw.get("parent") or "",
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(f"API token {raw.get('id')!r}", exc) from exc

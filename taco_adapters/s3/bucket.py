@@ -44,6 +44,10 @@ _log = logging.getLogger(__name__)
 _JSON = "application/json"
 
 
+class NotModified(Exception):
+    """A conditional GET found the object unchanged (``If-None-Match``)."""
+
+
 class PreconditionFailed(Exception):
     """A conditional write or delete lost: the object is not what the caller
     read (``If-Match``) or is no longer absent (``If-None-Match: *``)."""
@@ -103,12 +107,24 @@ def is_precondition(exc: ClientError) -> bool:
     )
 
 
-def client_config(endpoint_url: str | None) -> AioConfig:
-    """botocore settings for the stores' clients: standard retries (throttling and
-    5xx are retried with backoff); path-style addressing for S3-compatible
-    endpoints, which rarely serve virtual-host bucket names."""
+# How long to wait for S3 to accept a connection, or between two pieces of
+# its answer, before the attempt fails (botocore's own default is a minute).
+DEFAULT_TIMEOUT = 10.0
+# Every request is tried at most this often: a retry after throttling, a 5xx
+# or a timeout, and no more, so a hung S3 costs a caller about twice the
+# timeout rather than minutes.
+ATTEMPTS = 2
+
+
+def client_config(endpoint_url: str | None, timeout: float = DEFAULT_TIMEOUT) -> AioConfig:
+    """botocore settings for the stores' clients: connect and read timeouts of
+    ``timeout`` seconds and a bounded retry budget (``ATTEMPTS``, with
+    backoff); path-style addressing for S3-compatible endpoints, which rarely
+    serve virtual-host bucket names."""
     return AioConfig(
-        retries={"mode": "standard"},
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
 
@@ -160,11 +176,13 @@ class S3Bucket:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: AioSession | None = None,
+        io_timeout: float = DEFAULT_TIMEOUT,
     ) -> Self:
         """A new client for ``name`` (credentials from ``session``, by default
-        the standard AWS chain), closed by ``aclose``, and the bucket proved
-        usable. aiobotocore binds its connection pool to the running event
-        loop, so call this inside the loop that will use the bucket.
+        the standard AWS chain; ``io_timeout`` as ``client_config`` takes it),
+        closed by ``aclose``, and the bucket proved usable. aiobotocore binds
+        its connection pool to the running event loop, so call this inside
+        the loop that will use the bucket.
 
         ``StorageUnavailable`` names the bucket, the endpoint and the fix when
         the bucket cannot be used: a service must refuse to start rather than
@@ -178,7 +196,7 @@ class S3Bucket:
                     "s3",
                     region_name=region,
                     endpoint_url=endpoint_url,
-                    config=client_config(endpoint_url),
+                    config=client_config(endpoint_url, io_timeout),
                 )
             )
             bucket = cls(name, client=client, region=region, endpoint_url=endpoint_url)
@@ -219,8 +237,30 @@ class S3Bucket:
         with vendor_errors(f"HeadBucket {self.name}"):
             await self._client.head_bucket(Bucket=self.name)
 
-    async def get(self, key: str) -> S3Object | None:
-        """GET ``key`` with its whole body, or ``None`` when there is no such object."""
+    async def get(self, key: str, *, unless_etag: str | None = None) -> S3Object | None:
+        """GET ``key`` with its whole body, or ``None`` when there is no such
+        object. With ``unless_etag``, a conditional GET: ``NotModified`` when
+        the object still has that ETag (no body crosses the network)."""
+        args: dict[str, Any] = {"Bucket": self.name, "Key": key}
+        if unless_etag is not None:
+            args["IfNoneMatch"] = unless_etag
+        with vendor_errors(f"GetObject s3://{self.name}/{key}"):
+            try:
+                resp = await self._client.get_object(**args)
+            except ClientError as exc:
+                if is_missing(exc):
+                    return None
+                if unless_etag is not None and error_status(exc) == 304:
+                    raise NotModified(key) from None
+                raise
+            async with resp["Body"] as stream:
+                body = await stream.read()
+            return _object(key, resp, bytes(body))
+
+    async def stream(self, key: str) -> tuple[S3Object, ObjectStream] | None:
+        """GET ``key`` without reading its body: the object's description and
+        a stream of its bytes (close it), or ``None`` when there is no such
+        object."""
         with vendor_errors(f"GetObject s3://{self.name}/{key}"):
             try:
                 resp = await self._client.get_object(Bucket=self.name, Key=key)
@@ -228,9 +268,7 @@ class S3Bucket:
                 if is_missing(exc):
                     return None
                 raise
-            async with resp["Body"] as stream:
-                body = await stream.read()
-            return _object(key, resp, bytes(body))
+        return _object(key, resp, None), ObjectStream(key, resp["Body"])
 
     async def head(self, key: str) -> S3Object | None:
         """HEAD ``key`` (its metadata too), or ``None`` when there is no such object."""
@@ -251,15 +289,16 @@ class S3Bucket:
         if_match: str | None = None,
         if_absent: bool = False,
         metadata: Mapping[str, str] | None = None,
+        content_type: str = _JSON,
     ) -> str:
-        """PUT ``key`` as JSON and return its new ETag. With ``if_match`` only if it
-        is still that object, with ``if_absent`` only if there is none; else
-        ``PreconditionFailed``."""
+        """PUT ``key`` (JSON unless told) and return its new ETag. With
+        ``if_match`` only if it is still that object, with ``if_absent`` only
+        if there is none; else ``PreconditionFailed``."""
         args: dict[str, Any] = {
             "Bucket": self.name,
             "Key": key,
             "Body": body,
-            "ContentType": _JSON,
+            "ContentType": content_type,
         }
         if if_match is not None:
             args["IfMatch"] = if_match
@@ -336,6 +375,28 @@ class S3Bucket:
                 args["ContinuationToken"] = resp["NextContinuationToken"]
 
 
+class ObjectStream:
+    """The body of one GET, read a slice at a time (``S3Bucket.stream``)."""
+
+    def __init__(self, key: str, body: Any) -> None:
+        self._key = key
+        self._body = body
+        self._closed = False
+
+    async def read(self, limit: int) -> bytes:
+        """Up to ``limit`` next bytes; ``b""`` at the end."""
+        if self._closed:
+            return b""
+        with vendor_errors(f"GetObject s3://{self._key}"):
+            chunk: bytes = await self._body.read(limit)
+        return chunk
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
+
+
 class BucketStore:
     """A store on an ``S3Bucket`` under a key prefix, which closes the bucket
     only if it opened it.
@@ -361,10 +422,15 @@ class BucketStore:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: AioSession | None = None,
+        io_timeout: float = DEFAULT_TIMEOUT,
     ) -> Self:
         """A store on a bucket of its own (``S3Bucket.open``), closed by ``aclose``."""
         opened = await S3Bucket.open(
-            bucket, region=region, endpoint_url=endpoint_url, session=session
+            bucket,
+            region=region,
+            endpoint_url=endpoint_url,
+            session=session,
+            io_timeout=io_timeout,
         )
         store = cls(opened, prefix=prefix)
         store._owned = opened

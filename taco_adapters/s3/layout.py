@@ -19,7 +19,7 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials, the audit trail) live under
+The platform's own objects (credentials, the RBAC policy, the audit trail) live under
 ``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
@@ -40,8 +40,11 @@ VERSIONS_DIR = f"{META_DIR}/versions/"
 DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 AUDIT_DIR = f"{META_DIR}/audit/"
+RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
+# On a version object compressed after it was superseded: "zstd".
+ENCODING_META = "opentaco-encoding"
 
 
 def new_id() -> str:
@@ -87,6 +90,10 @@ class Layout:
     def audit_root(self) -> str:
         """The folder of the audit trail's records."""
         return self.base + AUDIT_DIR
+
+    def rbac_policy(self) -> str:
+        """The object holding the RBAC policy document."""
+        return self.base + RBAC_POLICY
 
     def skip_after(self, last: str) -> str | None:
         """Where a listing of units continues after a page ending at ``last``,

@@ -26,8 +26,8 @@ from taco_core.model import LockInfo
 
 def lock_body(lock: LockInfo) -> bytes:
     """Terraform's LockInfo JSON (capitalised keys), so Terraform's own s3
-    backend can read our lock and report its holder."""
-    return json.dumps(terraform_lock_json(lock)).encode()
+    backend can read our lock and report its holder, plus our ``Owner``."""
+    return json.dumps(terraform_lock_json(lock, with_owner=True)).encode()
 
 
 def lock_of(data: bytes) -> LockInfo:

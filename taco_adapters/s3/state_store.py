@@ -7,6 +7,19 @@ unit's head moves by a compare-and-swap of its small ``unit.json`` with
 its own, so they can come and go. Where each object lives:
 ``taco_adapters.s3.layout``; how a plain Terraform bucket's objects are read
 as units: ``taco_adapters.s3.views``.
+
+What is kept in memory, and why it cannot go stale: version objects never
+change their content (a superseded one is only re-encoded, compressed, under
+its own key), so their bytes are cached by key; ``unit.json`` is cached with
+its ETag and re-read with a conditional GET, which answers 304 without a
+body while it is unchanged. Every read still asks S3 for the current
+``unit.json``, so no replica serves a head another replica replaced.
+
+A superseded version's object is compressed (zstd, standalone, marked with
+``x-amz-meta-opentaco-encoding: zstd``) by the commit that replaced it. The
+head's object and ``terraform.tfstate`` stay plain JSON, so Terraform and
+Terragrunt read the bucket as before; whole objects written by an older
+OpenTaco stay readable as they are.
 """
 
 from __future__ import annotations
@@ -19,9 +32,13 @@ from datetime import datetime
 
 import attrs
 
+from taco_adapters import compression
+from taco_adapters.byte_cache import DEFAULT_BUDGET, ByteCache
 from taco_adapters.s3.bucket import (
     BucketStore,
     FanOut,
+    NotModified,
+    ObjectStream,
     PreconditionFailed,
     S3Bucket,
     S3Object,
@@ -30,6 +47,7 @@ from taco_adapters.s3.bucket import (
 from taco_adapters.s3.codecs import Doc, Entry, doc_json, doc_of
 from taco_adapters.s3.layout import (
     DELETED_DIR,
+    ENCODING_META,
     MIRROR_INCARNATION,
     MIRROR_META,
     STATE,
@@ -50,7 +68,9 @@ from taco_adapters.s3.views import (
     unit_of,
     valid,
 )
+from taco_adapters.wire import unit_document
 from taco_core import locks
+from taco_core.content import BytesReader, StateReader
 from taco_core.errors import (
     ConcurrentUpdate,
     LockConflict,
@@ -79,6 +99,35 @@ _ATTEMPTS = 8
 # Parallel requests per call, so a listing of many units does not open a
 # connection per unit (botocore's pool holds 10 by default).
 _FAN_OUT = 8
+# Parsed unit.json documents kept for conditional GETs.
+_DOCS = 10_000
+# Heads larger than this are streamed from their object rather than read whole.
+_STREAM_OVER = 8 * 1024 * 1024
+
+
+class _StreamReader:
+    """A ``StateReader`` over one GET's body."""
+
+    def __init__(self, stream: ObjectStream, size: int) -> None:
+        self._stream = stream
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def whole(self) -> None:
+        return None
+
+    async def read(self, limit: int) -> bytes:
+        chunk = await self._stream.read(limit)
+        if not chunk:
+            await self._stream.aclose()
+        return chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 class S3StateStore(BucketStore):
@@ -97,6 +146,8 @@ class S3StateStore(BucketStore):
         self._layout = Layout(prefix)
         self._locks = LockObjects(bucket, self._layout, attempts=_ATTEMPTS)
         self._fan_out = FanOut(_FAN_OUT)
+        self._docs: dict[str, tuple[str, Doc]] = {}
+        self._versions: ByteCache[str, bytes] = ByteCache(DEFAULT_BUDGET)
 
     def _version_key(self, unit_id: str, entry: Entry) -> str:
         return self._layout.version_key(unit_id, entry.name)
@@ -104,10 +155,21 @@ class S3StateStore(BucketStore):
     # -- reading a unit --------------------------------------------------------
 
     async def _read_doc(self, unit_id: str) -> tuple[Doc, str] | None:
-        obj = await self._s3.get(self._layout.key(unit_id, UNIT_DOC))
+        key = self._layout.key(unit_id, UNIT_DOC)
+        known = self._docs.get(key)
+        try:
+            obj = await self._s3.get(key, unless_etag=known[0] if known else None)
+        except NotModified:
+            assert known is not None
+            return known[1], known[0]
         if obj is None:
+            self._docs.pop(key, None)
             return None
-        return doc_of(unit_id, obj.body or b""), obj.etag
+        doc = doc_of(unit_id, obj.body or b"")
+        if len(self._docs) >= _DOCS:
+            self._docs.clear()
+        self._docs[key] = (obj.etag, doc)
+        return doc, obj.etag
 
     async def _put_doc(self, unit_id: str, doc: Doc, *, etag: str | None) -> str:
         """Compare-and-swap ``unit.json``: replace the version with ``etag``, or
@@ -199,10 +261,33 @@ class S3StateStore(BucketStore):
         )
 
     async def _version_bytes(self, unit_id: UnitId, entry: Entry) -> bytes:
-        obj = await self._s3.get(self._version_key(unit_id, entry))
+        key = self._version_key(unit_id, entry)
+        cached = self._versions.get(key)
+        if cached is not None:
+            return cached
+        obj = await self._s3.get(key)
         if obj is None:
             raise VersionNotFound(unit_id, entry.version.number)
-        return obj.body or b""
+        data = obj.body or b""
+        if (obj.metadata or {}).get(ENCODING_META) == "zstd":
+            data = compression.decompress(data)
+        self._versions.put(key, data, len(data))
+        return data
+
+    async def _compress_superseded(self, unit_id: UnitId, entry: Entry) -> None:
+        """Re-encode a version that is no longer the head as a zstd object
+        under its own key (same content, so a reader gets either form, whole).
+        A failure only leaves it whole; the commit has happened."""
+        try:
+            data = await self._version_bytes(unit_id, entry)
+            await self._s3.put(
+                self._version_key(unit_id, entry),
+                compression.compress(data),
+                metadata={ENCODING_META: "zstd"},
+                content_type="application/zstd",
+            )
+        except (StorageUnavailable, VersionNotFound) as exc:
+            _log.warning("s3 store: could not compress version %s: %s", entry.name, exc)
 
     # -- units ---------------------------------------------------------------
 
@@ -243,6 +328,31 @@ class S3StateStore(BucketStore):
         ids = sorted(k for k, v in seen.items() if v.state is not None or v.has_doc)
         units = await self._fan_out([functools.partial(self._live_unit, u, seen[u]) for u in ids])
         return [u for u in units if u is not None]
+
+    async def unit_documents(
+        self,
+        prefix: str = "",
+        *,
+        deleted: bool = False,
+        after: str = "",
+        limit: int | None = None,
+    ) -> Sequence[tuple[UnitId, str]]:
+        if deleted:
+            units = [u for u in await self.list_units(prefix, deleted=True) if u.id > after]
+            return [(u.id, unit_document(u)) for u in units[:limit]]
+        seen = await self._scan(prefix)
+        ids = sorted(k for k, v in seen.items() if (v.state is not None or v.has_doc) and k > after)
+        wanted = len(ids) if limit is None else limit
+        out: list[tuple[UnitId, str]] = []
+        # Read only the units of this page (a listing may name units that
+        # vanish meanwhile: read on until the page is full).
+        while ids and len(out) < wanted:
+            batch, ids = ids[: wanted - len(out)], ids[wanted - len(out) :]
+            found = await self._fan_out(
+                [functools.partial(self._live_unit, u, seen[u]) for u in batch]
+            )
+            out += [(u.id, unit_document(u)) for u in found if u is not None]
+        return out
 
     async def _scan(self, prefix: str) -> dict[UnitId, Listed]:
         """One listing pass: which units exist under ``prefix`` and what of each."""
@@ -512,6 +622,11 @@ class S3StateStore(BucketStore):
             )
             if not new.quarantined:
                 await self._refresh_mirror(unit_id, doc, new.data, view.state)
+                if isinstance(new.data, bytes):
+                    self._versions.put(key, new.data, len(new.data))
+                replaced = base.head_entry
+                if replaced is not None and doc.entry(replaced.version.number) is not None:
+                    await self._compress_superseded(unit_id, replaced)
             return version
         raise ConcurrentUpdate(unit_id)
 
@@ -596,6 +711,36 @@ class S3StateStore(BucketStore):
         if not view.pending and not mirror_in_sync(view):
             await self._refresh_mirror(unit_id, view.doc, data, view.state)
         return version, data
+
+    async def open_state(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        """A large head is streamed from its version object (which never
+        changes content); a small one, or an outside write still to adopt,
+        is read whole like ``read_state``."""
+        view = await self._view(unit_id)
+        entry = view.doc.head_entry
+        if view.pending or entry is None or entry.version.size <= _STREAM_OVER:
+            found = await self.read_state(unit_id)
+            return None if found is None else (found[0], BytesReader(found[1]))
+        if not mirror_in_sync(view):
+            return await self._open_whole(unit_id)  # let read_state repair the mirror
+        key = self._version_key(unit_id, entry)
+        cached = self._versions.get(key)
+        if cached is not None:
+            return entry.version, BytesReader(cached)
+        opened = await self._s3.stream(key)
+        if opened is None:
+            return await self._open_whole(unit_id)  # replaced meanwhile: read afresh
+        obj, stream = opened
+        if (obj.metadata or {}).get(ENCODING_META) is not None:
+            # Superseded and compressed since the doc was read: its content
+            # is still this version's, but whole it must be decoded.
+            await stream.aclose()
+            return entry.version, BytesReader(await self._version_bytes(unit_id, entry))
+        return entry.version, _StreamReader(stream, entry.version.size)
+
+    async def _open_whole(self, unit_id: UnitId) -> tuple[StateVersion, StateReader] | None:
+        found = await self.read_state(unit_id)
+        return None if found is None else (found[0], BytesReader(found[1]))
 
     async def list_versions(self, unit_id: UnitId) -> Sequence[StateVersion]:
         view, current, _ = await self._current(unit_id, data=False)

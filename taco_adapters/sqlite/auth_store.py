@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS auth_api_tokens (
     created     TEXT NOT NULL,
     created_by  TEXT NOT NULL,
     expires     TEXT,
-    revoked     TEXT
+    revoked     TEXT,
+    roles_json  TEXT,
+    parent      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     id          TEXT PRIMARY KEY,
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     revoked     TEXT
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family);
+CREATE TABLE IF NOT EXISTS auth_secrets (
+    name        TEXT PRIMARY KEY,
+    value       BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS auth_signing_keys (
     kid         TEXT PRIMARY KEY,
     algorithm   TEXT NOT NULL,
@@ -62,7 +68,10 @@ CREATE TABLE IF NOT EXISTS auth_signing_keys (
 );
 """
 
-_API = "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked"
+_API = (
+    "id, secret_hash, name, subject, email, groups_json, created, created_by, expires, revoked, "
+    "roles_json, parent"
+)
 _REFRESH = "id, secret_hash, family, subject, email, groups_json, created, expires, used, revoked"
 _KEYS = "kid, algorithm, private_pem, created, retired"
 
@@ -204,17 +213,52 @@ class SqliteAuthStore:
 
         await self._db.run(op, write=True)
 
+    # -- secrets -----------------------------------------------------------------
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            # One transaction: the first insert wins, every caller reads the winner.
+            conn.execute(
+                "INSERT OR IGNORE INTO auth_secrets (name, value) VALUES (?, ?)",
+                (name, bytes(candidate)),
+            )
+            row = conn.execute("SELECT value FROM auth_secrets WHERE name = ?", (name,)).fetchone()
+            return bytes(row[0])
+
+        return await self._db.run(op, write=True)
+
 
 # -- row mapping -------------------------------------------------------------
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
     execute_script(conn, _SCHEMA)
+    _add_missing_columns(conn)
+
+
+# Columns added since the first release, with their definitions: files made
+# before them get them on open. ``roles_json`` is NULL in existing rows, which
+# readers take as "not narrowed"; ``parent`` is empty (made by a person or the
+# first start, as far as is known).
+_ADDED_COLUMNS = {
+    "auth_api_tokens": {"roles_json": "TEXT", "parent": "TEXT NOT NULL DEFAULT ''"},
+}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older OpenTaco up to this schema, inside
+    the opening transaction (so two processes opening it at once cannot both
+    add a column)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, definition in columns.items():
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
     conn.execute(
-        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO auth_api_tokens ({_API}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             t.id,
             t.secret_hash,
@@ -226,12 +270,27 @@ def _insert_api(conn: sqlite3.Connection, t: ApiToken) -> None:
             t.created_by,
             encode_optional_time(t.expires),
             encode_optional_time(t.revoked),
+            None if t.roles is None else json.dumps(list(t.roles)),
+            t.parent,
         ),
     )
 
 
 def _api_of(row: tuple[Any, ...]) -> ApiToken:
-    token_id, secret_hash, name, subject, email, groups, created, created_by, expires, revoked = row
+    (
+        token_id,
+        secret_hash,
+        name,
+        subject,
+        email,
+        groups,
+        created,
+        created_by,
+        expires,
+        revoked,
+        roles,
+        parent,
+    ) = row
     return ApiToken(
         id=token_id,
         name=name,
@@ -243,6 +302,8 @@ def _api_of(row: tuple[Any, ...]) -> ApiToken:
         created_by=created_by,
         expires=decode_optional_time(expires),
         revoked=decode_optional_time(revoked),
+        roles=None if roles is None else json.loads(roles),
+        parent=parent,
     )
 
 

@@ -8,18 +8,31 @@ sharing the file, so check-then-write rules run inside it hold between
 processes. WAL with ``synchronous=FULL`` makes every acknowledged commit
 survive a crash of the process or the machine. Blocking SQLite calls run in
 worker threads (``anyio.to_thread``) on a small pool of connections, so the
-event loop never waits on disk.
+event loop never waits on disk or on another process's lock.
+
+One exception, for the hottest reads: ``read_inline`` runs a read of a few
+indexed rows (a unit's row, a version's metadata) on the calling thread, on
+a connection of its own whose busy timeout is zero. Such a read takes
+microseconds, less than the hand-off to a worker thread it spares; if SQLite
+would have to wait for anything it answers busy at once, and the read goes
+to a worker thread like any other.
+
+The file holds every state and the key that signs access tokens, so it is
+private from its first byte: a missing folder is created 0700 and the file
+0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm``
+files the database file's permissions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -65,7 +78,9 @@ class SqliteDatabase:
         # Writers of this process queue here instead of in SQLite's busy handler,
         # which backs off in 1-100 ms sleeps and made concurrent writers slower
         # than one. The busy timeout still arbitrates between processes.
-        self._write_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
 
     async def open(self, schema: Callable[[sqlite3.Connection], None]) -> None:
         """Create the file and its folder if missing, connect, and run
@@ -104,13 +119,66 @@ class SqliteDatabase:
             conn = self._pool.get()
             try:
                 if write:
-                    with self._write_lock:
+                    with self.write_lock:
                         return transaction(conn)
                 return transaction(conn)
             finally:
                 self._pool.put(conn)
 
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    async def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn``, a read of a few indexed rows, in one read transaction
+        on the calling thread (see the module docstring); in a worker thread
+        when SQLite would have to wait. Errors as in ``run``."""
+        conn = self._inline
+        # One thread at a time (another event loop may share the store).
+        if conn is not None and self._inline_lock.acquire(blocking=False):
+            try:
+                conn.execute("BEGIN")
+                try:
+                    with _vendor_errors():
+                        return fn(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except StorageUnavailable as exc:
+                if not _is_busy(exc.__cause__):
+                    raise
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise StorageUnavailable(f"SQLite error: {exc}") from exc
+            finally:
+                self._inline_lock.release()
+        return await self.run(fn, write=False)
+
+    def query_inline(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]] | None:
+        """The rows of one indexed ``SELECT``, read on the calling thread in
+        a transaction of its own (see the module docstring); ``None`` when
+        SQLite would have to wait, and the caller takes the worker-thread
+        road. Errors as in ``run``."""
+        conn = self._inline
+        if conn is None or not self._inline_lock.acquire(blocking=False):
+            return None
+        try:
+            # fetchall: the statement is done, so its read transaction ends.
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return None
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"SQLite error: {exc}") from exc
+        finally:
+            self._inline_lock.release()
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection of the caller's own, outside the pool, with the same
+        settings (a long read, such as streaming a large state, holds one
+        for its duration without starving the pool). The caller closes it."""
+        with _vendor_errors():
+            conn = self._connect()
+        self._all.remove(conn)
+        return conn
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -119,6 +187,7 @@ class SqliteDatabase:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            self._inline = None
 
         await anyio.to_thread.run_sync(close_all)
 
@@ -136,11 +205,49 @@ class SqliteDatabase:
         return conn
 
     def _connect_all(self) -> None:
-        with _vendor_errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            create_private(self.path)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot create the SQLite database {self.path}: {exc.strerror or exc}"
+            ) from exc
+        try:
             first = self._connect()
             # WAL is a property of the file: setting it once is enough.
             first.execute("PRAGMA journal_mode=WAL")
             self._pool.put(first)
             for _ in range(self._size - 1):
                 self._pool.put(self._connect())
+            inline = self._connect()
+            # Never wait on the event loop: busy answers at once (read_inline).
+            inline.execute("PRAGMA busy_timeout=0")
+            inline.execute("PRAGMA query_only=1")
+            self._inline = inline
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
+
+
+def _is_busy(exc: BaseException | None) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
+
+
+def create_private(path: Path) -> None:
+    """Create ``path``'s missing folders (0700) and the empty file (0600) if it
+    does not exist; an existing one is left as it is."""
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def companion_files(path: Path) -> list[Path]:
+    """The database file and the files SQLite keeps beside it (WAL, shared memory)."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]

@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.v import format_exception
 
 from taco_core.errors import InvalidInput
+from taco_core.model import MAX_NUMBER
 
 T = TypeVar("T")
 
@@ -37,16 +39,29 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def check_text(value: str) -> str:
+    """``value``, or ``ValueError`` when it holds a lone surrogate (JSON's
+    ``"\\ud800"``): no store, log or answer can encode it as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{value!r} is not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
 def _strict_str(value: object, _: type) -> str:
     # cattrs would turn 5 into "5"; an ID or label that is not a string is a mistake.
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
-    return value
+    return check_text(value)
 
 
 def _strict_int(value: object, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {type(value).__name__} {value!r}")
+    if not -MAX_NUMBER - 1 <= value <= MAX_NUMBER:
+        # Every number on the wire names something a store keeps as a 64-bit integer.
+        raise ValueError(f"expected an integer of at most {MAX_NUMBER} in size")
     return value
 
 
@@ -66,13 +81,20 @@ converter.register_structure_hook(datetime, _time)
 converter.register_unstructure_hook(datetime, rfc3339)
 
 
+def _reason(exc: BaseException, type_: type | None) -> str:
+    # The hooks above say what is wrong; cattrs' default would only name the type.
+    if isinstance(exc, ValueError) and str(exc):
+        return f"invalid value ({exc})"
+    return format_exception(exc, type_)
+
+
 def structure(doc: Mapping[str, Any], cls: type[T], what: str) -> T:
     """``doc`` as a ``cls``, or ``InvalidInput`` naming ``what`` and every
     field that does not fit."""
     try:
         return converter.structure(doc, cls)
     except cattrs.BaseValidationError as exc:
-        detail = "; ".join(cattrs.transform_error(exc))
+        detail = "; ".join(cattrs.transform_error(exc, format_exception=_reason))
     except (TypeError, ValueError, KeyError) as exc:
         detail = str(exc)
     raise InvalidInput(f"invalid {what}: {detail}") from None

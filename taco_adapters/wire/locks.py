@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from taco_adapters.wire.converter import converter
+from taco_adapters.wire.converter import check_text, converter
 from taco_core.errors import InvalidInput
 from taco_core.model import LockInfo
 
@@ -33,14 +33,24 @@ _terraform = make_dict_unstructure_fn(
 
 
 def lock_json(lock: LockInfo) -> dict[str, str]:
-    """The lowercase shape: every field, by its name."""
+    """The lowercase shape: every field, by its name (``owner`` only when set)."""
     doc: dict[str, str] = converter.unstructure(lock)
-    return doc
+    return _without_empty_owner(doc, "owner")
 
 
-def terraform_lock_json(lock: LockInfo) -> dict[str, str]:
-    """Terraform's capitalised shape (``ID``, ``Operation``, ``Who`` ...)."""
+def terraform_lock_json(lock: LockInfo, *, with_owner: bool = False) -> dict[str, str]:
+    """Terraform's capitalised shape (``ID``, ``Operation``, ``Who`` ...),
+    exactly Terraform's fields; ``with_owner`` adds our ``Owner`` when set
+    (for storing a lock where Terraform reads it too: it ignores the field)."""
     doc: dict[str, str] = _terraform(lock)
+    if not with_owner:
+        doc.pop("Owner", None)
+    return _without_empty_owner(doc, "Owner")
+
+
+def _without_empty_owner(doc: dict[str, str], key: str) -> dict[str, str]:
+    if not doc.get(key):
+        doc.pop(key, None)
     return doc
 
 
@@ -50,16 +60,23 @@ def _lowered(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     """A lock a caller asks for, in either spelling; ``InvalidInput`` when a
-    field is not a string. Absent fields stay empty."""
+    field is not a string. Absent and null fields stay empty (an empty ID
+    is a request for a fresh one); ``owner`` is the server's to set, so a
+    caller's is ignored."""
     lowered = _lowered(doc)
-    values: dict[str, str] = {}
+    values: dict[str, str] = {"id": ""}  # no ID: the service picks one
     for name in LOCK_FIELDS:
+        if name == "owner":
+            continue
         value = lowered.get(name)
         if value is None:
             continue
         if not isinstance(value, str):
             raise InvalidInput(f"lock field {name!r} must be a string, got {value!r}")
-        values[name] = value
+        try:
+            values[name] = check_text(value)
+        except ValueError as exc:
+            raise InvalidInput(f"lock field {name!r}: {exc}") from None
     return LockInfo(**values)
 
 
@@ -68,4 +85,6 @@ def held_lock_from_json(doc: Mapping[str, Any]) -> LockInfo:
     leniently: either spelling, values made text, absent or null fields
     empty. A holder is shown rather than refused, whoever wrote it."""
     lowered = _lowered(doc)
-    return LockInfo(**{n: str(lowered[n]) for n in LOCK_FIELDS if lowered.get(n) is not None})
+    return LockInfo(
+        **{"id": "", **{n: str(lowered[n]) for n in LOCK_FIELDS if lowered.get(n) is not None}}
+    )

@@ -58,10 +58,14 @@ def request_json(request: object) -> dict[str, Any]:
 @frozen
 class TokenRequest:
     """``expires_in`` is seconds, or a duration such as ``"90d"``; without it
-    the token lives until revoked."""
+    the token lives until revoked. ``subject`` makes the token for a service
+    subject (needs ``token.manage``); ``roles`` narrows it to these roles of
+    its subject."""
 
     name: str
     expires_in: int | str | None = None
+    subject: str | None = None
+    roles: list[str] | None = None
 
 
 converter.register_unstructure_hook(

@@ -12,8 +12,9 @@ other attrs classes. Fields without a default are required. A field's
 description); its docstring-less class's description is the class docstring.
 
 Variants of one class (Terraform's capitalised lock beside the lowercase
-one, a request form where every field is optional) are built with
-``rename``, ``optional`` and ``open`` under a name of their own.
+one, without our ``owner``; a request form where every field is optional)
+are built with ``rename``, ``omit``, ``optional`` and ``open`` under a name
+of their own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import enum
 import inspect
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,17 +57,19 @@ class SchemaSet:
         *,
         name: str | None = None,
         rename: Mapping[str, str] | None = None,
+        omit: Collection[str] = (),
         optional: bool = False,
         open: bool = False,
     ) -> dict[str, Any]:
         """A ``$ref`` to ``cls``'s schema, filed as ``name`` (default: the
         class name). ``rename`` maps field names to the JSON keys used
-        instead; ``optional`` makes every field optional; ``open`` allows
-        keys beyond the fields (otherwise ``additionalProperties`` is false)."""
+        instead; ``omit`` leaves fields out; ``optional`` makes every field
+        optional; ``open`` allows keys beyond the fields (otherwise
+        ``additionalProperties`` is false)."""
         name = name or cls.__name__
         if name not in self.schemas:
             self.schemas[name] = {}  # reserved first: a class may mention itself
-            self.schemas[name] = self._object(cls, rename or {}, optional, open)
+            self.schemas[name] = self._object(cls, rename or {}, omit, optional, open)
         return {"$ref": REF_PREFIX + name}
 
     def of(self, annotation: object) -> dict[str, Any]:
@@ -97,12 +100,19 @@ class SchemaSet:
         raise TypeError(f"no JSON Schema for {annotation!r}")
 
     def _object(
-        self, cls: type, rename: Mapping[str, str], optional: bool, open: bool
+        self,
+        cls: type,
+        rename: Mapping[str, str],
+        omit: Collection[str],
+        optional: bool,
+        open: bool,
     ) -> dict[str, Any]:
         hints = typing.get_type_hints(cls)
         properties: dict[str, Any] = {}
         required: list[str] = []
         for a in attrs.fields(cls):
+            if a.name in omit:
+                continue
             key = rename.get(a.name, a.name)
             prop = self.of(hints[a.name])
             extra = a.metadata.get("schema")

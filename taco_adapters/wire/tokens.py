@@ -25,6 +25,10 @@ class ApiTokenDoc:
     created_by: str
     expires: datetime | None
     revoked: datetime | None
+    # The token's narrowing (null: every role of its subject), and the token
+    # it was made with (null: made by a login or at bootstrap).
+    roles: list[str] | None
+    parent: str | None
 
 
 @frozen
@@ -63,7 +67,9 @@ class PrincipalDoc:
 
 
 def api_token_json(token: ApiToken) -> dict[str, Any]:
-    """An API token's record as listed; never its secret or the secret's hash."""
+    """An API token's record as listed; never its secret or the secret's hash.
+    ``roles`` is the token's narrowing, ``null`` when it acts with every role
+    of its subject."""
     return {
         "id": token.id,
         "name": token.name,
@@ -74,13 +80,15 @@ def api_token_json(token: ApiToken) -> dict[str, Any]:
         "created_by": token.created_by,
         "expires": rfc3339(token.expires) if token.expires else None,
         "revoked": rfc3339(token.revoked) if token.revoked else None,
+        "roles": list(token.roles) if token.roles is not None else None,
+        "parent": token.parent or None,
     }
 
 
 def api_token_from_json(doc: Mapping[str, Any]) -> ApiToken:
     """A token record from ``api_token_json``'s shape; the hash stays on the
     server, so ``secret_hash`` is empty."""
-    expires, revoked = doc.get("expires"), doc.get("revoked")
+    expires, revoked, roles = doc.get("expires"), doc.get("revoked"), doc.get("roles")
     return ApiToken(
         id=str(doc["id"]),
         name=str(doc.get("name") or ""),
@@ -92,6 +100,8 @@ def api_token_from_json(doc: Mapping[str, Any]) -> ApiToken:
         groups=[str(g) for g in doc.get("groups") or []],
         expires=parse_time(expires) if expires else None,
         revoked=parse_time(revoked) if revoked else None,
+        roles=[str(r) for r in roles] if isinstance(roles, list) else None,
+        parent=str(doc.get("parent") or ""),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,10 +32,12 @@ class UnitDoc:
 
 @frozen
 class UnitListDoc:
-    """A listing of units, sorted by ID (``units_json``)."""
+    """A listing of units, sorted by ID (``units_document``); ``next`` links
+    to the following page of a paged listing, when there is one."""
 
     units: list[UnitDoc]
     count: int
+    next: str | None = None
 
 
 @frozen
@@ -64,6 +67,18 @@ def unit_json(unit: Unit) -> dict[str, Any]:
     if unit.deleted_at is not None:
         doc["deleted_at"] = rfc3339(unit.deleted_at)
     return doc
+
+
+def unit_document(unit: Unit) -> str:
+    """``unit_json`` as compact JSON text: one unit of a listing."""
+    return json.dumps(unit_json(unit), ensure_ascii=False, separators=(",", ":"))
+
+
+def units_document(documents: Sequence[str], next_link: str | None = None) -> bytes:
+    """A listing (``units_json``'s shape) joined from units' JSON texts, with
+    the link to the next page when there is one."""
+    tail = f',"next":{json.dumps(next_link)}' if next_link is not None else ""
+    return f'{{"units":[{",".join(documents)}],"count":{len(documents)}{tail}}}'.encode()
 
 
 def unit_from_json(doc: Mapping[str, Any]) -> Unit:

@@ -101,7 +101,7 @@ def test_whoami_names_the_caller_and_the_credential(logged_in: Taco) -> None:
     out = logged_in.ok("whoami").out
     assert f"Server:     {logged_in.server}\n" in out
     assert "Subject:    admin\n" in out
-    assert "Groups:     opentaco-admins\n" in out
+    assert "Groups:     -\n" in out
     assert "Kind:       api_token (ID " in out
     assert f"Credential: saved credentials ({logged_in.credentials})" in out
     doc = logged_in.ok("whoami", "--json").json()
@@ -204,13 +204,28 @@ def test_login_options_are_checked(taco: Taco) -> None:
 
 
 def test_against_a_server_without_authentication(server: Server, tmp_path: Path) -> None:
-    """With auth disabled there is nothing to log in to; a token is saved with a warning."""
+    """With auth disabled there is nothing to log in to: a browser login says so, and
+    a token is refused, not saved, with a message saying why."""
     taco = Taco(tmp_path, server.url)
     out = taco.ok("login", "--no-browser").out
     assert (
         out
         == f"Authentication is disabled on {server.url}: every command works without logging in.\n"
     )
-    saved = taco.ok("login", "--token", "otc_whatever")
-    assert "could not be checked; it is saved anyway" in saved.err
+    refused = taco("login", "--token", "otc_whatever")
+    assert refused.code == 1
+    assert f"authentication is disabled on {server.url}" in refused.err
+    assert "the token was not saved" in refused.err
+    assert not taco.credentials.exists()
     assert taco.ok("whoami", "--json").json()["kind"] == "anonymous"
+
+
+def test_a_login_for_127_0_0_1_serves_localhost(taco: Taco, admin_token: str) -> None:
+    """Logged in at http://127.0.0.1:PORT, commands given --server http://localhost:PORT
+    use that login (one machine, one server), and logging out there ends it."""
+    taco.ok("login", "--token", "-", stdin=admin_token.encode())
+    assert taco.server is not None
+    localhost = taco.server.replace("127.0.0.1", "localhost")
+    assert taco.ok("--server", localhost, "whoami", "--json").json()["kind"] == "api_token"
+    taco.ok("--server", localhost, "logout")
+    assert _profiles(taco) == {}

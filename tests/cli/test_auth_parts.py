@@ -19,7 +19,7 @@ import pytest
 
 from taco_adapters.remote import StaticToken
 from taco_adapters.wire import AuthConfig
-from taco_cli.credentials import CredentialsFile, Profile, SavedCredentials, config_dir
+from taco_cli.credentials import CredentialsFile, Profile, SavedCredentials, config_dir, same_server
 from taco_cli.errors import AuthenticationFailed, CliError, LocalFileError
 from taco_cli.login import (
     Callback,
@@ -181,6 +181,44 @@ def test_opentaco_token_wins_and_profiles_match_the_server_exactly(tmp_path: Pat
     assert creds.token() == "otc_env"
     other = target_of(parse(["--server", "http://other:8080", "unit", "ls"]), env)
     assert credentials_of(other, out) == (None, "")
+
+
+@pytest.mark.parametrize(
+    ("saved_as", "asked_as"),
+    [
+        ("http://localhost:8080", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080", "http://localhost:8080"),
+        ("http://[::1]:8080", "http://localhost:8080"),
+    ],
+)
+async def test_loopback_names_share_one_profile(
+    tmp_path: Path, saved_as: str, asked_as: str
+) -> None:
+    """A login saved under one loopback name is found under the others (same port), saving
+    again under another name replaces it, and logging out forgets every name."""
+    store = CredentialsFile(tmp_path / "opentaco" / "credentials.json")
+    async with store.editing() as profiles:
+        profiles.set(saved_as, Profile("otc_one"))
+    assert store.profile(asked_as) == Profile("otc_one")
+    assert store.profile(asked_as.replace("8080", "9090")) is None
+    async with store.editing() as profiles:
+        profiles.set(asked_as, Profile("otc_two"))
+    assert list(json.loads(store.path.read_text())["profiles"]) == [asked_as]
+    assert store.profile(saved_as) == Profile("otc_two")
+    async with store.editing() as profiles:
+        assert profiles.remove(saved_as) == Profile("otc_two")
+    assert json.loads(store.path.read_text())["profiles"] == {}
+
+
+def test_other_hosts_are_never_aliases() -> None:
+    """Only this machine's loopback names are one server; any other host is itself."""
+    assert same_server("http://example.test:8080") == ["http://example.test:8080"]
+    assert same_server("http://127.0.0.2:8080") == ["http://127.0.0.2:8080"]
+    assert set(same_server("https://localhost:8443/base")) == {
+        "https://localhost:8443/base",
+        "https://127.0.0.1:8443/base",
+        "https://[::1]:8443/base",
+    }
 
 
 # -- what taco login logs in with --------------------------------------------------

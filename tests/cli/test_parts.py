@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taco_adapters.remote import ServerUnreachable, SessionExpired
+from taco_cli.audit_command import AUDIT_HANDLERS
 from taco_cli.auth_commands import AUTH_HANDLERS
 from taco_cli.commands import HANDLERS
 from taco_cli.errors import AuthenticationFailed, LocalFileError, UsageError
@@ -16,6 +17,7 @@ from taco_cli.lockfile import SavedLocks
 from taco_cli.main import EXIT_CODES, exit_code_for, target_of
 from taco_cli.output import human_size, table
 from taco_cli.parser import build_parser
+from taco_cli.rbac_commands import RBAC_HANDLERS
 from taco_core.errors import (
     Forbidden,
     InvalidState,
@@ -47,8 +49,52 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
     """The parser and the handler tables name the same commands, each once."""
     commands = {p.get_default("command") for p in _commands(build_parser()).values()}
-    assert not set(HANDLERS) & set(AUTH_HANDLERS)
-    assert commands == set(HANDLERS) | set(AUTH_HANDLERS)
+    tables = [set(HANDLERS), set(AUTH_HANDLERS), set(RBAC_HANDLERS), set(AUDIT_HANDLERS)]
+    assert sum(len(t) for t in tables) == len(set().union(*tables))
+    assert commands == set().union(*tables)
+
+
+def test_rbac_commands_parse_as_the_issue_lists_them() -> None:
+    """assign-policy is assign-permission; --rule is repeatable and checked
+    while parsing; a bad rule is a usage error naming the form."""
+    parse = build_parser().parse_args
+    assert (
+        parse(["rbac", "role", "assign-policy", "r", "p"]).command
+        == parse(["rbac", "role", "assign-permission", "r", "p"]).command
+        == "rbac.role.assign-permission"
+    )
+    args = parse(
+        [
+            "rbac",
+            "permission",
+            "create",
+            "dev",
+            "--rule",
+            "allow:unit.read,unit.write:dev/*",
+            "--rule",
+            "deny:unit.write:dev/db",
+        ]
+    )
+    assert [str(r) for r in args.rules] == [
+        "allow:unit.read,unit.write:dev/*",
+        "deny:unit.write:dev/db",
+    ]
+    test = parse(["rbac", "test", "ci-dev", "unit.write", "prod/app"])
+    assert (test.subject, test.action, test.unit) == ("ci-dev", "unit.write", "prod/app")
+    token = parse(
+        ["token", "create", "--name", "ci", "--subject", "ci-dev", "--role", "a", "--role", "b"]
+    )
+    assert (token.subject, token.roles) == ("ci-dev", ["a", "b"])
+
+
+def test_a_malformed_rule_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--rule allow:unit.read (no patterns) exits 2 and shows the expected form."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(
+            ["rbac", "permission", "create", "p", "--rule", "allow:unit.read"]
+        )
+    assert exited.value.code == 2
+    assert "EFFECT:ACTION[,ACTION...]:PATTERN[,PATTERN...]" in capsys.readouterr().err
 
 
 def test_aliases_name_the_same_command() -> None:
@@ -150,3 +196,17 @@ def test_human_sizes_and_tables() -> None:
         "5.0 GiB",
     ]
     assert table(["A", "BB"], [["xxx", "y"]]) == ["A    BB", "xxx  y"]
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "-1", "1.0", "9" * 20, "0" * 5000 + "1" + "0" * 19])
+def test_version_numbers_are_ascii_and_fit_a_store(raw: str) -> None:
+    """--version refuses digits int() or SQLite cannot take, as a usage error (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["unit", "pull", "x", "--version", raw])
+    assert exc.value.code == 2
+
+
+def test_version_numbers_up_to_64_bits_are_accepted() -> None:
+    """0 (an adopted state) through 2^63-1 parse, leading zeros allowed."""
+    for raw, number in (("0", 0), ("007", 7), (str(2**63 - 1), 2**63 - 1)):
+        assert build_parser().parse_args(["unit", "pull", "x", "--version", raw]).version == number

@@ -329,3 +329,32 @@ async def test_a_unit_without_state_downloads_as_none() -> None:
     """An empty download without a version header means 'no state yet'."""
     async with remote(answer(200, text="")) as (_server, c):
         assert await c.download(UNIT) is None
+
+
+async def test_list_units_follows_pages_to_the_end() -> None:
+    """``list_units`` asks for pages and follows ``next`` until there is none."""
+
+    def unit_doc(uid: str) -> dict[str, Any]:
+        return {"id": uid, "size": 0, "created": "2026-01-01T00:00:00Z",
+                "updated": "2026-01-01T00:00:00Z", "locked": False, "lock": None,
+                "labels": {}, "version": None}  # fmt: skip
+
+    async def respond(request: web.Request) -> web.StreamResponse:
+        after = request.query.get("after", "")
+        assert request.query["limit"] == "2"
+        pages = {
+            "": (["a/1", "a/2"], "/v1/units?limit=2&after=a/2"),
+            "a/2": (["a/3"], "/v1/units?limit=2&after=a/4"),
+            "a/4": ([], None),
+        }
+        ids, link = pages[after]
+        body: dict[str, Any] = {"units": [unit_doc(i) for i in ids], "count": len(ids)}
+        if link:
+            body["next"] = link
+        return web.json_response(body)
+
+    async with remote(respond) as (server, client):
+        client.units_page = 2
+        units = await client.list_units("a/")
+    assert [u.id for u in units] == ["a/1", "a/2", "a/3"]
+    assert len(server.requests) == 3

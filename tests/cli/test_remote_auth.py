@@ -17,6 +17,7 @@ from taco_adapters.remote import RemoteAuth, SessionExpired, StaticToken
 from taco_adapters.wire import error_json
 from taco_core.auth import IssuedTokens
 from taco_core.errors import (
+    BodyTooLarge,
     IdentityProviderUnavailable,
     LockConflict,
     StateRejected,
@@ -197,6 +198,7 @@ def _core_errors() -> Iterator[TacoError]:
         LockConflict: LockConflict(UNIT, lock),
         StateRejected: StateRejected(UNIT, "serial 1 is older", 7),
         StateTooLarge: StateTooLarge(1024),
+        BodyTooLarge: BodyTooLarge("lock request", 65536),
         VersionNotFound: VersionNotFound(UNIT, 9),
         TokenNotFound: TokenNotFound("tok-1"),
         core_errors.PermissionDenied: core_errors.PermissionDenied(
@@ -241,9 +243,9 @@ async def test_every_core_error_comes_back_as_itself(error: TacoError) -> None:
     else:
         assert got.message == error.message
     for name in (
-        "unit_id", "number", "token_id", "limit", "holder", "reason", "quarantined", "action",
-        "resource", "role_id", "permission_id", "item_kind", "item", "item_id", "assignee",
-        "referrers",
+        "unit_id", "number", "token_id", "limit", "what", "holder", "reason", "quarantined",
+        "action", "resource", "role_id", "permission_id", "item_kind", "item", "item_id",
+        "assignee", "referrers",
     ):  # fmt: skip
         assert getattr(got, name, None) == getattr(error, name, None), name
 

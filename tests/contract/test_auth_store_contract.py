@@ -7,6 +7,8 @@ between replicas are adapter-specific and tested beside each adapter.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +95,37 @@ async def test_api_tokens_round_trip(auth_store: AuthStore) -> None:
     assert await auth_store.get_api_token("t1") == token
     assert await auth_store.find_api_token(hash_secret("otc_other")) is None
     assert await auth_store.get_api_token("nope") is None
+
+
+async def test_narrowed_api_tokens_keep_their_roles(auth_store: AuthStore) -> None:
+    """A token's narrowing (its roles) round-trips, and survives revocation;
+    an unnarrowed token reads back as unnarrowed (None), not as no roles."""
+    narrowed = api_token("n1", subject="ci-dev", groups=(), roles=("ci-dev", "reader"))
+    plain = api_token("p1")
+    await auth_store.add_api_token(narrowed)
+    await auth_store.add_api_token(plain)
+    assert await auth_store.get_api_token("n1") == narrowed
+    assert await auth_store.find_api_token(plain.secret_hash) == plain
+    assert plain.roles is None
+    revoked = await auth_store.revoke_api_token("n1", T0)
+    assert revoked is not None and revoked.roles == ("ci-dev", "reader")
+    assert {t.id: t.roles for t in await auth_store.list_api_tokens()} == {
+        "n1": ("ci-dev", "reader"),
+        "p1": None,
+    }
+
+
+async def test_an_api_tokens_parent_round_trips(auth_store: AuthStore) -> None:
+    """The token that created a token is kept with it, read by hash, ID and listing."""
+    await auth_store.add_api_token(api_token("mother"))
+    child = api_token("child", parent="mother", expires=T0 + timedelta(days=1))
+    await auth_store.add_api_token(child)
+    assert await auth_store.find_api_token(child.secret_hash) == child
+    assert await auth_store.get_api_token("child") == child
+    listed = {t.id: t.parent for t in await auth_store.list_api_tokens()}
+    assert listed == {"mother": "", "child": "mother"}
+    revoked = await auth_store.revoke_api_token("child", T0)
+    assert revoked is not None and revoked.parent == "mother"
 
 
 async def test_api_tokens_list_oldest_first(auth_store: AuthStore) -> None:
@@ -202,3 +235,57 @@ async def test_sqlite_decides_races_between_processes(tmp_path: Path) -> None:
     finally:
         for store in (a, b, state):
             await store.aclose()
+
+
+async def test_a_secret_is_created_once_and_never_changes(auth_store: AuthStore) -> None:
+    """The first candidate stored wins; later candidates get the stored bytes."""
+    first = await auth_store.secret("signed-urls", b"\x00first\xff")
+    assert first == b"\x00first\xff"
+    assert await auth_store.secret("signed-urls", b"second") == first
+    assert await auth_store.secret("s3-credentials", b"other") == b"other"
+
+
+async def test_concurrent_creators_of_a_secret_all_get_the_winner(auth_store: AuthStore) -> None:
+    """Of many processes creating one secret at once, exactly one candidate wins."""
+    got: list[bytes] = []
+
+    async def create(n: int) -> None:
+        got.append(await auth_store.secret("race", f"candidate-{n}".encode()))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(create, n)
+    assert len(set(got)) == 1
+    assert got[0] in {f"candidate-{n}".encode() for n in range(8)}
+
+
+async def test_sqlite_upgrades_a_database_made_before_token_roles_and_parents(
+    tmp_path: Path,
+) -> None:
+    """A file whose token table predates narrowing and the parent link gets the
+    columns on open: its tokens read back unnarrowed and parentless, and new
+    tokens keep both."""
+    path = tmp_path / "taco.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            "CREATE TABLE auth_api_tokens (id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL "
+            "UNIQUE, name TEXT NOT NULL, subject TEXT NOT NULL, email TEXT NOT NULL, "
+            "groups_json TEXT NOT NULL, created TEXT NOT NULL, created_by TEXT NOT NULL, "
+            "expires TEXT, revoked TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO auth_api_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            ("old", hash_secret("otc_old"), "old", "admin", "", '["ops"]', T0.isoformat(), ""),
+        )
+        conn.commit()
+    first, second = await SqliteAuthStore.open(path), await SqliteAuthStore.open(path)
+    try:
+        old = await second.get_api_token("old")
+        assert old is not None and old.roles is None and old.groups == ("ops",)
+        assert old.parent == ""
+        newer = api_token("new", roles=("reader",), parent="old")
+        await first.add_api_token(newer)
+        assert await second.get_api_token("new") == newer
+    finally:
+        await first.aclose()
+        await second.aclose()

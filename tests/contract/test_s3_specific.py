@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import anyio
 import pytest
 
 from taco_adapters.s3 import S3StateStore
+from taco_adapters.s3.bucket import S3Bucket
 from taco_core.errors import (
     ConcurrentUpdate,
     LockConflict,
@@ -27,6 +29,7 @@ from taco_core.model import LockInfo, NewVersion, RetentionPolicy, Unit
 from taco_core.state_doc import read_facts
 from taco_core.unit_id import UnitId
 from tests.s3_server import S3Server
+from tests.tcp_proxy import tcp_proxy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEEP_ALL = RetentionPolicy(max_versions=1000)
@@ -537,3 +540,70 @@ async def test_racing_commits_have_one_winner_and_leave_no_orphans(
     assert (await store.get_unit(U)).head == 1
     stored = [k for k in keys(raw, bucket) if "/versions/" in k]
     assert len(stored) == 5
+
+
+async def test_a_superseded_version_object_is_compressed_and_the_head_stays_plain(
+    raw: Any, bucket: str, open_store: OpenStore
+) -> None:
+    """The commit that replaces a head rewrites the old head's object as zstd
+    (marked in its metadata); the new head's object and terraform.tfstate stay
+    plain JSON, and every version reads back exactly, from this store and
+    from another one without its caches."""
+    import zstandard
+
+    store = await open_store(bucket)
+    await store.create_unit(Unit(id=U, created=T0, updated=T0))
+    first, second = state(1), state(2)
+    await store.commit(U, new(first), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    await store.commit(U, new(second), expected_head=1, lock_id=None, retention=KEEP_ALL)
+    versions = sorted(k for k in keys(raw, bucket) if "/versions/" in k)
+    assert len(versions) == 2
+    old = raw.get_object(Bucket=bucket, Key=versions[0])
+    assert old["Metadata"]["opentaco-encoding"] == "zstd"
+    assert zstandard.ZstdDecompressor().decompress(old["Body"].read()) == first
+    assert body(raw, bucket, versions[1]) == second
+    assert body(raw, bucket, f"{U}/terraform.tfstate") == second
+    fresh = await open_store(bucket)
+    for store_ in (store, fresh):
+        assert (await store_.read_version(U, 1))[1] == first
+        assert (await store_.read_version(U, 2))[1] == second
+
+
+async def test_a_large_head_is_streamed_from_its_object(
+    bucket: str, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the streaming threshold the head is read from its object a slice
+    at a time, byte for byte; a superseded (compressed) one still reads whole."""
+    from taco_adapters.s3 import state_store as s3_module
+
+    monkeypatch.setattr(s3_module, "_STREAM_OVER", 100)
+    store = await open_store(bucket)
+    await store.create_unit(Unit(id=U, created=T0, updated=T0))
+    data = b'{"version": 4, "serial": 1, "lineage": "L1", "pad": "%s"}' % (b"y" * 5000)
+    await store.commit(U, new(data), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    fresh = await open_store(bucket)
+    found = await fresh.open_state(U)
+    assert found is not None
+    version, reader = found
+    assert reader.whole is None and reader.size == len(data)
+    got = b""
+    while chunk := await reader.read(1000):
+        got += chunk
+    await reader.aclose()
+    assert got == data and version.number == 1
+
+
+async def test_a_hung_endpoint_fails_within_the_timeout_budget(s3_server: S3Server) -> None:
+    """An endpoint that accepts and never answers is StorageUnavailable after the
+    bounded attempts of io_timeout each, not botocore's minutes."""
+    with tcp_proxy() as hung:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable, match="cannot use S3"):
+            await S3Bucket.open(
+                "tfstate",
+                region=s3_server.region,
+                endpoint_url=hung.url,
+                session=s3_server.session(),
+                io_timeout=0.5,
+            )
+        assert time.monotonic() - started < 5

@@ -92,7 +92,9 @@ async def test_list_filters_by_string_prefix_and_sorts(store: StateStore) -> Non
 async def test_lock_is_exclusive_and_reports_the_holder(store: StateStore) -> None:
     """A second lock with another ID fails with the first holder attached."""
     await store.create_unit(unit())
-    first = LockInfo(id="one", who="alice", operation="OperationTypeApply", created="x")
+    first = LockInfo(
+        id="one", who="alice", operation="OperationTypeApply", created="x", owner="user:alice"
+    )
     assert await store.lock(U, first) == first
     with pytest.raises(LockConflict) as caught:
         await store.lock(U, LockInfo(id="two", who="bob"))
@@ -219,8 +221,9 @@ async def test_versions_list_newest_first_and_missing_version(store: StateStore)
             )
         ).number
     assert [v.number for v in await store.list_versions(U)] == [3, 2, 1]
-    with pytest.raises(VersionNotFound):
-        await store.read_version(U, 99)
+    for missing in (99, -1, 2**63, 2**70):  # beyond 64 bits too: no store can hold one
+        with pytest.raises(VersionNotFound):
+            await store.read_version(U, missing)
 
 
 async def test_retention_prunes_oldest_but_never_head(store: StateStore) -> None:
@@ -362,3 +365,114 @@ async def test_version_page_is_a_slice_of_the_history(store: StateStore) -> None
         page = await store.version_page(U, offset=offset, limit=limit)
         assert page.total == 5
         assert list(page.versions) == everything[offset : offset + limit]
+
+
+async def _settled(store: StateStore) -> None:
+    """Let a store that compresses history in the background finish."""
+    settle = getattr(store, "settle", None)
+    if settle is not None:
+        await settle()
+
+
+def _wire(doc: str) -> dict[str, object]:
+    parsed: dict[str, object] = json.loads(doc)
+    return parsed
+
+
+async def test_unit_documents_are_the_api_shape_of_list_units(store: StateStore) -> None:
+    """``unit_documents`` lists what ``list_units`` lists, each unit as ``unit_json``."""
+    from taco_adapters.wire import unit_json
+
+    await store.create_unit(unit("a/one", labels={"team": 'x"y', "emoji": "é☃"}))
+    await store.create_unit(unit("a/two"))
+    await store.create_unit(unit("b/three"))
+    await store.lock(UnitId("a/two"), LockInfo(id="L", who="me", created="2026-01-01T00:00:00Z"))
+    await store.commit(
+        UnitId("a/one"), new(state(1)), expected_head=None, lock_id=None, retention=KEEP_ALL
+    )
+    for prefix in ("", "a/", "b/", "zz"):
+        units = await store.list_units(prefix)
+        docs = await store.unit_documents(prefix)
+        assert [uid for uid, _ in docs] == [u.id for u in units]
+        assert [_wire(d) for _, d in docs] == [unit_json(u) for u in units]
+    page = await store.unit_documents(after="a/one", limit=1)
+    assert [uid for uid, _ in page] == ["a/two"]
+    assert await store.unit_documents(after="b/three") == []
+    await store.delete_unit(UnitId("b/three"), T0 + timedelta(hours=1))
+    deleted = await store.list_units(deleted=True)
+    docs = await store.unit_documents(deleted=True)
+    assert [_wire(d) for _, d in docs] == [unit_json(u) for u in deleted]
+    assert _wire(docs[0][1])["deleted_at"]
+
+
+async def test_unit_documents_follow_every_change_of_a_unit(store: StateStore) -> None:
+    """A listing never shows a unit as it was before a lock, write or unlock."""
+    from taco_adapters.wire import unit_json
+
+    await store.create_unit(unit())
+    assert _wire((await store.unit_documents())[0][1]) == unit_json(await store.get_unit(U))
+    await store.lock(U, LockInfo(id="L"))
+    assert _wire((await store.unit_documents())[0][1])["locked"] is True
+    await store.commit(U, new(state(1)), expected_head=None, lock_id="L", retention=KEEP_ALL)
+    assert _wire((await store.unit_documents())[0][1])["version"] == 1
+    await store.unlock(U, "L")
+    assert _wire((await store.unit_documents())[0][1]) == unit_json(await store.get_unit(U))
+
+
+async def test_open_state_streams_the_head(store: StateStore) -> None:
+    """``open_state`` reads the head's bytes (in any slices), None before a write."""
+    with pytest.raises(UnitNotFound):
+        await store.open_state(U)
+    await store.create_unit(unit())
+    assert await store.open_state(U) is None
+    data = state(1, extra="z" * 5000)
+    v1 = await store.commit(U, new(data), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    found = await store.open_state(U)
+    assert found is not None
+    version, reader = found
+    assert version == v1
+    assert reader.size == len(data)
+    got = b""
+    while chunk := await reader.read(777):
+        got += chunk
+    await reader.aclose()
+    assert got == data
+
+
+def _drifting(serial: int) -> bytes:
+    """A state of some size whose resources change a little per version."""
+    resources = [
+        {
+            "type": "aws_instance",
+            "name": f"r{k}",
+            "id": f"i-{(k * 7919 + (serial if k % 9 == 0 else 0)):012x}",
+        }
+        for k in range(300)
+    ]
+    return json.dumps(
+        {"version": 4, "serial": serial, "lineage": "L1", "outputs": {}, "resources": resources},
+        indent=2,
+    ).encode()
+
+
+async def test_superseded_versions_read_back_exactly(store: StateStore) -> None:
+    """However history is stored (compressed, deltas), every kept version
+    reads back byte for byte, and retention still prunes the oldest."""
+    await store.create_unit(unit())
+    policy = RetentionPolicy(max_versions=30)
+    head = None
+    written: dict[int, bytes] = {}
+    for serial in range(1, 41):
+        data = _drifting(serial)
+        head = (
+            await store.commit(U, new(data), expected_head=head, lock_id=None, retention=policy)
+        ).number
+        written[head] = data
+    await _settled(store)
+    kept = [v.number for v in await store.list_versions(U)]
+    assert kept == list(range(40, 10, -1))
+    for number in kept:
+        version, data = await store.read_version(U, number)
+        assert data == written[number]
+        assert version.size == len(data)
+    assert (await store.read_state(U)) == (await store.read_version(U, 40))

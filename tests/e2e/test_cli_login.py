@@ -57,7 +57,12 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 @pytest.fixture(scope="module")
 def server(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """opentacosvc with auth on and the provider as its OIDC issuer."""
-    env = {"OPENTACO_AUTH_ISSUER": provider.issuer, "OPENTACO_AUTH_CLIENT_ID": provider.client_id}
+    env = {
+        "OPENTACO_AUTH_ISSUER": provider.issuer,
+        "OPENTACO_AUTH_CLIENT_ID": provider.client_id,
+        # The provider sends no groups: alice is made an admin by configuration.
+        "OPENTACO_RBAC_SUBJECT_ROLES": "alice=admin",
+    }
     with running_server(tmp_path_factory.mktemp("svc"), env=env, auth_disable=False) as srv:
         yield srv
 

@@ -63,7 +63,9 @@ async def fire(requests: list[tuple[str, str, bytes]]) -> list[httpx.Response]:
 
 
 def start_servers(spawn: Spawner, processes: int, db: Path) -> list[str]:
-    return [spawn(f"svc{i}", db=db).url for i in range(processes)]
+    # Room for every refused write in quarantine: the tests account for each one.
+    args = ["--max-quarantined", str(WRITERS)]
+    return [spawn(f"svc{i}", db=db, args=args).url for i in range(processes)]
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])

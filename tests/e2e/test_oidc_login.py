@@ -37,7 +37,12 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 @pytest.fixture
 def taco(provider: Provider, tmp_path: Path) -> Iterator[Server]:
     """opentacosvc with auth on and the provider as its OIDC issuer."""
-    env = {"OPENTACO_AUTH_ISSUER": provider.issuer, "OPENTACO_AUTH_CLIENT_ID": provider.client_id}
+    env = {
+        "OPENTACO_AUTH_ISSUER": provider.issuer,
+        "OPENTACO_AUTH_CLIENT_ID": provider.client_id,
+        # The provider sends no groups: alice is made an admin by configuration.
+        "OPENTACO_RBAC_SUBJECT_ROLES": "alice=admin",
+    }
     with running_server(tmp_path / "svc", env=env, auth_disable=False) as server:
         yield server
 
@@ -96,7 +101,8 @@ def test_login_exchange_and_api_access(provider: Provider, taco: Server) -> None
 
 def test_refresh_rotation_end_to_end(provider: Provider, taco: Server) -> None:
     """A refresh hands out new tokens; replaying the old refresh token is
-    refused and ends the session; a fresh login still works."""
+    refused and ends the session; a fresh login still works, and, bob
+    holding no role, is refused every unit."""
     id_token, _ = login(provider, "bob")
     first = httpx.post(f"{taco.url}/v1/auth/exchange", json={"id_token": id_token}).json()
     second = httpx.post(f"{taco.url}/v1/auth/token", json={"refresh_token": first["refresh_token"]})
@@ -117,7 +123,13 @@ def test_refresh_rotation_end_to_end(provider: Provider, taco: Server) -> None:
     assert revoked.status_code == 401
 
     again, _ = login(provider, "bob")
-    assert httpx.post(f"{taco.url}/v1/auth/exchange", json={"id_token": again}).is_success
+    fresh = httpx.post(f"{taco.url}/v1/auth/exchange", json={"id_token": again})
+    assert fresh.is_success
+    # bob holds no role: deny by default, as a 403 naming the action, never a 500.
+    bearer = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    refused = httpx.post(f"{taco.url}/v1/units", json={"id": "bob/app"}, headers=bearer)
+    assert refused.status_code == 403 and refused.json()["action"] == "unit.write"
+    assert httpx.get(f"{taco.url}/v1/units", headers=bearer).json()["units"] == []
 
 
 def test_forged_and_foreign_id_tokens_are_refused(provider: Provider, taco: Server) -> None:

@@ -186,7 +186,10 @@ async def test_two_replicas_on_one_bucket_give_exactly_one_lock_winner(
         for response in responses:
             assert response.json() == winner, (winner, response.text)
         lock_object = get_object(s3_server, bucket, state_key(PREFIX, unit) + ".tflock")
-        assert json.loads(lock_object) == winner
+        stored = json.loads(lock_object)
+        # Terraform's LockInfo exactly, plus who acquired it (ours; Terraform ignores it).
+        assert stored.pop("Owner") == "anonymous:anonymous"
+        assert stored == winner
 
         async with httpx.AsyncClient(timeout=30) as client:
             for url in urls:
@@ -317,7 +320,9 @@ def test_terraform_s3_backend_is_refused_while_opentaco_holds_the_lock(
     assert re.search(rf"ID:\s+{ours['ID']}\b", refused.output), refused.describe()
     assert "alice@opentaco" in refused.output, refused.describe()
     assert not object_exists(s3_server, bucket, state_key(PREFIX, UNIT)), "refused apply wrote"
-    assert json.loads(get_object(s3_server, bucket, state_key(PREFIX, UNIT) + ".tflock")) == ours
+    stored = json.loads(get_object(s3_server, bucket, state_key(PREFIX, UNIT) + ".tflock"))
+    assert stored.pop("Owner") == "anonymous:anonymous"
+    assert stored == ours
 
     # A lock left behind by OpenTaco is Terraform's to break, as its own would be.
     terraform_s3.run("force-unlock", "-force", "-no-color", ours["ID"], cwd=work)

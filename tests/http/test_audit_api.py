@@ -1,9 +1,11 @@
-"""The audit trail over HTTP: what the service records, ``GET /v1/audit``
-with its filters and pages, who may read it, what survives a shutdown, and
+"""The audit trail over HTTP: what the service records (unit changes,
+tokens, RBAC edits, refusals), ``GET /v1/audit`` with its filters and
+pages, who may read it (``audit.read``), what survives a shutdown, and
 retention."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import ManualClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_adapters.sqlite import SqliteAuditLog
 from taco_core.audit import AuditQuery
 from taco_core.caller import SYSTEM_CALLER, local_caller
@@ -21,6 +23,7 @@ from taco_http.app import create_app
 from taco_http.housekeeping import maintain_once
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters, open_services
+from tests.http.test_rbac_api import Api, bearer, start
 
 STATE = b'{"version": 4, "serial": %d, "lineage": "%s", "outputs": {}, "resources": []}'
 
@@ -162,7 +165,9 @@ async def test_housekeeping_forgets_records_past_the_retention(
 ) -> None:
     """maintain_once purges records older than OPENTACO_AUDIT_RETENTION; 0 keeps all."""
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=clock)
+    adapters = Adapters(
+        states=MemoryStateStore(), auth=MemoryAuthStore(), rbac=MemoryRbacStore(), clock=clock
+    )
     settings = Settings(storage="memory", auth_disable=True, audit_retention_seconds=retention)
     async with open_services(settings, adapters) as services:
         await services.states.create_unit(local_caller("me"), "old")
@@ -171,3 +176,95 @@ async def test_housekeeping_forgets_records_past_the_retention(
         await maintain_once(services)
         page = await services.audit.query(SYSTEM_CALLER, AuditQuery())
     assert [r.unit_id for r in page.records] == kept
+
+
+@pytest.fixture
+def rbac_api(tmp_path: Path) -> Iterator[Api]:
+    """Auth on, memory storage, the bootstrap admin token in hand."""
+    token_file = tmp_path / "admin-token"
+    with start(Settings(storage="memory", admin_token_path=token_file)) as client:
+        yield Api(client, token_file.read_text().strip())
+
+
+def _rule(actions: list[str], pattern: str = "*") -> dict[str, Any]:
+    return {"effect": "allow", "actions": actions, "resources": [pattern]}
+
+
+def test_reading_the_trail_needs_audit_read_on_everything(rbac_api: Api) -> None:
+    """audit.read on * (or rbac.manage, which implies it) reads the trail;
+    a reader of every state, or audit.read on some units only, gets 403 and
+    the refusal is itself recorded."""
+    rbac_api.grant("auditor", "auditor", [_rule(["audit.read"])])
+    rbac_api.grant("rbac-admin", "rbac-admin", [_rule(["rbac.manage"])])
+    rbac_api.grant("prod-auditor", "prod-auditor", [_rule(["audit.read"], "prod/*")])
+    rbac_api.ok("POST", "/v1/rbac/users/assign", {"subject": "reader", "role_id": "reader"})
+    for subject in ("auditor", "rbac-admin"):
+        answer = rbac_api.client.get("/v1/audit", headers=bearer(rbac_api.token(subject)))
+        assert answer.status_code == 200, (subject, answer.text)
+    for subject in ("reader", "prod-auditor"):
+        refused = rbac_api.client.get(
+            "/v1/audit", params={"unit": "prod/app"}, headers=bearer(rbac_api.token(subject))
+        )
+        assert refused.status_code == 403, subject
+        assert (refused.json()["action"], refused.json()["resource"]) == ("audit.read", "*")
+    auditor = bearer(rbac_api.token("auditor"))
+    assert rbac_api.client.put("/v1/backend/prod/app", content=STATE % (1, b"l"), headers=auditor)
+    denied = [
+        r
+        for r in rbac_api.ok("GET", "/v1/audit", None)["records"]
+        if r["action"] == "access.denied"
+    ]
+    assert [(r["subject"], r["detail"].split(":")[0]) for r in denied] == [
+        ("reader", "audit.read"),
+        ("prod-auditor", "audit.read"),
+        ("auditor", "unit.write"),
+    ]
+
+
+def test_tokens_and_rbac_changes_are_recorded(rbac_api: Api) -> None:
+    """Creating a token, changing the policy and revoking a token (and the
+    tokens it made, down the line) each leave a record naming them."""
+    version_before = rbac_api.version()
+    admin_token = rbac_api.ok("GET", "/v1/auth/me")["token_id"]
+    rbac_api.ok("POST", "/v1/rbac/users/assign", {"subject": "ci-dev", "role_id": "reader"})
+    parent = rbac_api.ok(
+        "POST", "/v1/auth/tokens", {"name": "ci", "subject": "ci-dev", "expires_in": "1d"}, 201
+    )
+    child = rbac_api.client.post(
+        "/v1/auth/tokens", json={"name": "child"}, headers=bearer(parent["token"])
+    ).json()
+    rbac_api.ok("DELETE", f"/v1/auth/tokens/{parent['id']}", None, 204)
+    records = rbac_api.ok("GET", "/v1/audit", None)["records"]
+    shown = [(r["action"], r["subject"], r["version"], r["detail"]) for r in records]
+    assert shown[0][:2] == ("token.create", "opentaco")  # the bootstrap admin token, by the service
+    assert shown[1:] == [
+        (
+            "rbac.change",
+            "admin",
+            version_before + 1,
+            "role_assigned: role 'reader', subject 'ci-dev'",
+        ),
+        (
+            "token.create",
+            "admin",
+            None,
+            f"token {parent['id']} 'ci' of subject 'ci-dev'; expires {parent['expires']}; "
+            f"made with token {admin_token}",
+        ),
+        (
+            "token.create",
+            "ci-dev",
+            None,
+            f"token {child['id']} 'child' of subject 'ci-dev'; expires {child['expires']}; "
+            f"made with token {parent['id']}",
+        ),
+        ("token.revoke", "admin", None, f"token {parent['id']} 'ci' of subject 'ci-dev'"),
+        (
+            "token.revoke",
+            "admin",
+            None,
+            f"token {child['id']} 'child' of subject 'ci-dev'; with token {parent['id']}, "
+            "from which it descends",
+        ),
+    ]
+    assert records[3]["token_id"] == parent["id"]  # the child was made with the parent token

@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_http.app import create_app
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters
@@ -33,7 +33,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def start(settings: Settings) -> TestClient:
-    adapters = Adapters(states=MemoryStateStore(), auth=MemoryAuthStore(), clock=SystemClock())
+    adapters = Adapters(
+        states=MemoryStateStore(),
+        auth=MemoryAuthStore(),
+        rbac=MemoryRbacStore(),
+        clock=SystemClock(),
+    )
     app = create_app(settings, adapters=adapters)
     return TestClient(app)
 
@@ -130,7 +135,7 @@ def test_me_describes_the_caller(client: TestClient, admin: str) -> None:
     me = client.get("/v1/auth/me", headers=bearer(admin)).json()
     assert me["subject"] == "admin"
     assert me["kind"] == "api_token"
-    assert me["groups"] == ["opentaco-admins"]
+    assert me["groups"] == []
     assert me["token_id"]
 
 
@@ -291,3 +296,22 @@ def test_auth_disabled_lets_anyone_in_as_anonymous() -> None:
         assert client.get("/v1/auth/me").json()["kind"] == "anonymous"
         assert client.get("/v1/auth/config").json()["auth_enabled"] is False
         assert client.post("/v1/auth/tokens", json={"name": "ci"}).status_code == 403
+
+
+def test_a_token_made_with_a_token_is_its_capped_child(client: TestClient, admin: str) -> None:
+    """Over HTTP, a token created with an API token names it as parent, expires no
+    later than it, and is revoked with it."""
+    parent = client.post(
+        "/v1/auth/tokens", json={"name": "ci", "expires_in": "30d"}, headers=bearer(admin)
+    ).json()
+    child = client.post(
+        "/v1/auth/tokens",
+        json={"name": "job", "expires_in": "365d"},
+        headers=bearer(parent["token"]),
+    ).json()
+    assert child["parent"] == parent["id"]
+    assert child["expires"] == parent["expires"]
+    assert (
+        client.delete(f"/v1/auth/tokens/{parent['id']}", headers=bearer(admin)).status_code == 204
+    )
+    assert_401(client.get("/v1/auth/me", headers=bearer(child["token"])))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 
+import pytest
 from starlette.testclient import TestClient
 
 B = "/v1/backend/myapp/prod"
@@ -185,3 +187,80 @@ def test_address_is_reusable_after_backend_delete(client: TestClient) -> None:
 def test_unlock_of_missing_unit_is_200(client: TestClient) -> None:
     """force-unlock of an address that never existed succeeds: nothing is locked."""
     assert client.request("UNLOCK", "/v1/backend/never/was").status_code == 200
+
+
+def test_a_state_without_lineage_and_serial_cannot_replace_a_real_one(client: TestClient) -> None:
+    """{} over a Terraform state is refused (409) and quarantined; the owner's
+    next write is accepted as if nothing had happened."""
+    assert client.post(B, content=tfstate(3)).status_code == 200
+    r = client.post(B, content=b"{}")
+    assert r.status_code == 409
+    assert "'lineage'" in r.json()["error"] and "'serial'" in r.json()["error"]
+    assert r.json()["quarantined_version"] is not None
+    assert client.get(B).content == tfstate(3)
+    assert client.post(B, content=tfstate(4)).status_code == 200
+
+
+def test_an_id_naming_a_lock_object_is_refused(client: TestClient) -> None:
+    """A unit ID ending in terraform.tfstate.tflock is 400 (it would block its parent's
+    lock in S3 storage); nothing is created and the parent still locks."""
+    r = client.request("LOCK", "/v1/backend/myapp/terraform.tfstate.tflock", json=lock_body("x"))
+    assert r.status_code == 400
+    assert "reserved" in r.json()["error"]
+    assert client.request("LOCK", "/v1/backend/myapp", json=lock_body("y")).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"ID": ""}', b'{"ID": null}', b'{"Who": "me"}'])
+def test_unlock_naming_no_lock_does_not_force(client: TestClient, body: bytes) -> None:
+    """Only an empty body forces an unlock: a LockInfo without an ID is 400 and the lock stays."""
+    assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+    r = client.request("UNLOCK", B, content=body)
+    assert r.status_code == 400
+    assert "empty body to force" in r.json()["error"]
+    assert client.get("/v1/units/myapp/prod").json()["lock"]["id"] == "held"
+
+
+def test_unlock_takes_the_id_from_the_header(client: TestClient) -> None:
+    """A LockInfo without an ID may name the lock in X-Terraform-Lock-ID instead."""
+    assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+    wrong = client.request("UNLOCK", B, content=b"{}", headers={"X-Terraform-Lock-ID": "other"})
+    assert wrong.status_code == 423
+    r = client.request("UNLOCK", B, content=b"{}", headers={"X-Terraform-Lock-ID": "held"})
+    assert r.status_code == 200
+    assert client.get("/v1/units/myapp/prod").json()["locked"] is False
+
+
+def test_a_413_on_a_small_body_names_that_body(client: TestClient) -> None:
+    """An oversized lock request is 413 naming the LockInfo, not "state"."""
+    big = json.dumps({"ID": "x", "Info": "i" * 70_000}).encode()
+    r = client.request("LOCK", B, content=big)
+    assert r.status_code == 413
+    assert r.json()["error"].startswith("LockInfo exceeds the size limit")
+    assert r.json()["kind"] == "body_too_large"
+    assert r.json()["what"] == "LockInfo"
+    r = client.post("/v1/units", content=b'{"id": "' + b"a" * 70_000 + b'"}')
+    assert r.status_code == 413
+    assert "state" not in r.json()["error"]
+
+
+def test_refused_writes_are_logged_with_unit_reason_and_version(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 409 from the clobber guard and a 423 on a write are WARNING records naming
+    the unit, the reason and the quarantined version; lock contention is INFO."""
+    assert client.post(B, content=tfstate(5)).status_code == 200
+    with caplog.at_level(logging.INFO, logger="opentaco.http"):
+        rejected = client.post(B, content=tfstate(4))
+        assert rejected.status_code == 409
+        number = rejected.json()["quarantined_version"]
+        assert client.request("LOCK", B, json=lock_body("held")).status_code == 200
+        assert client.post(B, content=tfstate(6)).status_code == 423
+        assert client.request("LOCK", B, json=lock_body("other")).status_code == 423
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "'myapp/prod'" in m and "older than the current serial" in m and f"version {number}" in m
+        for m in warnings
+    ), warnings
+    assert any("POST" in m and "locked by lock held" in m for m in warnings), warnings
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("LOCK" in m and "locked by lock held" in m for m in infos), infos

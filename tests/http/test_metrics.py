@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from taco_adapters.clock import SystemClock
-from taco_adapters.memory import MemoryAuthStore, MemoryStateStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
 from taco_http.settings import Settings
@@ -149,7 +149,9 @@ def test_storage_failures_are_counted_by_operation() -> None:
         async def ping(self) -> None:
             raise StorageUnavailable("S3 HeadBucket failed: connection refused")
 
-    adapters = Adapters(states=Broken(), auth=MemoryAuthStore(), clock=SystemClock())
+    adapters = Adapters(
+        states=Broken(), auth=MemoryAuthStore(), rbac=MemoryRbacStore(), clock=SystemClock()
+    )
     app = create_app(Settings(storage="s3", s3_bucket="b", auth_disable=True), adapters=adapters)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 503
@@ -200,12 +202,19 @@ def test_forbidden_answers_count_too(client: TestClient) -> None:
 
 
 def test_metrics_behind_a_credential_or_off(tmp_path: Path) -> None:
-    """OPENTACO_METRICS=auth asks for a credential; off answers 404."""
+    """OPENTACO_METRICS=auth asks for a credential, any valid one: a scraper's
+    token for a subject with no role reads them; off answers 404."""
     token_file = tmp_path / "admin-token"
     settings = Settings(storage="memory", admin_token_path=token_file, metrics="auth")
     with TestClient(create_app(settings)) as client:
         assert client.get("/metrics").status_code == 401
-        token = token_file.read_text().strip()
-        samples(client, Authorization=f"Bearer {token}")
+        admin = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        made = client.post(
+            "/v1/auth/tokens", json={"name": "scraper", "subject": "prometheus"}, headers=admin
+        )
+        assert made.status_code == 201, made.text
+        scraper = f"Bearer {made.json()['token']}"
+        assert client.get("/v1/units", headers={"Authorization": scraper}).json()["units"] == []
+        assert samples(client, Authorization=scraper)
     with TestClient(create_app(Settings(storage="memory", metrics="off"))) as client:
         assert client.get("/metrics").status_code == 404

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from taco_http.parser import build_parser
-from taco_http.settings import Settings, SettingsError, from_env
+from taco_http.settings import Settings, SettingsError, from_env, notices
 
 
 def settings_for(argv: list[str], env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +54,10 @@ def test_go_style_single_dash_flags() -> None:
         ("OPENTACO_LOG_FORMAT", "yaml"),
         ("OPENTACO_METRICS", "private"),
         ("OPENTACO_AUDIT_RETENTION", "forever"),
+        ("OPENTACO_RBAC_GROUP_ROLES", "platform"),
+        ("OPENTACO_RBAC_GROUP_ROLES", "platform=bad role"),
+        ("OPENTACO_RBAC_SUBJECT_ROLES", "alice"),
+        ("OPENTACO_RBAC_MAX_AGE", "a while"),
     ],
 )
 def test_invalid_env_values_are_refused_naming_the_variable(var: str, value: str) -> None:
@@ -98,6 +102,51 @@ def test_a_bad_log_format_exits_2_naming_it(tmp_path: Path) -> None:
     ]
 
 
+def test_rbac_settings() -> None:
+    """The group mapping is parsed into roles per group; the policy cache is
+    5 s on S3 and none elsewhere unless configured."""
+    s = from_env({"OPENTACO_RBAC_GROUP_ROLES": "platform=admin, devs=reader,devs=ci"})
+    assert s.group_roles() == {"platform": ("admin",), "devs": ("reader", "ci")}
+    assert s.rbac_max_age() == 0
+    assert from_env({"OPENTACO_STORAGE": "s3", "OPENTACO_S3_BUCKET": "b"}).rbac_max_age() == 5
+    assert from_env({"OPENTACO_RBAC_MAX_AGE": "30s"}).rbac_max_age() == 30
+    flagged = settings_for(
+        [
+            "--rbac-group-roles",
+            "ops=admin",
+            "--rbac-subject-roles",
+            "a@x=admin",
+            "--rbac-max-age",
+            "1m",
+        ]
+    )
+    assert (flagged.group_roles(), flagged.rbac_max_age()) == ({"ops": ("admin",)}, 60)
+    assert flagged.subject_roles() == {"a@x": ("admin",)}
+    with pytest.raises(SettingsError, match="SUBJECT=ROLE"):
+        from_env({"OPENTACO_RBAC_SUBJECT_ROLES": "alice"})
+
+
+def test_cli_reports_a_bad_group_mapping_naming_the_variable(tmp_path: Path) -> None:
+    """A malformed OPENTACO_RBAC_GROUP_ROLES stops opentacosvc with exit 2 and
+    the variable's name, before anything is opened."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "taco_http.main"],
+        env={
+            "OPENTACO_RBAC_GROUP_ROLES": "platform:admin",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "OPENTACO_RBAC_GROUP_ROLES" in proc.stderr and "GROUP=ROLE" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_s3_needs_a_bucket() -> None:
     """Choosing S3 without a bucket is refused at start-up."""
     with pytest.raises(SettingsError, match="bucket"):
@@ -126,3 +175,29 @@ def test_help_documents_every_variable() -> None:
     text = build_parser().format_help()
     for var in ENV_VARS:
         assert var in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "level"),
+    [("WARN", "warning"), ("warn", "warning"), ("Info", "info"), ("DEBUG", "debug")],
+)
+def test_log_levels_in_any_case(raw: str, level: str) -> None:
+    """OPENTACO_LOG_LEVEL takes any case and the reference's WARN."""
+    assert from_env({"OPENTACO_LOG_LEVEL": raw}).log_level == level
+    assert settings_for(["--log-level", raw]).log_level == level
+
+
+def test_an_s3_bucket_without_a_storage_means_s3() -> None:
+    """A bucket alone selects S3; a named storage still wins."""
+    assert from_env({"OPENTACO_S3_BUCKET": "b"}).storage == "s3"
+    assert settings_for(["--s3-bucket", "b"]).storage == "s3"
+    assert from_env({"OPENTACO_S3_BUCKET": "b", "OPENTACO_STORAGE": "memory"}).storage == "memory"
+
+
+def test_notices_name_typos_and_contradictions() -> None:
+    """Unknown variables get the closest known name; S3 settings a storage ignores are named."""
+    env = {"OPENTACO_PROT": "1", "OPENTACO_SERVER": "http://x", "OPENTACO_S3_PREFIX": "p"}
+    found = [message for _, message in notices(env, {}, from_env(env))]
+    assert any("OPENTACO_PROT" in m and "did you mean OPENTACO_PORT?" in m for m in found)
+    assert not any("OPENTACO_SERVER" in m for m in found)
+    assert any("OPENTACO_S3_PREFIX set, but the storage is sqlite" in m for m in found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,25 @@ def test_versions_restore_and_force(client: TestClient) -> None:
     forced = client.post("/v1/units/u/upload?force=true", content=tfstate(1, greeting="old"))
     assert forced.status_code == 200
     assert "forced" in forced.json()["message"]
+
+
+def test_restore_by_timestamp_picks_the_version_current_then(client: TestClient) -> None:
+    """A time between two writes restores the version current at that time (the
+    earlier one), in any offset; a time before the first write is 404."""
+    client.post("/v1/units", json={"id": "u"})
+    for n in (1, 2, 3):
+        assert client.post("/v1/units/u/upload", content=tfstate(n)).status_code == 200
+    created = {
+        v["number"]: datetime.fromisoformat(v["created"].replace("Z", "+00:00"))
+        for v in client.get("/v1/units/u/versions").json()["versions"]
+    }
+    between = created[2] + (created[3] - created[2]) / 2
+    in_paris = between.astimezone(timezone(timedelta(hours=2))).isoformat()
+    r = client.post("/v1/units/u/restore", json={"timestamp": in_paris})
+    assert r.status_code == 200, r.text
+    assert r.json()["restored_version"] == 2
+    before = (created[1] - timedelta(seconds=1)).isoformat()
+    assert client.post("/v1/units/u/restore", json={"timestamp": before}).status_code == 404
 
 
 def test_restore_errors(client: TestClient) -> None:

@@ -10,12 +10,29 @@ import pytest
 
 from taco_adapters.clock import ManualClock
 from taco_adapters.identity import JoseAccessTokens
-from taco_adapters.memory import MemoryAuthStore
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore
+from taco_core.auth import BOOTSTRAP_SUBJECT
 from taco_core.auth_service import AuthService
 from taco_core.errors import Unauthenticated
+from taco_core.event_bus import EventBus
+from taco_core.events import Event
+from taco_core.rbac_service import RbacService
 from tests.auth_fixtures import clock, codec, store
 
-__all__ = ["FakeIdTokens", "clock", "codec", "id_tokens", "service", "store"]
+__all__ = [
+    "EventLog",
+    "FakeIdTokens",
+    "clock",
+    "codec",
+    "events",
+    "id_tokens",
+    "rbac",
+    "service",
+    "store",
+]
+
+# Holds the admin role in the auth tests' RBAC policy, beside the bootstrap subject.
+ROOT = "root"
 
 
 class FakeIdTokens:
@@ -43,8 +60,39 @@ def id_tokens() -> FakeIdTokens:
     return fake
 
 
+class EventLog:
+    """An ``EventSink`` that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.seen.append(event)
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+async def rbac(clock: ManualClock) -> RbacService:
+    """Authorization over a fresh install's policy: ``root`` and the
+    bootstrap subject hold ``admin``."""
+    service = RbacService(MemoryRbacStore(), clock)
+    await service.ensure_initialised([ROOT, BOOTSTRAP_SUBJECT])
+    return service
+
+
 @pytest.fixture
 def service(
-    store: MemoryAuthStore, codec: JoseAccessTokens, clock: ManualClock, id_tokens: FakeIdTokens
+    store: MemoryAuthStore,
+    codec: JoseAccessTokens,
+    clock: ManualClock,
+    id_tokens: FakeIdTokens,
+    rbac: RbacService,
+    events: EventLog,
 ) -> AuthService:
-    return AuthService(store, codec, clock, id_tokens=id_tokens)
+    return AuthService(
+        store, codec, clock, id_tokens=id_tokens, rbac=rbac, events=EventBus([events])
+    )

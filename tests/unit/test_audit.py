@@ -23,11 +23,19 @@ from taco_core.audit import (
     new_record_id,
 )
 from taco_core.audit_service import AuditService
-from taco_core.auth import Principal, PrincipalKind
+from taco_core.auth import ApiToken, Principal, PrincipalKind
 from taco_core.caller import SYSTEM_CALLER, Caller
 from taco_core.errors import InvalidInput, LockConflict, PermissionDenied, StorageUnavailable
 from taco_core.event_bus import EventBus
-from taco_core.events import AccessDenied, Event, LockRefused, WriteRefused
+from taco_core.events import (
+    AccessDenied,
+    Event,
+    LockRefused,
+    RbacChanged,
+    TokenCreated,
+    TokenRevoked,
+    WriteRefused,
+)
 from taco_core.model import LockInfo, Surface, UnitId
 from taco_core.service import StateService
 
@@ -169,6 +177,40 @@ def test_refusals_and_denials_name_the_version_and_the_rule() -> None:
         LockRefused(caller=BOB, at=at, unit_id=U, operation="unlock", holder=None)
     )
     assert unlock_refused is not None and unlock_refused.lock_id == ""
+
+
+def test_token_and_rbac_events_name_what_they_touched() -> None:
+    """A token's record names its ID, name and subject (never its secret); a
+    policy change its operation, what it touched and the policy's version."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    token = ApiToken(
+        id="t1", name="ci", secret_hash="never-shown", subject="ci-dev", created=at, roles=["r"]
+    )
+    created = audit_record(TokenCreated(caller=ALICE, at=at, token=token))
+    assert created is not None
+    assert (created.action, created.subject, created.token_id, created.detail) == (
+        AuditAction.TOKEN_CREATE,
+        "alice",
+        "tok-1",
+        "token t1 'ci' of subject 'ci-dev'; narrowed to roles r",
+    )
+    revoked = audit_record(TokenRevoked(caller=BOB, at=at, token=token))
+    assert revoked is not None
+    assert (revoked.action, revoked.detail) == (
+        AuditAction.TOKEN_REVOKE,
+        "token t1 'ci' of subject 'ci-dev'",
+    )
+    assert "never-shown" not in created.detail + revoked.detail
+    changed = audit_record(
+        RbacChanged(caller=BOB, at=at, operation="permission_created", version=7, permission="p")
+    )
+    assert changed is not None
+    assert (changed.action, changed.version, changed.unit_id, changed.detail) == (
+        AuditAction.RBAC_CHANGE,
+        7,
+        "",
+        "permission_created: permission 'p'",
+    )
 
 
 def test_an_unknown_event_is_left_out() -> None:
@@ -318,8 +360,8 @@ async def test_without_batching_a_record_is_stored_before_publish_returns() -> N
     assert [len(b) for b in log.batches] == [1]
 
 
-async def test_reading_the_trail_needs_rbac_manage_and_a_refusal_is_recorded() -> None:
-    """query asks rbac.manage on '*'; a refused reader gets PermissionDenied and
+async def test_reading_the_trail_needs_audit_read_and_a_refusal_is_recorded() -> None:
+    """query asks audit.read on '*'; a refused reader gets PermissionDenied and
     the refusal is itself in the trail."""
     log = RecordingLog()
     bus = EventBus()
@@ -327,10 +369,10 @@ async def test_reading_the_trail_needs_rbac_manage_and_a_refusal_is_recorded() -
     bus.subscribe(audit)
     with pytest.raises(PermissionDenied) as refused:
         await audit.query(BOB, AuditQuery())
-    assert (refused.value.action, refused.value.resource) == ("rbac.manage", "*")
+    assert (refused.value.action, refused.value.resource) == ("audit.read", "*")
     page = await audit.query(SYSTEM_CALLER, AuditQuery())
     assert [(r.action, r.subject, r.detail) for r in page.records] == [
-        (AuditAction.ACCESS_DENIED, "bob", "rbac.manage: no rule allows it")
+        (AuditAction.ACCESS_DENIED, "bob", "audit.read: no rule allows it")
     ]
 
 

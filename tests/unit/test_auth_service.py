@@ -10,7 +10,6 @@ import pytest
 from taco_adapters.clock import ManualClock
 from taco_adapters.memory import MemoryAuthStore
 from taco_core.auth import (
-    ADMIN_GROUP,
     ANONYMOUS,
     Principal,
     PrincipalKind,
@@ -18,17 +17,30 @@ from taco_core.auth import (
     principal_from_id_claims,
 )
 from taco_core.auth_service import AuthService
+from taco_core.caller import SYSTEM_CALLER, Caller
 from taco_core.errors import (
     Forbidden,
     InvalidInput,
     NotConfigured,
+    PermissionDenied,
     TokenNotFound,
     Unauthenticated,
 )
+from taco_core.events import AccessDenied, TokenCreated, TokenRevoked
+from taco_core.model import Surface
+from taco_core.rbac import RbacPolicy, parse_rule
+from taco_core.rbac_policy import assign_role, create_permission, create_role
+from taco_core.rbac_service import RbacService
+from tests.unit.conftest import ROOT, EventLog
 
-ALICE = Principal(subject="alice", kind=PrincipalKind.USER, email="alice@example.test")
-BOB = Principal(subject="bob", kind=PrincipalKind.USER)
-ADMIN = Principal(subject="root", kind=PrincipalKind.USER, groups=(ADMIN_GROUP,))
+
+def caller(subject: str, kind: PrincipalKind = PrincipalKind.USER, **kw: object) -> Caller:
+    return Caller(Principal(subject=subject, kind=kind, **kw), Surface.API)  # type: ignore[arg-type]
+
+
+ALICE = caller("alice", email="alice@example.test", groups=("devs",))
+BOB = caller("bob")
+ADMIN = caller(ROOT)
 
 
 async def test_exchange_gives_tokens_whose_access_token_authenticates(
@@ -174,7 +186,12 @@ async def test_api_token_acts_as_its_creator(service: AuthService) -> None:
     assert created.secret.startswith("otc_")
     assert created.token.secret_hash != created.secret
     who = await service.authenticate(created.secret)
-    assert (who.subject, who.kind, who.email) == ("alice", PrincipalKind.API_TOKEN, ALICE.email)
+    assert (who.subject, who.kind, who.email) == (
+        "alice",
+        PrincipalKind.API_TOKEN,
+        ALICE.principal.email,
+    )
+    assert who.groups == ("devs",) and who.narrowed_to is None
     assert who.token_id == created.token.id
 
 
@@ -199,7 +216,8 @@ async def test_expiring_api_token(service: AuthService, clock: ManualClock) -> N
 
 
 async def test_tokens_are_managed_by_their_owner_or_an_admin(service: AuthService) -> None:
-    """Users list and revoke their own tokens; admins manage all; others see nothing."""
+    """Users list and revoke their own tokens; token.manage (the admin role)
+    manages all; others see nothing."""
     alices = await service.create_api_token(ALICE, "ci")
     await service.create_api_token(BOB, "laptop")
     assert [t.name for t in await service.list_api_tokens(ALICE)] == ["ci"]
@@ -209,6 +227,53 @@ async def test_tokens_are_managed_by_their_owner_or_an_admin(service: AuthServic
     with pytest.raises(TokenNotFound):
         await service.revoke_api_token(ALICE, "no-such-id")
     assert (await service.revoke_api_token(ADMIN, alices.token.id)).revoked is not None
+
+
+async def test_a_child_token_never_outlives_its_parent(
+    service: AuthService, clock: ManualClock
+) -> None:
+    """A token made with an API token expires no later than that token, asked or not;
+    one made by a person keeps what was asked."""
+    parent = await service.create_api_token(ALICE, "ci", expires_in=timedelta(days=30))
+    acting = Caller(await service.authenticate(parent.secret), Surface.API)
+    longer = await service.create_api_token(acting, "job", expires_in=timedelta(days=365))
+    forever = await service.create_api_token(acting, "job2")
+    shorter = await service.create_api_token(acting, "job3", expires_in=timedelta(days=1))
+    assert longer.token.expires == forever.token.expires == parent.token.expires
+    assert shorter.token.expires == clock.now() + timedelta(days=1)
+    assert longer.token.parent == forever.token.parent == parent.token.id
+    own = await service.create_api_token(ALICE, "laptop", expires_in=timedelta(days=365))
+    assert own.token.parent == "" and own.token.expires == clock.now() + timedelta(days=365)
+    clock.advance(timedelta(days=30).total_seconds())
+    with pytest.raises(Unauthenticated):
+        await service.authenticate(longer.secret)
+
+
+async def test_revoking_a_token_revokes_what_it_created(service: AuthService) -> None:
+    """Revocation cascades to children and grandchildren, and to nothing else."""
+    root = await service.create_api_token(ALICE, "root")
+    child = await service.create_api_token(
+        Caller(await service.authenticate(root.secret), Surface.API), "child"
+    )
+    grandchild = await service.create_api_token(
+        Caller(await service.authenticate(child.secret), Surface.API), "grandchild"
+    )
+    sibling = await service.create_api_token(ALICE, "sibling")
+    await service.revoke_api_token(ALICE, root.token.id)
+    for gone in (root, child, grandchild):
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await service.authenticate(gone.secret)
+    assert (await service.authenticate(sibling.secret)).subject == "alice"
+
+
+async def test_a_revoked_token_cannot_create_children(service: AuthService) -> None:
+    """A principal whose API token was revoked since it authenticated creates nothing."""
+    parent = await service.create_api_token(ALICE, "ci")
+    acting = Caller(await service.authenticate(parent.secret), Surface.API)
+    await service.revoke_api_token(ALICE, parent.token.id)
+    with pytest.raises(Unauthenticated):
+        await service.create_api_token(acting, "late")
+    assert [t.name for t in await service.list_api_tokens(ALICE)] == ["ci"]
 
 
 @pytest.mark.parametrize(
@@ -226,16 +291,22 @@ async def test_invalid_token_requests_are_refused(
 async def test_anonymous_cannot_create_tokens(service: AuthService) -> None:
     """With auth disabled nobody is known, so no token can act as anyone."""
     with pytest.raises(Forbidden):
-        await service.create_api_token(ANONYMOUS, "ci")
+        await service.create_api_token(Caller(ANONYMOUS, Surface.API), "ci")
 
 
-async def test_bootstrap_admin_token_is_made_once(service: AuthService) -> None:
-    """The first bootstrap creates an admin token; later ones do nothing."""
+async def test_bootstrap_admin_token_is_made_once(
+    service: AuthService, rbac: RbacService, events: EventLog
+) -> None:
+    """The first bootstrap creates a token whose subject holds the admin role
+    (RBAC, no magic group); later ones do nothing."""
     created = await service.bootstrap_admin_token()
     assert created is not None
     who = await service.authenticate(created.secret)
-    assert who.is_admin and who.subject == "admin"
+    assert who.subject == "admin" and who.groups == ()
+    assert (await rbac.decide(who, "rbac.manage")).allowed
+    assert (await rbac.decide(who, "token.manage")).allowed
     assert await service.bootstrap_admin_token() is None
+    assert [e.caller for e in events.seen if isinstance(e, TokenCreated)] == [SYSTEM_CALLER]
 
 
 async def test_no_bootstrap_once_any_token_existed(service: AuthService) -> None:
@@ -263,3 +334,113 @@ def test_principal_from_id_claims(
     groups are taken only from a list of strings."""
     principal = principal_from_id_claims(claims)
     assert (principal.subject, principal.email, principal.groups) == (claims["sub"], email, groups)
+
+
+async def test_admin_makes_a_token_for_a_service_subject(
+    service: AuthService, rbac: RbacService, events: EventLog
+) -> None:
+    """With token.manage, a token for ci-dev carries that subject alone (no
+    email, no groups): its roles are the subject's assignments."""
+    created = await service.create_api_token(ADMIN, "ci", subject="ci-dev")
+    token = created.token
+    assert (token.subject, token.email, token.groups, token.roles) == ("ci-dev", "", (), None)
+    assert token.created_by == ROOT
+    who = await service.authenticate(created.secret)
+    assert who.subject == "ci-dev" and who.kind is PrincipalKind.API_TOKEN
+    assert await rbac.roles_of(who) == ()
+    await rbac.edit(lambda p: assign_role(p, "ci-dev", "reader"))
+    assert await rbac.roles_of(who) == ("reader",)
+    assert [type(e) for e in events.seen] == [TokenCreated]
+    assert events.seen[0].caller == ADMIN
+
+
+async def test_only_token_managers_make_tokens_for_others(
+    service: AuthService, events: EventLog
+) -> None:
+    """Without token.manage a token for another subject is PermissionDenied
+    naming the action, and the refusal is published."""
+    with pytest.raises(PermissionDenied) as refused:
+        await service.create_api_token(ALICE, "ci", subject="ci-dev")
+    assert refused.value.action == "token.manage"
+    assert [type(e) for e in events.seen] == [AccessDenied]
+    own = await service.create_api_token(ALICE, "mine", subject="alice")
+    assert own.token.groups == ("devs",)
+
+
+async def test_narrowing_names_only_roles_the_subject_holds(
+    service: AuthService, rbac: RbacService
+) -> None:
+    """--role narrows a token to roles its subject holds; any other role is
+    refused, and the narrowed token acts with those roles only."""
+    await rbac.edit(lambda p: assign_role(assign_role(p, "ci-dev", "reader"), "ci-dev", "admin"))
+    with pytest.raises(InvalidInput, match="does not hold role 'ghost'"):
+        await service.create_api_token(ADMIN, "ci", subject="ci-dev", roles=["reader", "ghost"])
+    with pytest.raises(InvalidInput, match="at least one role"):
+        await service.create_api_token(ADMIN, "ci", subject="ci-dev", roles=[])
+    created = await service.create_api_token(ADMIN, "ci", subject="ci-dev", roles=["reader"])
+    assert created.token.roles == ("reader",)
+    who = await service.authenticate(created.secret)
+    assert await rbac.roles_of(who) == ("reader",)
+    assert not (await rbac.decide(who, "unit.write", "dev/app")).allowed
+
+
+async def test_a_narrowed_token_never_mints_a_wider_one(
+    service: AuthService, rbac: RbacService
+) -> None:
+    """A token created with a narrowed token is narrowed the same way (or
+    further), never back to all its subject's roles."""
+    await rbac.edit(lambda p: assign_role(p, "root", "reader"))
+    narrow = await service.create_api_token(ADMIN, "narrow", roles=["reader"])
+    as_narrow = Caller(await service.authenticate(narrow.secret), Surface.API)
+    child = await service.create_api_token(as_narrow, "child")
+    assert child.token.roles == ("reader",)
+    with pytest.raises(InvalidInput, match="does not hold role 'admin'"):
+        await service.create_api_token(as_narrow, "wider", roles=["admin"])
+    with pytest.raises(PermissionDenied):
+        await service.create_api_token(as_narrow, "other", subject="ci-dev")
+
+
+async def test_token_manage_comes_from_rbac_not_from_groups(
+    service: AuthService, rbac: RbacService
+) -> None:
+    """A role allowing token.manage (and nothing else) manages every token;
+    the old admin group name grants nothing."""
+    rule = parse_rule("allow:token.manage:*")
+
+    def grant(p: RbacPolicy) -> RbacPolicy:
+        p = create_permission(p, "tokens", [rule])
+        p = create_role(p, "token-admin", permissions=["tokens"])
+        return assign_role(p, "carol", "token-admin")
+
+    await rbac.edit(grant)
+    await service.create_api_token(BOB, "laptop")
+    carol = caller("carol")
+    group = caller("dave", groups=("opentaco-admins",))
+    assert [t.name for t in await service.list_api_tokens(carol)] == ["laptop"]
+    assert await service.list_api_tokens(group) == []
+    made = await service.create_api_token(carol, "deploy", subject="deployer")
+    assert made.token.subject == "deployer"
+
+
+async def test_revocations_are_published(service: AuthService, events: EventLog) -> None:
+    """Creating and revoking a token each publish an event naming the caller and the token."""
+    created = await service.create_api_token(ALICE, "ci")
+    await service.revoke_api_token(ADMIN, created.token.id)
+    revoked = events.seen[-1]
+    assert isinstance(revoked, TokenRevoked)
+    assert revoked.caller == ADMIN and revoked.token.id == created.token.id
+    assert revoked.token.revoked is not None and revoked.token.secret_hash
+
+
+async def test_without_rbac_only_own_tokens_and_no_narrowing(
+    store: object, codec: object, clock: object
+) -> None:
+    """An AuthService built without RBAC lets everyone manage only their own
+    tokens and refuses narrowing (nothing could enforce it)."""
+    bare = AuthService(store, codec, clock)  # type: ignore[arg-type]
+    with pytest.raises(NotConfigured):
+        await bare.create_api_token(ALICE, "ci", roles=["reader"])
+    with pytest.raises(PermissionDenied):
+        await bare.create_api_token(ADMIN, "ci", subject="ci-dev")
+    await bare.create_api_token(BOB, "laptop")
+    assert await bare.list_api_tokens(ADMIN) == []

@@ -70,6 +70,29 @@ def test_current_without_lineage_accepts_anything() -> None:
     assert judge(current(lineage=None), facts(serial=0)).outcome is Outcome.ACCEPT
 
 
+def test_a_state_without_lineage_or_serial_never_replaces_one_with_them() -> None:
+    """{} (or a state missing either field) over a real state is refused naming what is missing."""
+    verdict = judge(current(), facts(serial=None, lineage=None))
+    assert verdict.outcome is Outcome.REFUSE
+    assert "'lineage'" in verdict.reason and "'serial'" in verdict.reason
+    only_serial = judge(current(), facts(serial=None))
+    assert only_serial.outcome is Outcome.REFUSE
+    assert "'serial'" in only_serial.reason and "'lineage'" not in only_serial.reason
+    assert judge(current(), facts(lineage=None)).outcome is Outcome.REFUSE
+
+
+def test_a_state_without_them_may_start_a_unit() -> None:
+    """With no current state, or one without lineage and serial, {} is accepted."""
+    assert judge(None, facts(serial=None, lineage=None)).outcome is Outcome.ACCEPT
+    blank = current(serial=None, lineage=None)
+    assert judge(blank, facts(serial=None, lineage=None)).outcome is Outcome.ACCEPT
+
+
+def test_force_replaces_a_state_with_one_without_them() -> None:
+    """Force keeps its meaning: the operator may write {} over a real state."""
+    assert judge(current(), facts(serial=None, lineage=None), force=True).outcome is Outcome.ACCEPT
+
+
 SERIALS = st.one_of(st.none(), st.integers(0, 5))
 LINEAGES = st.one_of(st.none(), st.sampled_from(["L", "M"]))
 SHAS = st.sampled_from(["aaa", "bbb"])
@@ -86,21 +109,32 @@ def test_the_guard_never_lets_a_state_go_back(
     force: bool,
 ) -> None:
     """For any current state and any write: identical bytes are idempotent; a
-    forced write or one over a lineage-less state is accepted; otherwise a write
-    is accepted exactly when it keeps the lineage (or names none) and does not
-    take the serial back or repeat it; every refusal says why."""
+    forced write is accepted; a write lacking the lineage or the serial the
+    current state has is refused; one over a lineage-less state is accepted;
+    otherwise a write is accepted exactly when it keeps the lineage and does
+    not take the serial back or repeat it; every refusal says why."""
     verdict = judge(
         current(cur_serial, cur_lineage, cur_sha),
         facts(new_serial, new_lineage, new_sha),
         force=force,
     )
+    assert (verdict.outcome is Outcome.REFUSE) == bool(verdict.reason)
     if cur_sha == new_sha:
         assert verdict.outcome is Outcome.IDEMPOTENT
         return
-    if force or cur_lineage is None:
+    if force:
         assert verdict.outcome is Outcome.ACCEPT
         return
-    foreign = new_lineage is not None and new_lineage != cur_lineage
+    lacking = (cur_lineage is not None and new_lineage is None) or (
+        cur_serial is not None and new_serial is None
+    )
+    if lacking:
+        assert verdict.outcome is Outcome.REFUSE
+        return
+    if cur_lineage is None:
+        assert verdict.outcome is Outcome.ACCEPT
+        return
+    foreign = new_lineage != cur_lineage
     back = cur_serial is not None and new_serial is not None and new_serial <= cur_serial
     assert (verdict.outcome is Outcome.ACCEPT) == (not foreign and not back)
     assert (verdict.outcome is Outcome.REFUSE) == bool(verdict.reason)

@@ -128,6 +128,21 @@ def test_read_implies_read_outputs_but_deny_read_does_not_deny_outputs() -> None
     assert not decide(p, ["reader"], "unit.write", "a").allowed
 
 
+def test_rbac_manage_implies_audit_read_but_not_the_other_way() -> None:
+    """An allow of rbac.manage grants audit.read; audit.read alone grants no
+    management, and a deny of rbac.manage leaves audit.read alone."""
+    p = policy_of(
+        ("rbac", [Rule(ALLOW, ("rbac.manage",), ("*",))]),
+        ("auditor", [Rule(ALLOW, ("audit.read",), ("*",))]),
+        ("no-rbac", [Rule(DENY, ("rbac.manage",), ("*",))]),
+    )
+    assert decide(p, ["rbac"], "audit.read", "*").allowed
+    assert decide(p, ["auditor"], "audit.read", "*").allowed
+    assert not decide(p, ["auditor"], "rbac.manage", "*").allowed
+    assert decide(p, ["auditor", "no-rbac"], "audit.read", "*").allowed
+    assert not decide(p, ["rbac", "no-rbac"], "rbac.manage", "*").allowed
+
+
 def test_global_actions_need_the_star_pattern() -> None:
     """rbac.manage is decided on '*', which a unit pattern like 'dev/*' never matches."""
     p = policy_of(
@@ -179,6 +194,17 @@ def test_effective_roles_union_of_assignments_and_groups() -> None:
     got = effective_roles(p, user(groups=("devs", "other")), {"devs": ("dev", "reader")})
     assert got == ("dev", "reader")
     assert effective_roles(p, user("bob"), {}) == ()
+
+
+def test_effective_roles_include_the_configured_subject_roles() -> None:
+    """Roles the configuration gives a subject add to its assignments and
+    groups, and a token's narrowing cuts them like any other."""
+    p = RbacPolicy(assignments={"alice": ("reader",)})
+    configured = {"alice": ("admin",), "bob": ("dev",)}
+    assert effective_roles(p, user(), None, configured) == ("admin", "reader")
+    token = Principal("alice", PrincipalKind.API_TOKEN, narrowed_to=("reader",))
+    assert effective_roles(p, token, None, configured) == ("reader",)
+    assert effective_roles(p, user("carol"), None, configured) == ()
 
 
 def test_narrowed_token_never_exceeds_its_subject() -> None:
@@ -285,6 +311,7 @@ def test_every_action_is_known() -> None:
                 "unit.delete",
                 "rbac.manage",
                 "token.manage",
+                "audit.read",
                 "*",
             }
         )
@@ -297,6 +324,8 @@ def test_can_anyone_manage() -> None:
     assert can_anyone_manage(RbacPolicy(CI.version, CI.permissions, CI.roles, {"a": ("admin",)}))
     assert not can_anyone_manage(CI)
     assert can_anyone_manage(CI, {"platform": ("admin",)})
+    assert can_anyone_manage(CI, None, {"alice": ("admin",)})
+    assert not can_anyone_manage(CI, None, {"alice": ("ci-dev",)})
     assert not can_anyone_manage(EMPTY_POLICY, {"platform": ("admin",)})
 
 
@@ -343,6 +372,8 @@ def model_allows(policy: RbacPolicy, roles: list[str], action: str, resource: st
         names = {action, "*"}
         if effect is ALLOW and action == "unit.read_outputs":
             names.add("unit.read")
+        if effect is ALLOW and action == "audit.read":
+            names.add("rbac.manage")
         return (
             rule.effect is effect
             and bool(names & set(rule.actions))

@@ -298,3 +298,60 @@ async def test_a_failing_listener_neither_fails_the_use_case_nor_starves_others(
     assert result.changed
     assert len(after.of(StateCommitted)) == 1
     assert [(s, str(x)) for s, _, x in failures] == [(broken, "disk full")] * 2
+
+
+async def test_a_lock_remembers_its_owner_and_lets_only_it_write_without_an_id(
+    svc: StateService, access: TableAccess
+) -> None:
+    """Protocols that cannot send a lock ID (owned_lock) write under a lock
+    their own principal holds; another principal's lock still refuses them."""
+    await seed(svc, P)
+    for subject in ("alice", "bob"):
+        access.grant(subject, "unit.lock", "*")
+        access.grant(subject, "unit.write", "*")
+        access.grant(subject, "unit.read", "*")
+    held = await svc.lock(ALICE, P, LockInfo(id="L1", who="tf", owner="forged"))
+    assert held.owner == ALICE.principal.owner_key == "user:alice"
+    result = await svc.upload(ALICE, P, tfstate(2), owned_lock=True)
+    assert result.changed
+    with pytest.raises(LockConflict):
+        await svc.upload(BOB, P, tfstate(3), owned_lock=True)
+    with pytest.raises(LockConflict):
+        await svc.upload(ALICE, P, tfstate(3))
+    assert (await svc.download(SYSTEM_CALLER, P))[0].serial == 2  # type: ignore[index]
+
+
+def test_an_api_token_owns_its_locks_whoever_it_acts_for() -> None:
+    """Two jobs using one API token are one lock owner; users are told apart by subject."""
+    token = Principal(subject="ci", kind=PrincipalKind.API_TOKEN, token_id="t1")
+    assert token.owner_key == "token:t1"
+    assert ALICE.principal.owner_key != BOB.principal.owner_key
+
+
+def test_a_caller_cannot_claim_a_lock_owner() -> None:
+    """The wire ignores an ``owner`` sent by a client; only the service sets it."""
+    from taco_adapters.wire import lock_from_json
+
+    assert lock_from_json({"ID": "x", "Owner": "token:someone"}).owner == ""
+
+
+async def test_served_states_and_listings_are_filtered_like_the_plain_ones(
+    svc: StateService, access: TableAccess
+) -> None:
+    """The serving paths (``open_download``, ``list_unit_documents``) give an
+    outputs-only caller the redacted bytes with their own digest, and list
+    only what the caller may see."""
+    await seed(svc, P, serial=3)
+    await seed(svc, UnitId("dev/hidden"))
+    access.grant("bob", "unit.read_outputs", P)
+    found = await svc.open_download(BOB, P)
+    plain = await svc.download(BOB, P)
+    assert found is not None and plain is not None
+    version, reader = found
+    assert reader.whole == plain[1]
+    assert version == plain[0]
+    assert version.sha256 == hashlib.sha256(plain[1]).hexdigest()
+    page = await svc.list_unit_documents(BOB)
+    assert [json.loads(d)["id"] for d in page.documents] == [P]
+    full = await svc.open_download(SYSTEM_CALLER, P)
+    assert full is not None and full[1].whole == tfstate(3)

@@ -6,7 +6,7 @@ store: one lock holder; only the holder writes and unlocks; forced unlock
 clears; a forced write passes the clobber guard and only it; history is
 append-only (numbers are never reused, a version never changes, a pruned
 version never comes back); retention keeps exactly the newest versions and
-every quarantined one within its grace period; the current serial never goes
+the newest quarantined ones within their budget and grace period; the current serial never goes
 back unless forced; every kept acknowledged write reads back; restore yields
 a state Terraform accepts (a serial above every kept one, the same content); a locked unit cannot
 be deleted, and a deleted unit comes back as it was.
@@ -49,6 +49,7 @@ U = UnitId("m/u")
 LOCK_IDS = st.sampled_from(["a", "b", "c"])
 # Small, so that pruning happens within a few writes.
 MAX_VERSIONS = 3
+MAX_QUARANTINED = 2
 
 ME = Caller(Principal(subject="tester", kind=PrincipalKind.USER), Surface.API)
 
@@ -72,7 +73,7 @@ class ServiceMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.store = self.make_store()
-        retention = RetentionPolicy(max_versions=MAX_VERSIONS)
+        retention = RetentionPolicy(max_versions=MAX_VERSIONS, max_quarantined=MAX_QUARANTINED)
         self.svc = StateService(self.store, ManualClock(), Policy(retention=retention))
         self.run(self.svc.create_unit(ME, "m/u"))
         self.holder: str | None = None
@@ -93,6 +94,10 @@ class ServiceMachine(RuleBasedStateMachine):
     def kept(self) -> list[int]:
         """The accepted versions retention keeps: the newest MAX_VERSIONS."""
         return sorted(self.acked)[-MAX_VERSIONS:]
+
+    def kept_quarantined(self) -> list[int]:
+        """The refused writes retention keeps: the newest MAX_QUARANTINED."""
+        return sorted(self.quarantined)[-MAX_QUARANTINED:]
 
     @rule(lock_id=LOCK_IDS)
     def lock(self, lock_id: str) -> None:
@@ -224,8 +229,8 @@ class ServiceMachine(RuleBasedStateMachine):
             self.seen_meta[v.number] = v
         self.pruned |= set(self.seen_meta) - set(numbers)
         assert [n for n in numbers if n not in self.quarantined] == self.kept()[::-1]
-        # The quarantine grace period never ends here: every refused write stays.
-        assert set(self.quarantined) <= set(numbers)
+        # The quarantine grace period never ends here: the budget alone prunes them.
+        assert [n for n in numbers if n in self.quarantined] == self.kept_quarantined()[::-1]
 
     @invariant()
     def kept_writes_read_back_and_head_is_current(self) -> None:
@@ -233,8 +238,8 @@ class ServiceMachine(RuleBasedStateMachine):
             return
         for number in self.kept():
             assert self.run(self.svc.read_version(ME, U, number))[1] == self.acked[number]
-        for number, data in self.quarantined.items():
-            assert self.run(self.svc.read_version(ME, U, number))[1] == data
+        for number in self.kept_quarantined():
+            assert self.run(self.svc.read_version(ME, U, number))[1] == self.quarantined[number]
         found = self.run(self.svc.download(ME, U))
         if self.head is None:
             assert found is None

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from taco_core.errors import InvalidUnitId, ReservedUnitId
+from taco_core.errors import InvalidInput, InvalidUnitId, ReservedUnitId
 from taco_core.unit_id import (
+    check_prefix,
     decode_path_id,
     encode_path_id,
     parse_unit_id,
@@ -81,3 +82,44 @@ def test_encode_then_decode_round_trips(segments: list[str], reserved: bool) -> 
     assume(len(raw) <= 255 and "__" not in raw[len("__opentaco_") if reserved else 0 :])
     unit_id = parse_unit_id(raw)
     assert decode_path_id(encode_path_id(unit_id)) == unit_id
+
+
+@pytest.mark.parametrize("prefix", ["", "myapp/", "a.b-c_d/e", "__opentaco_"])
+def test_prefixes_an_id_could_start_with_are_accepted(prefix: str) -> None:
+    """Any prefix of a possible unit ID is a valid listing prefix."""
+    assert check_prefix(prefix) == prefix
+
+
+@pytest.mark.parametrize("prefix", ["a\x00", "\ud800", "my app", "é", "a%2F", "x" * 256])
+def test_prefixes_no_id_could_start_with_are_refused(prefix: str) -> None:
+    """A NUL, a lone surrogate or any character no ID holds is InvalidInput naming it."""
+    with pytest.raises(InvalidInput, match="prefix"):
+        check_prefix(prefix)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a/terraform.tfstate",
+        "a/terraform.tfstate.tflock",
+        "a/terraform.tfstate.lock",
+        "a/.lock",
+        "a/.tflock",
+        "a/terraform.tfstate.old.lock",
+        "terraform.tfstate/b",
+        "a/terraform.tfstate/b",
+    ],
+)
+def test_segments_named_like_s3_objects_are_reserved(bad: str) -> None:
+    """A segment named like a unit's state or lock object in S3 is refused, anywhere
+    in the ID: its folder would take the place of another unit's object."""
+    with pytest.raises(InvalidUnitId, match="reserved"):
+        parse_unit_id(bad)
+
+
+@pytest.mark.parametrize(
+    "good", ["a/terraform.tfstate.backup", "a/tfstate", "a/prod.lock", "a/terraform", "a/x.tflock"]
+)
+def test_names_near_the_reserved_ones_stay_valid(good: str) -> None:
+    """Only the object names themselves are reserved."""
+    assert parse_unit_id(good) == good

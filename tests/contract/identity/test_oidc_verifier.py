@@ -83,9 +83,11 @@ async def test_refetch_is_rate_limited(
         ({"aud": "another-client"}, "aud"),
         ({"aud": ["another-client"]}, "aud"),
         ({"iss": "https://evil.example"}, "iss"),
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"iat": int(time.time()) + 600}, "future"),
-        ({"nbf": int(time.time()) + 600}, "not yet valid"),
+        # Times as offsets from when the test runs, not from collection: a long
+        # suite may run this more than ten minutes after collecting it.
+        ({"exp": -120}, "expired"),
+        ({"iat": 600}, "future"),
+        ({"nbf": 600}, "not yet valid"),
         ({"sub": None}, "sub"),
         ({"iat": None}, "iat"),
         ({"exp": None}, "exp"),
@@ -98,8 +100,14 @@ async def test_bad_claims_are_refused(
     reason: str,
 ) -> None:
     """Wrong audience or issuer, expired, from the future, or missing claims: refused."""
+    # Time claims are given as seconds from now, resolved here rather than at
+    # collection: a long test run would otherwise carry "+600 s" into the past.
+    claims: dict[str, Any] = {
+        k: int(time.time()) + v if k in ("exp", "iat", "nbf") and isinstance(v, int) else v
+        for k, v in overrides.items()
+    }
     with pytest.raises(Unauthenticated, match=reason):
-        await verifier.verify(provider.mint(**overrides), now=now())
+        await verifier.verify(provider.mint(**claims), now=now())
 
 
 async def test_multiple_audiences_need_our_azp(
