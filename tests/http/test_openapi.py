@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from taco_http import units
 from taco_http.app import OPERATIONS, create_app
 from taco_http.openapi import openapi_document
 from taco_http.settings import Settings
+from tests.http.test_rbac_api import bearer, start
 
 STATE = b'{"version": 4, "serial": %d, "lineage": "lin", "outputs": {"o": {"value": %d}}}'
 # The catch-all route of the units API dispatches on the path itself;
@@ -237,3 +239,63 @@ def test_every_answer_of_a_session_fits_its_schema(
     call("GET", "/v1/audit?since=2026-01-01T00:00:00", 400)
     call("GET", "/v1/openapi.json", 200)
     call("GET", "/metrics", 200)
+
+
+def test_every_rbac_and_token_answer_fits_its_schema(
+    tmp_path: Path, document: dict[str, Any]
+) -> None:
+    """With authorization on: every /v1/rbac operation, tokens for service
+    subjects and narrowed tokens, and refusals, each fit their schema."""
+    checker = Checker(document)
+    token_file = tmp_path / "admin-token"
+    with start(Settings(storage="memory", admin_token_path=token_file)) as c:
+        admin = bearer(token_file.read_text().strip())
+
+        def call(method: str, path: str, status: int, headers: Any = admin, **kw: Any) -> Any:
+            response = c.request(method, path, headers=headers, **kw)
+            assert response.status_code == status, (method, path, response.text)
+            checker.check(method, path.split("?")[0], status, response.content)
+            return response.json() if response.content else None
+
+        rule = {"effect": "allow", "actions": ["unit.read"], "resources": ["dev/*"]}
+        call("GET", "/v1/rbac/me", 200)
+        call("POST", "/v1/rbac/permissions", 201, json={"id": "p", "rules": [rule]})
+        call("POST", "/v1/rbac/permissions", 409, json={"id": "p", "rules": [rule]})
+        call("POST", "/v1/rbac/permissions", 400, json={"id": "q", "rules": []})
+        call("GET", "/v1/rbac/permissions", 200)
+        call("GET", "/v1/rbac/permissions/p", 200)
+        call("GET", "/v1/rbac/permissions/nope", 404)
+        call("POST", "/v1/rbac/roles", 200, json={"id": "r", "description": "dev readers"})
+        call("POST", "/v1/rbac/roles/r/permissions", 200, json={"permission_id": "p"})
+        call("POST", "/v1/rbac/roles/r/permissions", 409, json={"permission_id": "p"})
+        call("GET", "/v1/rbac/roles", 200)
+        call("GET", "/v1/rbac/roles/r", 200)
+        call("POST", "/v1/rbac/users/assign", 200, json={"subject": "ci", "role_id": "r"})
+        call("GET", "/v1/rbac/users", 200)
+        call("POST", "/v1/rbac/test", 200, json={"action": "unit.read", "resource": "dev/a"})
+        tested = call(
+            "POST",
+            "/v1/rbac/test",
+            200,
+            json={"action": "unit.read", "resource": "dev/a", "subject": "ci"},
+        )
+        assert tested["rule"]["permission"] == "p"
+        call("POST", "/v1/rbac/test", 400, json={"action": "unit.fly", "resource": "x"})
+        made = call("POST", "/v1/auth/tokens", 201, json={"name": "ci", "subject": "ci"})
+        narrowed = call(
+            "POST", "/v1/auth/tokens", 201, json={"name": "n", "subject": "ci", "roles": ["r"]}
+        )
+        call("GET", "/v1/auth/tokens", 200)
+        ci = bearer(made["token"])
+        call("GET", "/v1/rbac/me", 200, headers=bearer(narrowed["token"]))
+        call("GET", "/v1/rbac/roles", 403, headers=ci)
+        call("GET", "/v1/audit", 403, headers=ci)
+        call("PUT", "/v1/backend/prod/app", 403, headers=ci, content=STATE % (1, 1))
+        call("DELETE", f"/v1/auth/tokens/{made['id']}", 204)
+        call("DELETE", "/v1/rbac/roles/r/permissions/p", 204)
+        call("DELETE", "/v1/rbac/roles/r", 409)
+        call("POST", "/v1/rbac/users/revoke", 200, json={"subject": "ci", "role_id": "r"})
+        call("DELETE", "/v1/rbac/roles/r", 204)
+        call("DELETE", "/v1/rbac/permissions/p?cascade=true", 204)
+        call("POST", "/v1/rbac/users/revoke", 409, json={"subject": "admin", "role_id": "admin"})
+        call("GET", "/v1/audit", 200)
