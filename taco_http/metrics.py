@@ -12,7 +12,9 @@ Three sources feed one registry per app (``Metrics``), which
   times lock waits, from the events the core publishes;
 - the storage: ``metered`` wraps each storage port and times its calls
   (commit latency per storage is ``operation="commit"``) and counts their
-  failures (S3 errors are ``storage="s3"``).
+  failures (S3 errors are ``storage="s3"``);
+- connections: what ``taco_http.connections`` counted of the connections
+  it dropped before any request reached the app (too many, too slow).
 
 The core knows nothing of this. Every process serves its own numbers:
 replicas on one SQLite file or one bucket are scraped one by one and summed
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -33,6 +36,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -47,6 +51,7 @@ from taco_core.events import (
     StateCommitted,
     WriteRefused,
 )
+from taco_http.connections import CONNECTIONS, ConnectionStats
 
 T = TypeVar("T")
 
@@ -150,9 +155,40 @@ class Metrics:
             "too many wait; the log says which).",
             registry=r,
         )
+        r.register(ConnectionCollector(CONNECTIONS))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ConnectionCollector:
+    """Reports ``ConnectionStats`` when scraped (the protocol counts without
+    knowing of Prometheus)."""
+
+    def __init__(self, stats: ConnectionStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "opentaco_connections_open",
+            "HTTP connections open now (zero when not served by opentacosvc's protocol).",
+            value=self.stats.open,
+        )
+        dropped = CounterMetricFamily(
+            "opentaco_connections_dropped",
+            "Connections dropped before a request reached the service, by reason: too_many "
+            "(503, OPENTACO_MAX_CONNECTIONS), header_timeout (408, OPENTACO_READ_TIMEOUT), "
+            "headers_too_large (431), body_stalled.",
+            labels=["reason"],
+        )
+        for reason in ("too_many", "header_timeout", "headers_too_large", "body_stalled"):
+            dropped.add_metric([reason], self.stats.dropped[reason])
+        yield dropped
+        yield CounterMetricFamily(
+            "opentaco_accept_failures",
+            "Failed accept() calls: the process ran out of file descriptors.",
+            value=self.stats.accept_failures,
+        )
 
 
 class MetricsSink:

@@ -7,6 +7,7 @@ import base64
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -14,6 +15,8 @@ from taco_adapters.clock import SystemClock
 from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
+from taco_http.connections import ConnectionStats
+from taco_http.metrics import ConnectionCollector
 from taco_http.settings import Settings
 from taco_http.telemetry import credential_kind
 from taco_http.wiring import Adapters
@@ -218,3 +221,25 @@ def test_metrics_behind_a_credential_or_off(tmp_path: Path) -> None:
         assert samples(client, Authorization=scraper)
     with TestClient(create_app(Settings(storage="memory", metrics="off"))) as client:
         assert client.get("/metrics").status_code == 404
+
+
+def test_dropped_connections_are_reported_by_reason() -> None:
+    """What the connection guard counts (open connections, drops by reason,
+    failed accepts) is reported at every scrape, every reason present."""
+    stats = ConnectionStats()
+    stats.open = 3
+    stats.dropped["too_many"] += 2
+    stats.accept_failures = 5
+    registry = CollectorRegistry()
+    registry.register(ConnectionCollector(stats))
+    found = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+    assert value(found, "opentaco_connections_open") == 3
+    assert value(found, "opentaco_connections_dropped_total", reason="too_many") == 2
+    for reason in ("header_timeout", "headers_too_large", "body_stalled"):
+        key = ("opentaco_connections_dropped_total", frozenset({("reason", reason)}))
+        assert found[key] == 0
+    assert value(found, "opentaco_accept_failures_total") == 5
