@@ -31,7 +31,11 @@ _STANDARD_METHODS = frozenset({"get", "put", "post", "delete", "options", "head"
 _INFO_DESCRIPTION = """\
 OpenTaco: a self-hosted control plane for Terraform/OpenTofu state: Terraform's HTTP
 backend, the management API over units (states), their locks and history, API tokens and
-logins, the audit trail, metrics and probes.
+logins, authorization (RBAC: roles, permissions, assignments), the audit trail, metrics and
+probes.
+
+A caller the server knows but may not do something gets 403 (`permission_denied`, naming
+the action, the unit and why); every operation may answer it.
 
 Every operation accepts `X-Request-ID` (1 to 128 characters of letters, digits and
 `._:-+=@/`; another value is replaced) and answers with the request's ID in the same
