@@ -1,10 +1,12 @@
-"""``taco audit`` against a live ``opentacosvc`` and on a local file."""
+"""``taco audit`` against a live ``opentacosvc`` and on a local file, and
+the RBAC recipe that lets auditors read it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tests.cli.conftest import Taco, state
+from tests.e2e.test_terraform_rbac import commands, recipe
 from tests.servers import running_server
 
 
@@ -82,3 +84,40 @@ def test_without_a_login_audit_exits_5(tmp_path: Path) -> None:
         result = Taco(work, server.url)("audit")
     assert result.code == 5, result
     assert "not logged in" in result.err
+
+
+def test_the_auditors_recipe_reads_the_trail_and_changes_nothing(tmp_path: Path) -> None:
+    """docs/rbac.md's auditors recipe, run as written by the bootstrap admin:
+    its subject reads the trail and the states, and may change nothing."""
+    with running_server(tmp_path / "svc", auth_disable=False) as server:
+        admin = {"OPENTACO_TOKEN": (tmp_path / "svc" / "data" / "admin-token").read_text().strip()}
+        work = tmp_path / "work"
+        work.mkdir()
+        taco = Taco(work, server.url)
+        for argv in commands(recipe("auditors-setup")):
+            assert argv[0] == "taco", argv
+            taco.ok(*argv[1:], env=admin)
+        taco.ok("unit", "create", "prod/app", env=admin)
+        taco.ok("unit", "push", "prod/app", "-", stdin=state(1), env=admin)
+        made = taco.ok(
+            "token",
+            "create",
+            "--name",
+            "audit",
+            "--subject",
+            "security@example.com",
+            "--json",
+            env=admin,
+        ).json()
+        auditor = {"OPENTACO_TOKEN": made["token"]}
+        page = taco.ok("audit", "--since", "7d", "--json", env=auditor).json()
+        actions = [r["action"] for r in page["records"]]
+        assert actions.count("rbac.change") == 5
+        assert "state.write" in actions and "token.create" in actions
+        assert taco.ok("unit", "pull", "prod/app", env=auditor).out
+        for refused in (
+            taco("unit", "push", "prod/app", "-", stdin=state(2), env=auditor),
+            taco("rbac", "role", "ls", env=auditor),
+        ):
+            assert refused.code == 1, refused
+            assert "permission denied" in refused.err
