@@ -47,7 +47,10 @@ def tests(session: nox.Session) -> None:
     """The whole suite: unit, contract (memory, SQLite, S3), HTTP, CLI, e2e."""
     _require_node(session)
     session.install("-e", ".[test]", *E2E_TOOLS)
-    session.run("pytest", *session.posargs, env={"CHECKPOINT_DISABLE": "1"})
+    # One worker per core, whole files per worker: the end-to-end files share a
+    # server per module, and the slow ones (real Terraform) overlap with the rest.
+    args = session.posargs or ["-n", "auto", "--dist", "loadfile"]
+    session.run("pytest", *args, env={"CHECKPOINT_DISABLE": "1"})
 
 
 @nox.session(python=PYTHON)

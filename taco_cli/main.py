@@ -30,6 +30,7 @@ from taco_adapters.remote import (
     Credentials,
     RemoteAuditTrail,
     RemoteAuth,
+    RemoteDependencyGraph,
     RemoteRbac,
     RemoteStateControl,
     ServerUnreachable,
@@ -42,7 +43,7 @@ from taco_cli.audit_command import AUDIT_HANDLERS, AuditContext
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.credentials import CredentialsFile, SavedCredentials
-from taco_cli.errors import AuthenticationFailed, CliError, UsageError
+from taco_cli.errors import AuthenticationFailed, CliError, NotUpToDate, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
@@ -51,7 +52,8 @@ from taco_core.audit_service import AuditService
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.event_bus import EventBus
-from taco_core.ports import AuditTrail, StateControl
+from taco_core.graph_service import GraphService, Outcome
+from taco_core.ports import AuditTrail, DependencyGraph, StateControl
 from taco_core.service import StateService
 
 EXIT_OK = 0
@@ -60,10 +62,12 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_NOT_FOUND = 4
 EXIT_AUTH = 5
+EXIT_NOT_UP_TO_DATE = 6
 
 # The one mapping from errors to exit codes; most specific first.
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (UsageError, EXIT_USAGE),
+    (NotUpToDate, EXIT_NOT_UP_TO_DATE),
     (LockConflict, EXIT_LOCKED),
     (NotFound, EXIT_NOT_FOUND),
     (Unauthenticated, EXIT_AUTH),
@@ -146,14 +150,25 @@ def whoami() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+@frozen
+class Connected:
+    """The ports the commands work through, for one target."""
+
+    control: StateControl
+    graph: DependencyGraph
+
+
 @contextlib.asynccontextmanager
 async def open_control(
     target: Target, out: Output, credentials: Credentials | None = None
-) -> AsyncIterator[StateControl]:
-    """The ``StateControl`` for ``target``, opened inside the running loop.
+) -> AsyncIterator[Connected]:
+    """The ports for ``target``, opened inside the running loop.
 
     Embedded, what the commands change is recorded in the file's audit trail
-    as the server would record it (surface ``cli``)."""
+    as the server would record it (surface ``cli``), and their writes feed
+    the dependency graph as they do on a server: they are applied to it
+    before the command ends (unless the graph unit is locked; a server's
+    reconciliation catches up then)."""
     if target.embedded is not None:
         if target.verbose:
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
@@ -162,20 +177,38 @@ async def open_control(
         try:
             audit_log = await SqliteAuditLog.open(target.embedded)
             try:
-                events = EventBus([AuditService(audit_log, clock)], on_error=_not_recorded(out))
-                yield StateService(store, clock, events=events).acting_as(local_caller(whoami()))
+                bus = EventBus([AuditService(audit_log, clock)], on_error=_not_taken(out))
+                states = StateService(store, clock, events=bus)
+                graph = GraphService(states, reconcile_interval=None)
+                bus.subscribe(graph)
+                caller = local_caller(whoami())
+                yield Connected(states.acting_as(caller), graph.acting_as(caller))
+                if graph.queued and await graph.flush() is Outcome.BLOCKED:
+                    out.warn(
+                        "the dependency graph's unit is locked: its statuses will catch up "
+                        "when a server next reconciles it"
+                    )
             finally:
                 await audit_log.aclose()
         finally:
             await store.aclose()
         return
-    async with remote_control(target, out, credentials) as remote:
-        yield remote
+    trace = out.trace if target.verbose else None
+    async with (
+        remote_control(target, out, credentials) as remote,
+        RemoteDependencyGraph(
+            target.server, timeout=target.timeout, trace=trace, credentials=credentials
+        ) as remote_graph,
+    ):
+        yield Connected(remote, remote_graph)
 
 
-def _not_recorded(out: Output) -> Callable[[object, object, Exception], None]:
+def _not_taken(out: Output) -> Callable[[object, object, Exception], None]:
     def warn(sink: object, event: object, exc: Exception) -> None:
-        out.warn(f"the change was made but not recorded in the audit trail: {exc}")
+        if isinstance(sink, AuditService):
+            out.warn(f"the change was made but not recorded in the audit trail: {exc}")
+        else:
+            out.warn(f"the change was made but not applied to the dependency graph: {exc}")
 
     return warn
 
@@ -232,9 +265,10 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
-        async with open_control(target, out, credentials) as control:
+        async with open_control(target, out, credentials) as connected:
             ctx = Context(
-                control=control,
+                control=connected.control,
+                graph=connected.graph,
                 out=out,
                 locks=SavedLocks(Path.cwd() / LOCK_DIR, target.origin),
                 who=whoami(),
@@ -355,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(
-        json_mode=args.json, stdout=sys.stdout, stderr=sys.stderr, binary=sys.stdout.buffer
+        json_mode=args.json,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        binary=sys.stdout.buffer,
+        colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ,
     )
     try:
         target = target_of(args, os.environ)

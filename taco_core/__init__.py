@@ -6,9 +6,10 @@ the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
 (logins, tokens), ``RbacService`` (authorization decisions), ``RbacAdmin``
 (managing roles and permissions) and ``AuditService`` (the audit trail), over
 the ports in ``taco_core.ports``, which ``taco_adapters`` implements by
-technology. The rules themselves stay in their modules (``guard``, ``locks``,
-``retention``, ``diff``, ``state_doc``), where the adapters and the services
-call them.
+technology. ``GraphService`` keeps the dependency graph between units up to
+date and says what needs re-applying. The rules themselves stay in their
+modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``,
+``graph_rules``), where the adapters and the services call them.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ from taco_core.auth import (
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
 from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
+from taco_core.directory import Directory, Organization, User
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import (
     AlreadyAssigned,
     BodyTooLarge,
+    ConcurrentDirectoryUpdate,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
+    CredentialExpired,
+    CredentialRevoked,
     Forbidden,
     IdentityProviderUnavailable,
     InvalidInput,
@@ -44,6 +50,8 @@ from taco_core.errors import (
     NotAssigned,
     NotConfigured,
     NotFound,
+    OrganizationAlreadyExists,
+    OrganizationNotFound,
     PermissionAlreadyExists,
     PermissionDenied,
     PermissionNotFound,
@@ -59,15 +67,19 @@ from taco_core.errors import (
     Unauthenticated,
     UnitAlreadyExists,
     UnitNotFound,
+    UserNotFound,
     VersionNotFound,
     WouldLockOut,
 )
 from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService
+from taco_core.graph_status import Colour, GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
     Payload,
     RetentionPolicy,
+    StagedUpload,
     StateFacts,
     StateVersion,
     Surface,
@@ -82,6 +94,8 @@ from taco_core.ports import (
     AuditTrail,
     AuthStore,
     Clock,
+    DependencyGraph,
+    DirectoryStore,
     EventSink,
     IdTokenVerifier,
     RbacStore,
@@ -89,10 +103,12 @@ from taco_core.ports import (
     StateControl,
     StateStore,
     TokenStore,
+    UploadStaging,
 )
 from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3Credentials, S3CredentialService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
@@ -119,13 +135,23 @@ __all__ = [
     "BodyTooLarge",
     "Caller",
     "Clock",
+    "Colour",
+    "ConcurrentDirectoryUpdate",
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
+    "CredentialExpired",
+    "CredentialRevoked",
     "Decision",
+    "DependencyGraph",
+    "Directory",
+    "DirectoryService",
+    "DirectoryStore",
     "EventBus",
     "EventSink",
     "Forbidden",
+    "GraphService",
+    "GraphView",
     "IdTokenVerifier",
     "IdentityProviderUnavailable",
     "InvalidInput",
@@ -139,6 +165,9 @@ __all__ = [
     "NotAssigned",
     "NotConfigured",
     "NotFound",
+    "Organization",
+    "OrganizationAlreadyExists",
+    "OrganizationNotFound",
     "OutputChange",
     "Payload",
     "Permission",
@@ -161,8 +190,11 @@ __all__ = [
     "RoleAlreadyExists",
     "RoleNotFound",
     "Rule",
+    "S3CredentialService",
+    "S3Credentials",
     "SigningKey",
     "SigningKeyStore",
+    "StagedUpload",
     "StateControl",
     "StateDiff",
     "StateFacts",
@@ -182,6 +214,10 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UnitStatus",
+    "UploadStaging",
+    "User",
+    "UserNotFound",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",

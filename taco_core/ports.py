@@ -15,12 +15,15 @@ from taco_core.audit import AuditPage, AuditQuery, AuditRecord
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.content import StateReader
 from taco_core.diff import StateDiff
+from taco_core.directory import Directory
 from taco_core.events import Event
+from taco_core.graph_status import GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
     Payload,
     RetentionPolicy,
+    StagedUpload,
     StateVersion,
     Unit,
     UnitId,
@@ -103,6 +106,14 @@ class StateStore(Protocol):
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
         """Remove for good the incarnations deleted before the given time,
         with all their versions. Returns their IDs."""
+        ...
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Change the live unit's labels in one atomic step: each key of
+        ``changes`` is set to its value, or removed when the value is
+        ``None``; other labels stay. Returns the unit as it now is (with its
+        lock). ``UnitNotFound`` if absent. Two concurrent updates of different
+        keys both land."""
         ...
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
@@ -259,6 +270,31 @@ class StateControl(Protocol):
         ...
 
 
+class DependencyGraph(Protocol):
+    """What needs re-applying: the dependency graph's views, for front ends.
+
+    Two implementations share it, like ``StateControl``:
+    ``GraphService.acting_as(caller)`` (in process) and
+    ``taco_adapters.remote.RemoteDependencyGraph`` (HTTP client). Only units
+    the caller may read (``unit.read_outputs``) are shown, and digests only on
+    edges whose source it may read in full (``unit.read``); colours come from
+    the whole graph.
+    """
+
+    async def unit_status(self, unit_id: UnitId) -> UnitStatus:
+        """One unit's colour, incoming edges and summary; ``UnitNotFound`` if
+        no unit has the ID and no edge names it."""
+        ...
+
+    async def statuses(self, prefix: str = "") -> Sequence[UnitStatus]:
+        """Every unit the graph names whose ID starts with ``prefix``, by ID."""
+        ...
+
+    async def graph(self, unit_id: UnitId | None = None) -> GraphView:
+        """The whole graph, or the edges from and to one unit and their ends."""
+        ...
+
+
 class TokenStore(Protocol):
     """API tokens and refresh tokens, stored by the SHA-256 of their secret.
 
@@ -356,6 +392,47 @@ class SecretStore(Protocol):
         ...
 
 
+class UploadStaging(Protocol):
+    """Parts of multipart uploads in progress (the S3 endpoint's), kept where
+    the states are so that every replica sharing the storage sees them: the
+    parts of one upload may arrive at different replicas.
+
+    Every method is atomic on its own. Vendor errors surface as
+    ``StorageUnavailable``.
+    """
+
+    async def begin_upload(self, upload: StagedUpload) -> None:
+        """Record a new upload (its ``id`` is fresh and unguessable)."""
+        ...
+
+    async def get_upload(self, upload_id: str) -> StagedUpload | None:
+        """The upload, or ``None`` when it is unknown, ended or purged."""
+        ...
+
+    async def put_part(self, upload_id: str, number: int, data: bytes) -> bool:
+        """Stage part ``number`` (replacing a part of that number). False,
+        with nothing kept, when the upload is unknown."""
+        ...
+
+    async def part_sizes(self, upload_id: str) -> Mapping[int, int]:
+        """The staged parts' sizes by number (empty for an unknown upload)."""
+        ...
+
+    async def read_part(self, upload_id: str, number: int) -> bytes | None:
+        """A staged part's bytes, or ``None`` when there is no such part."""
+        ...
+
+    async def end_upload(self, upload_id: str) -> None:
+        """Forget the upload and its parts (completed or aborted). Idempotent."""
+        ...
+
+    async def purge_uploads(self, started_before: datetime) -> int:
+        """End every upload started before the given time (abandoned ones)
+        and drop parts left behind by ended uploads. Returns how many
+        uploads were ended."""
+        ...
+
+
 class AuthStore(TokenStore, SigningKeyStore, SecretStore, Protocol):
     """The auth ports in one adapter: tokens, signing keys and secrets live
     beside the states (the same SQLite file, the same bucket and prefix), so
@@ -438,6 +515,27 @@ class AuditTrail(Protocol):
         ...
 
 
+class DirectoryStore(Protocol):
+    """The directory of organizations and users (``taco_core.directory``), one
+    versioned document replaced whole by compare-and-swap on its ``version``,
+    shared by every process using the storage. Vendor errors surface as
+    ``StorageUnavailable``; nothing else is raised."""
+
+    async def load(self) -> Directory | None:
+        """The last directory saved, equal to what was passed to ``save``, or
+        ``None`` if none ever was. A load after a successful ``save`` (in any
+        process) returns that directory or a later one."""
+        ...
+
+    async def save(self, directory: Directory, expected_version: int | None) -> bool:
+        """Replace the stored directory with ``directory`` only if the stored
+        one's version is still ``expected_version`` (``None``: only if none is
+        stored), decided atomically across processes, so of concurrent savers
+        expecting the same version exactly one wins. False, with nothing
+        changed, when the version was not the expected one."""
+        ...
+
+
 class IdTokenVerifier(Protocol):
     """Checks ID tokens from the configured OpenID Connect provider."""
 
@@ -450,16 +548,27 @@ class IdTokenVerifier(Protocol):
 
 
 class AccessTokenCodec(Protocol):
-    """Issues and checks the short-lived access tokens this service signs."""
+    """Issues and checks the short-lived tokens this service signs.
 
-    async def issue(self, principal: Principal, *, now: datetime, ttl: timedelta) -> str:
-        """A signed token asserting ``principal`` from ``now`` for ``ttl``."""
+    ``audience`` says what a token is for: ``None`` is an access token for
+    the API; another value (``"s3"`` for the session tokens of S3
+    credentials) makes a token that only a ``verify`` naming the same
+    audience accepts, so no kind of token passes for another.
+    """
+
+    async def issue(
+        self, principal: Principal, *, now: datetime, ttl: timedelta, audience: str | None = None
+    ) -> str:
+        """A signed token asserting ``principal`` (every field but ``expires``,
+        which becomes the token's own expiry) from ``now`` for ``ttl``."""
         ...
 
-    async def verify(self, token: str, *, now: datetime) -> Principal:
-        """The principal a token we issued asserts. ``Unauthenticated`` for
-        anything else: a bad signature, a foreign or disallowed algorithm, a
-        wrong ``iss`` or ``aud``, before ``nbf`` or after ``exp``."""
+    async def verify(self, token: str, *, now: datetime, audience: str | None = None) -> Principal:
+        """The principal a token we issued for ``audience`` asserts, its
+        ``expires`` set to the token's expiry. ``CredentialExpired`` after
+        ``exp``; ``Unauthenticated`` for anything else: a bad signature, a
+        foreign or disallowed algorithm, a wrong ``iss`` or ``aud``, before
+        ``nbf``."""
         ...
 
     async def public_keys(self) -> Mapping[str, object]:

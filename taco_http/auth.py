@@ -1,12 +1,13 @@
 """Authentication of every request, as a pure ASGI middleware.
 
 Every route needs a credential except the probes and the endpoints that hand
-credentials out (they could not be reached otherwise). A credential comes as
-``Authorization: Bearer <token>`` or as HTTP Basic with the token as the
-password and any user name: Terraform's ``backend "http"`` (and
-``terraform_remote_state``) can only send Basic, and sends it only when a
-``username`` is configured; a token given as the user name with an empty
-password is taken too.
+credentials out (they could not be reached otherwise), and the S3-compatible
+endpoint under ``/s3``, which checks each request's SigV4 signature itself.
+A credential comes as ``Authorization: Bearer <token>`` or as HTTP Basic
+with the token as the password and any user name: Terraform's ``backend
+"http"`` (and ``terraform_remote_state``) can only send Basic, and sends it
+only when a ``username`` is configured; a token given as the user name with
+an empty password is taken too.
 
 The resolved ``Principal`` is put on the request scope (``principal_of``) so
 handlers pass it to the core; it is the anonymous principal only when the
@@ -28,6 +29,9 @@ from taco_core.model import Surface
 from taco_http.context import services_in
 from taco_http.errors import taco_error
 from taco_http.settings import Settings
+from taco_http.tfe.paths import is_public as is_public_tfe
+
+INTERNAL_PREFIX = "/internal/api/"
 
 PUBLIC_PATHS = frozenset(
     {
@@ -41,6 +45,11 @@ PUBLIC_PATHS = frozenset(
         "/v1/auth/jwks",
     }
 )
+
+# The S3-compatible endpoint: every request there is authenticated by its
+# SigV4 signature (``taco_http.s3_endpoint``), never by a bearer token, and a
+# request the signature does not vouch for never reaches the core.
+SIGNED_PREFIX = "/s3"
 
 _MISSING = (
     "authentication required: send 'Authorization: Bearer <token>', or Basic auth with an "
@@ -61,12 +70,19 @@ REQUEST_ID_KEY = "opentaco.request_id"
 def caller_of(request: Request, surface: Surface) -> Caller:
     """The ``Caller`` the core's use cases need for ``request``, arriving
     through ``surface``: its principal, the client's address and request ID."""
-    client = request.scope.get("client")
+    return caller_in(request.scope, principal_of(request), surface)
+
+
+def caller_in(scope: Scope, principal: Principal, surface: Surface) -> Caller:
+    """The ``Caller`` of the request ``scope`` belongs to, acting as
+    ``principal``: for surfaces that authenticate a request themselves (the
+    S3 endpoint verifies signatures, not bearer tokens)."""
+    client = scope.get("client")
     return Caller(
-        principal_of(request),
+        principal,
         surface,
         origin=str(client[0]) if client else "",
-        request_id=str(request.scope.get(REQUEST_ID_KEY, "")),
+        request_id=str(scope.get(REQUEST_ID_KEY, "")),
     )
 
 
@@ -95,8 +111,18 @@ def credential_of(authorization: str) -> str:
     )
 
 
-def _is_public(path: str, settings: Settings) -> bool:
-    return path in PUBLIC_PATHS or (path == "/metrics" and settings.metrics != "auth")
+def _public(scope: Scope, settings: Settings) -> bool:
+    """Routes that need no credential of ours: the probes, the API
+    description, the endpoints that hand credentials out, the metrics unless
+    ``OPENTACO_METRICS=auth``, Terraform's discovery and signed uploads, the S3
+    endpoint (SigV4 signs each request), and the internal API (it checks its
+    own webhook secret)."""
+    path: str = scope["path"]
+    if path in PUBLIC_PATHS or is_public_tfe(scope["method"], path) or _signed(path):
+        return True
+    if path == "/metrics":
+        return settings.metrics != "auth"
+    return bool(settings.internal_endpoints_secret) and path.startswith(INTERNAL_PREFIX)
 
 
 class AuthMiddleware:
@@ -111,7 +137,7 @@ class AuthMiddleware:
             return
         principal = ANONYMOUS
         services = services_in(scope)
-        if not services.settings.auth_disable and not _is_public(scope["path"], services.settings):
+        if not services.settings.auth_disable and not _public(scope, services.settings):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))
@@ -122,3 +148,7 @@ class AuthMiddleware:
                 return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _signed(path: str) -> bool:
+    return path == SIGNED_PREFIX or path.startswith(SIGNED_PREFIX + "/")

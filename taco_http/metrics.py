@@ -231,10 +231,11 @@ class MetricsSink:
 class _Metered:
     """Times every coroutine method of ``inner`` and counts its failures."""
 
-    def __init__(self, inner: object, storage: str, metrics: Metrics) -> None:
+    def __init__(self, inner: object, storage: str, metrics: Metrics, port: str) -> None:
         self._inner = inner
         self._storage = storage
         self._metrics = metrics
+        self._prefix = f"{port}_" if port else ""
         self._timed: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -248,8 +249,9 @@ class _Metered:
         return timed
 
     def _wrap(self, name: str, found: Any) -> Any:
-        seconds = self._metrics.storage_seconds.labels(self._storage, name)
-        failures = self._metrics.storage_errors.labels(self._storage, name)
+        operation = self._prefix + name
+        seconds = self._metrics.storage_seconds.labels(self._storage, operation)
+        failures = self._metrics.storage_errors.labels(self._storage, operation)
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -264,7 +266,9 @@ class _Metered:
         return timed
 
 
-def metered(inner: T, storage: str, metrics: Metrics) -> T:
+def metered(inner: T, storage: str, metrics: Metrics, *, port: str = "") -> T:
     """``inner`` (a storage port) with every call timed and its failures
-    counted under ``storage``; it still is the port it was."""
-    return cast(T, _Metered(inner, storage, metrics))
+    counted under ``storage``; it still is the port it was. The operation is
+    the method's name, prefixed ``<port>_`` when a ``port`` is named (ports
+    whose methods share names, such as ``load``, are told apart so)."""
+    return cast(T, _Metered(inner, storage, metrics, port))

@@ -46,10 +46,11 @@ from taco_adapters.wire import (
     versions_page_json,
 )
 from taco_core.caller import Caller
-from taco_core.errors import InvalidInput, NotFound
+from taco_core.errors import InvalidInput, NotFound, UnitNotFound
 from taco_core.history import current_at
 from taco_core.model import MAX_NUMBER, LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
+from taco_http import graph_routes
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
@@ -122,9 +123,16 @@ async def list_units(request: Request) -> Response:
 
 async def unit_route(request: Request) -> Response:
     """Dispatch ``/v1/units/<id>[/<action>[/<arg>]]`` on the raw path."""
+    return await dispatch(request, "/v1/units/")
+
+
+async def dispatch(request: Request, base: str, namespace: str = "") -> Response:
+    """Dispatch ``<base><id>[/<action>[/<arg>]]``; a unit outside
+    ``namespace`` (an ID prefix, for APIs scoped to an organization) is
+    ``UnitNotFound``, as if it did not exist."""
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     raw = raw_path.decode("latin-1").split("?", 1)[0]
-    rest = raw[len("/v1/units/") :].rstrip("/")
+    rest = raw[len(base) :].rstrip("/")
     parts = [unquote(p) for p in rest.split("/")]
     action: str | None = None
     arg: str | None = None
@@ -132,15 +140,18 @@ async def unit_route(request: Request) -> Response:
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
-    if action is None:
-        handlers, template = _UNIT_METHODS, _UNIT
-    elif action == "version":
-        handlers, template = _ACTION_VERSION, _VERSION
-    else:
-        handlers, template = _ACTIONS[action], f"{_UNIT}/{action}"
     # Metrics and the access log name the operation, never the unit.
+    unit_template = f"{base}{{id}}"
+    if action is None:
+        handlers, template = _UNIT_METHODS, unit_template
+    elif action == "version":
+        handlers, template = _ACTION_VERSION, f"{unit_template}/versions/{{n}}"
+    else:
+        handlers, template = _ACTIONS[action], f"{unit_template}/{action}"
     request.scope[ROUTE_TEMPLATE_KEY] = template
     unit_id = decode_path_id("/".join(parts))
+    if not unit_id.startswith(namespace):
+        raise UnitNotFound(unit_id)
     return await pick(request.method, handlers)(request, unit_id, arg)
 
 
@@ -297,6 +308,7 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "restore": {"POST": _restore},
     "undelete": {"POST": _undelete},
     "diff": {"GET": _diff},
+    "status": {"GET": graph_routes.unit_status},
 }
 
 

@@ -4,10 +4,10 @@ chooses the adapters and builds the use cases over them.
 Two steps, each an async context manager that closes what it opened:
 
 - ``open_adapters(settings)``: every adapter for the configured storage, in
-  ``Adapters``. The credentials, the RBAC policy and the audit trail live
-  wherever the states do (the same SQLite file, the same bucket and prefix on one S3 client, or
-  memory), so they survive restarts and every replica sharing the storage
-  shares them.
+  ``Adapters``. The credentials, the RBAC policy, the audit trail and the
+  organization directory live wherever the states do (the same SQLite file,
+  the same bucket and prefix on one S3 client, or memory), so they survive
+  restarts and every replica sharing the storage shares them.
 - ``open_services(settings, adapters)``: the use cases and the few adapters
   routes speak to, in ``Services``, the typed object the app's lifespan
   yields and handlers reach with ``taco_http.context.services_of``.
@@ -21,7 +21,10 @@ technology is one branch in ``open_adapters``. Nothing else in
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,26 +42,44 @@ from taco_adapters.identity import (
 from taco_adapters.memory import (
     MemoryAuditLog,
     MemoryAuthStore,
+    MemoryDirectoryStore,
     MemoryRbacStore,
     MemoryStateStore,
+    MemoryUploadStaging,
 )
 from taco_adapters.sqlite import (
     SqliteAuditLog,
     SqliteAuthStore,
+    SqliteDirectoryStore,
     SqliteRbacStore,
     SqliteStateStore,
+    SqliteUploadStaging,
     companion_files,
 )
+from taco_adapters.webhooks import WebhookSender
 from taco_core.audit_service import AuditService
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuditLog, AuthStore, Clock, EventSink, RbacStore, StateStore
+from taco_core.graph_service import GraphService
+from taco_core.org_roles import OrganizationAdmins
+from taco_core.ports import (
+    AuditLog,
+    AuthStore,
+    Clock,
+    DirectoryStore,
+    EventSink,
+    RbacStore,
+    StateStore,
+    UploadStaging,
+)
 from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3CredentialService
 from taco_core.service import StateService
 from taco_http.metrics import Metrics, MetricsSink, metered
 from taco_http.private_files import exposed
@@ -69,14 +90,29 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on (the audit trail in memory unless
-    the storage keeps one)."""
+    """Every adapter the service runs on. ``audit`` (the audit trail) and
+    ``directory`` (organizations and users) default to memory only for
+    callers that build this by hand (tests); ``open_adapters`` keeps them
+    beside the states. ``staging`` holds the S3 endpoint's multipart uploads
+    in progress, beside the states."""
 
     states: StateStore
     auth: AuthStore
     rbac: RbacStore
     clock: Clock
     audit: AuditLog = field(factory=MemoryAuditLog)
+    directory: DirectoryStore = field(factory=MemoryDirectoryStore)
+    staging: UploadStaging = field(factory=MemoryUploadStaging)
+
+
+@frozen
+class Keys:
+    """The service's own HMAC keys, one per purpose, the same on every
+    replica: derived from ``OPENTACO_SECRET_KEY`` when it is set, else
+    random keys created once in the storage (``SecretStore``)."""
+
+    signed_urls: bytes
+    terraform_login: bytes
 
 
 @frozen
@@ -99,6 +135,17 @@ class Services:
     events: EventBus
     audit: AuditService
     metrics: Metrics
+    # Organizations and their users (the internal API syncs them in).
+    directory: DirectoryService
+    keys: Keys
+    # The S3-compatible endpoint's credentials and multipart staging.
+    s3_credentials: S3CredentialService
+    staging: UploadStaging
+    # The dependency graph: kept up to date by its background task (the
+    # app's lifespan runs it), and its status views.
+    graph: GraphService
+    # Signed notifications of status changes, when webhook URLs are configured.
+    webhooks: WebhookSender | None = None
 
 
 @contextlib.asynccontextmanager
@@ -122,18 +169,24 @@ async def open_adapters(
         auth: AuthStore
         rbac: RbacStore
         audit: AuditLog
+        directory: DirectoryStore
+        staging: UploadStaging
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
             states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
             audit = MemoryAuditLog()
+            directory = MemoryDirectoryStore()
+            staging = MemoryUploadStaging()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
             from taco_adapters.s3 import (
                 S3AuditLog,
                 S3AuthStore,
                 S3Bucket,
+                S3DirectoryStore,
                 S3RbacStore,
                 S3StateStore,
+                S3UploadStaging,
             )
 
             # One client, made in the event loop that serves requests, and one
@@ -147,6 +200,8 @@ async def open_adapters(
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
+            directory = S3DirectoryStore(bucket, prefix=settings.s3_prefix)
+            staging = S3UploadStaging(bucket, prefix=settings.s3_prefix)
             if settings.auth_disable:
                 auth, rbac = MemoryAuthStore(), MemoryRbacStore()
             else:
@@ -158,19 +213,33 @@ async def open_adapters(
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
+            sqlite_staging = await SqliteUploadStaging.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_staging.aclose)
+            staging = sqlite_staging
             sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
             sqlite_audit = await SqliteAuditLog.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_audit.aclose)
             audit = sqlite_audit
+            sqlite_directory = await SqliteDirectoryStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_directory.aclose)
+            directory = sqlite_directory
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
             db = settings.sqlite_db_path.resolve()
             token_file = admin_token_file(settings)
             beside = [token_file.resolve()] if token_file else []
             for problem in exposed(db.parent, [*companion_files(db), *beside]):
                 log.warning(problem)
-        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock, audit=audit)
+        yield Adapters(
+            states=states,
+            auth=auth,
+            rbac=rbac,
+            clock=clock,
+            audit=audit,
+            directory=directory,
+            staging=staging,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -180,18 +249,24 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     if there is none), the state service asking it, our access tokens
     (creating the first signing key if there is none), the OIDC verifier when
     a provider is configured, the auth service over them, the audit trail
-    (appending in groups until the services close) and the metrics.
-    ``SettingsError`` names a signing key file that cannot be used.
+    (appending in groups until the services close), the metrics, the
+    organization directory, the S3 endpoint's credentials, the dependency
+    graph and its webhooks. ``SettingsError`` names a signing key file that
+    cannot be used.
 
     Every storage port is ``metered`` (its calls timed, its failures
-    counted); the audit trail and the metrics listen to the event bus."""
+    counted); the audit trail, the metrics, the graph, the webhooks and (with
+    RBAC) the organization admins listen to the event bus."""
     clock = adapters.clock
     metrics = Metrics()
     storage = settings.storage
     states_store = metered(adapters.states, storage, metrics)
     auth_store = metered(adapters.auth, storage, metrics)
-    rbac_store = metered(adapters.rbac, storage, metrics)
+    # RBAC policy and directory both ``load`` and ``save``: named apart.
+    rbac_store = metered(adapters.rbac, storage, metrics, port="rbac")
     audit_log = metered(adapters.audit, storage, metrics)
+    directory_store = metered(adapters.directory, storage, metrics, port="directory")
+    staging = metered(adapters.staging, storage, metrics)
     policy = AuthPolicy(
         access_ttl=timedelta(seconds=settings.tokens_access_ttl_seconds),
         refresh_ttl=timedelta(seconds=settings.tokens_refresh_ttl_seconds),
@@ -209,7 +284,19 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
+    keys = await _open_keys(settings, auth_store)
     rbac = await _open_rbac(settings, adapters.clock, rbac_store)
+    if rbac.enabled:
+        # Whoever creates an organization administers its units.
+        events.subscribe(OrganizationAdmins(rbac, clock))
+    s3_credentials = S3CredentialService(
+        access_tokens,
+        auth_store,
+        auth_store,
+        clock,
+        ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
+        allow_anonymous=settings.auth_disable,
+    )
     states = StateService(states_store, clock, settings.policy(), access=rbac, events=events)
 
     def audit_trouble(message: str) -> None:
@@ -219,6 +306,16 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     audit = AuditService(audit_log, clock, access=rbac, events=events, report=audit_trouble)
     events.subscribe(audit)
     events.subscribe(MetricsSink(metrics, storage))
+    graph = GraphService(
+        states,
+        reconcile_interval=settings.graph_reconcile_seconds or None,
+        on_error=_graph_failed,
+    )
+    events.subscribe(graph)
+    webhooks = None
+    if settings.webhook_urls:
+        webhooks = WebhookSender(settings.webhook_urls, settings.webhook_secret)
+        events.subscribe(webhooks)
     async with contextlib.AsyncExitStack() as stack:
         if oidc is not None:
             stack.push_async_callback(oidc.aclose)
@@ -242,7 +339,24 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             events=events,
             audit=audit,
             metrics=metrics,
+            directory=DirectoryService(directory_store, clock, events=events),
+            keys=keys,
+            s3_credentials=s3_credentials,
+            staging=staging,
+            graph=graph,
+            webhooks=webhooks,
         )
+
+
+async def _open_keys(settings: Settings, store: AuthStore) -> Keys:
+    async def key(purpose: str) -> bytes:
+        if settings.secret_key:
+            # One operator secret, a distinct key per purpose: a value signed
+            # for one use is never valid for another.
+            return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        return await store.secret(purpose, secrets.token_bytes(32))
+
+    return Keys(signed_urls=await key("signed-urls"), terraform_login=await key("terraform-login"))
 
 
 async def _open_rbac(settings: Settings, clock: Clock, store: RbacStore) -> RbacService:
@@ -296,6 +410,12 @@ def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
     )
 
 
+def _graph_failed(message: str, exc: Exception) -> None:
+    """The graph's background pass failed; it keeps its queue and retries."""
+    detail = exc.message if isinstance(exc, TacoError) else str(exc)
+    log.warning("%s: %s", message, detail, exc_info=not isinstance(exc, TacoError))
+
+
 async def _open_access_tokens(
     settings: Settings, clock: Clock, keys: AuthStore, policy: AuthPolicy
 ) -> JoseAccessTokens:
@@ -305,12 +425,15 @@ async def _open_access_tokens(
     if configured is not None:
         return JoseAccessTokens(issuer=issuer, configured=configured)
     rotation = settings.tokens_key_rotation_seconds
+    # A retired key verifies until the last token it signed has expired:
+    # access tokens, and the session tokens of S3 credentials.
+    longest = max(policy.access_ttl, timedelta(seconds=settings.s3_creds_ttl_seconds))
     return await JoseAccessTokens.open(
         keys,
         issuer=issuer,
         now=now,
         rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,
-        keep_for=policy.access_ttl,
+        keep_for=longest,
     )
 
 

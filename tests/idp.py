@@ -8,9 +8,12 @@ good or deliberately broken. The end-to-end tests use the real npm
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,6 +30,9 @@ class FakeProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "idp-1"})]
         self.jwks_requests = 0
         self.down = False
+        # Authorization codes ``grant`` made: code -> (PKCE challenge, ID-token claims).
+        self.codes: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.redeemed: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -64,6 +70,22 @@ class FakeProvider:
         header = {"alg": alg, "kid": key.kid}
         return jwt.encode(header, self.claims(**overrides), key, algorithms=[alg])
 
+    def grant(self, code: str, challenge: str, **claims: Any) -> None:
+        """Make ``code`` redeemable at ``/token`` by the holder of the PKCE
+        verifier of ``challenge`` (S256), for an ID token with ``claims``."""
+        self.codes[code] = (challenge, claims)
+
+    def _redeem(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.redeemed.append(form)
+        found = self.codes.pop(form.get("code", ""), None)
+        if found is None:
+            return 400, {"error": "invalid_grant", "error_description": "unknown code"}
+        challenge, claims = found
+        digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+            return 400, {"error": "invalid_grant", "error_description": "PKCE mismatch"}
+        return 200, {"id_token": self.mint(**claims), "token_type": "Bearer"}
+
     def _document(self, path: str) -> dict[str, Any] | None:
         if path == "/.well-known/openid-configuration":
             return {
@@ -86,6 +108,20 @@ class FakeProvider:
                 doc = None if provider.down else provider._document(self.path)
                 body = json.dumps(doc).encode()
                 self.send_response(200 if doc is not None else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw).items()}
+                status, doc = (
+                    provider._redeem(form) if self.path == "/token" else (404, {"error": "no"})
+                )
+                body = json.dumps(doc).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

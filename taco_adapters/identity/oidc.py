@@ -168,6 +168,49 @@ class OidcIdTokenVerifier:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
+    # -- the authorization code flow (``terraform login``) ------------------------
+
+    async def redeem_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> str:
+        """The ID token the provider gives for an authorization code it sent to
+        ``redirect_uri`` (public client, PKCE ``code_verifier``), unverified:
+        pass it to ``verify``. ``Unauthenticated`` when the provider refuses
+        the code, ``IdentityProviderUnavailable`` when it cannot be reached or
+        answers nonsense."""
+        url = (await self.endpoints()).get("token_endpoint", "")
+        if not url:
+            raise IdentityProviderUnavailable("the provider publishes no token_endpoint")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": self.settings.client_id,
+            "code_verifier": code_verifier,
+        }
+        try:
+            async with self._client().post(
+                url, data=form, headers={"Accept": "application/json"}
+            ) as reply:
+                status = reply.status
+                doc = await reply.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            raise IdentityProviderUnavailable(
+                f"cannot redeem the code at {url}: {reason or type(exc).__name__}"
+            ) from None
+        if not isinstance(doc, dict):
+            raise IdentityProviderUnavailable(f"{url} did not answer a JSON object")
+        if status != 200:
+            error = str(doc.get("error") or f"HTTP {status}")
+            detail = str(doc.get("error_description") or "")
+            raise Unauthenticated(
+                f"the identity provider refused the login: {error}"
+                + (f" ({detail})" if detail else "")
+            )
+        id_token = doc.get("id_token")
+        if not isinstance(id_token, str) or not id_token:
+            raise IdentityProviderUnavailable(f"{url} answered no id_token (is 'openid' allowed?)")
+        return id_token
+
     # -- IdTokenVerifier -------------------------------------------------------
 
     async def verify(self, id_token: str, *, now: datetime) -> Mapping[str, object]:

@@ -1,12 +1,13 @@
 """The HTTP client of a running ``opentacosvc``.
 
 ``RemoteStateControl`` implements the core's ``StateControl`` port (what the
-CLI, a Terraform provider or a script does with units); ``RemoteAuth``,
-``RemoteRbac`` and ``RemoteAuditTrail`` are the server's auth, RBAC and audit
-APIs beside it. All send ``taco_adapters.wire`` shapes over one ``Transport``
-each (timeouts, safe retries, Bearer tokens from ``Credentials`` and their
-renewal) and raise the core's ``TacoError`` classes, plus ``ServerUnreachable``
-and ``SessionExpired``, which only a client meets.
+CLI, a Terraform provider or a script does with units), and
+``RemoteDependencyGraph`` its ``DependencyGraph`` port (what needs
+re-applying); ``RemoteAuth``, ``RemoteRbac`` and ``RemoteAuditTrail`` are the
+server's auth, RBAC and audit APIs beside them. All send ``taco_adapters.wire``
+shapes over one ``Transport`` each (timeouts, safe retries, Bearer tokens from
+``Credentials`` and their renewal) and raise the core's ``TacoError`` classes,
+plus ``ServerUnreachable`` and ``SessionExpired``, which only a client meets.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from taco_adapters.remote.auth import RemoteAuth
 from taco_adapters.remote.client import RemoteStateControl
 from taco_adapters.remote.credentials import Credentials, Refresher, StaticToken
 from taco_adapters.remote.errors import ServerUnreachable, SessionExpired
+from taco_adapters.remote.graph import RemoteDependencyGraph
 from taco_adapters.remote.rbac import RemoteRbac
 from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace
 
@@ -26,6 +28,7 @@ __all__ = [
     "Refresher",
     "RemoteAuditTrail",
     "RemoteAuth",
+    "RemoteDependencyGraph",
     "RemoteRbac",
     "RemoteStateControl",
     "ServerUnreachable",

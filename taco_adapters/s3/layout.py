@@ -19,7 +19,8 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials, the RBAC policy, the audit trail) live under
+The platform's own objects (credentials, the RBAC policy, the audit trail, the
+organization directory, the S3 endpoint's multipart uploads in progress) live under
 ``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
@@ -41,6 +42,8 @@ DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 AUDIT_DIR = f"{META_DIR}/audit/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
+DIRECTORY = f"{META_DIR}/directory/directory.json"
+UPLOADS_DIR = f"{META_DIR}/uploads/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
 # On a version object compressed after it was superseded: "zstd".
@@ -94,6 +97,14 @@ class Layout:
     def rbac_policy(self) -> str:
         """The object holding the RBAC policy document."""
         return self.base + RBAC_POLICY
+
+    def directory(self) -> str:
+        """The object holding the organization directory."""
+        return self.base + DIRECTORY
+
+    def uploads_root(self) -> str:
+        """The folder of the S3 endpoint's multipart uploads in progress."""
+        return self.base + UPLOADS_DIR
 
     def skip_after(self, last: str) -> str | None:
         """Where a listing of units continues after a page ending at ``last``,

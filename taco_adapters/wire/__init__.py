@@ -33,6 +33,19 @@ from taco_adapters.wire.errors import (
     kind_of,
     rebuild,
 )
+from taco_adapters.wire.graph import (
+    STATUS_CHANGED,
+    edge_from_json,
+    edge_json,
+    graph_from_json,
+    graph_json,
+    status_changed_json,
+    status_from_json,
+    status_json,
+    statuses_from_json,
+    statuses_json,
+    summary_json,
+)
 from taco_adapters.wire.locks import (
     LOCK_FIELDS,
     TERRAFORM_LOCK_NAMES,
@@ -89,6 +102,7 @@ from taco_adapters.wire.requests import (
     UnlockRequest,
     request_json,
 )
+from taco_adapters.wire.s3_credentials import s3_credentials_from_json, s3_credentials_json
 from taco_adapters.wire.schema import SchemaSet
 from taco_adapters.wire.service import InfoDoc, JwksDoc, MessageDoc, ProbeDoc, StorageDoc
 from taco_adapters.wire.tokens import (
@@ -145,6 +159,7 @@ __all__ = [
     "LOCK_FIELDS",
     "QUARANTINED_HEADER",
     "RECORD_HEADER",
+    "STATUS_CHANGED",
     "TERRAFORM_LOCK_NAMES",
     "VERSION_HEADER",
     "ApiTokenDoc",
@@ -207,8 +222,12 @@ __all__ = [
     "created_unit_json",
     "diff_from_json",
     "diff_json",
+    "edge_from_json",
+    "edge_json",
     "error_from_json",
     "error_json",
+    "graph_from_json",
+    "graph_json",
     "held_lock_from_json",
     "held_roles_from_json",
     "held_roles_json",
@@ -245,7 +264,15 @@ __all__ = [
     "rule_from_json",
     "rule_json",
     "rule_request",
+    "s3_credentials_from_json",
+    "s3_credentials_json",
+    "status_changed_json",
+    "status_from_json",
+    "status_json",
+    "statuses_from_json",
+    "statuses_json",
     "structure",
+    "summary_json",
     "terraform_lock_json",
     "unit_document",
     "unit_from_json",

@@ -52,6 +52,8 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.StateRejected,
     core.ConcurrentUpdate,
     core.Unauthenticated,
+    core.CredentialExpired,
+    core.CredentialRevoked,
     core.Forbidden,
     core.NotConfigured,
     core.IdentityProviderUnavailable,
@@ -66,6 +68,10 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.StillReferenced,
     core.WouldLockOut,
     core.ConcurrentPolicyUpdate,
+    core.OrganizationNotFound,
+    core.OrganizationAlreadyExists,
+    core.ConcurrentDirectoryUpdate,
+    core.UserNotFound,
 )
 
 
@@ -98,6 +104,8 @@ _DATA: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
     "item_id": ("item_id", str, str, ""),
     "assignee": ("assignee", str, str, ""),
     "referrers": ("referrers", list, tuple, ()),
+    "organization": ("organization", str, str, ""),
+    "subject": ("subject", str, str, ""),
 }
 
 

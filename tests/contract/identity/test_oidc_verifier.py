@@ -77,6 +77,8 @@ async def test_refetch_is_rate_limited(
     assert provider.jwks_requests == 1
 
 
+# Times are offsets from the moment the test runs (a long suite may reach
+# this test minutes after collection).
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
