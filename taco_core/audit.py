@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -29,13 +30,16 @@ from taco_core.events import (
     LockAcquired,
     LockRefused,
     LockReleased,
+    OrganizationCreated,
     RbacChanged,
     StateCommitted,
     TokenCreated,
     TokenRevoked,
     UnitCreated,
     UnitDeleted,
+    UnitLabelsChanged,
     UnitUndeleted,
+    UserAdded,
     WriteRefused,
 )
 
@@ -57,6 +61,8 @@ MAX_PAGE = 1000
 # names nothing that could be stored.
 _MAX_FILTER = 1024
 _ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{12}")
+# A unit may carry many labels (workspace tags); a record keeps this much of them.
+_MAX_LABELS_DETAIL = 1000
 
 
 class AuditAction(StrEnum):
@@ -76,6 +82,9 @@ class AuditAction(StrEnum):
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"
     RBAC_CHANGE = "rbac.change"
+    LABELS = "labels"
+    ORGANIZATION_CREATE = "organization.create"
+    USER_ADD = "user.add"
 
 
 def _text(value: str) -> str:
@@ -272,10 +281,21 @@ def _rbac_change(event: RbacChanged) -> str:
     return f"{event.operation}: {', '.join(touched)}" if touched else event.operation
 
 
+def _labels(labels: Mapping[str, str]) -> str:
+    """The labels a unit now has, sorted, cut at ``_MAX_LABELS_DETAIL``."""
+    text = ", ".join(f"{key}={value}" if value else key for key, value in sorted(labels.items()))
+    if len(text) > _MAX_LABELS_DETAIL:
+        text = text[: _MAX_LABELS_DETAIL - 1] + "…"
+    return f"labels now: {text}" if text else "labels now: none"
+
+
 def audit_record(event: Event) -> AuditRecord | None:
     """The record of ``event``, or ``None`` for events the trail leaves out.
 
-    A new event is recorded by adding one ``case``.
+    A new event is recorded by adding one ``case``. Left out: what no caller
+    did, ``UnitStatusChanged`` (a dependency colour the graph service derives
+    from writes the trail has already recorded; one write may recolour
+    hundreds of units, and the webhooks carry them).
     """
     match event:
         case StateCommitted(version=version) if version.restored_from is not None:
@@ -357,5 +377,21 @@ def audit_record(event: Event) -> AuditRecord | None:
             # ``version`` is the policy's version this change saved.
             return _record(
                 event, AuditAction.RBAC_CHANGE, version=event.version, detail=_rbac_change(event)
+            )
+        case UnitLabelsChanged(unit=unit):
+            return _record(event, AuditAction.LABELS, unit_id=unit.id, detail=_labels(unit.labels))
+        case OrganizationCreated(organization=org):
+            return _record(
+                event,
+                AuditAction.ORGANIZATION_CREATE,
+                detail=f"organization {org.name!r} ({org.id})"
+                + (f"; external ID {org.external_id!r}" if org.external_id else ""),
+            )
+        case UserAdded(organization=org, user=user):
+            known = "" if event.created else "; already known"
+            return _record(
+                event,
+                AuditAction.USER_ADD,
+                detail=f"user {user.subject!r} to organization {org.name!r} ({org.id}){known}",
             )
     return None

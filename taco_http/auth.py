@@ -67,10 +67,17 @@ def principal_of(request: Request) -> Principal:
 REQUEST_ID_KEY = "opentaco.request_id"
 
 
+# Where a route that serves another API's handlers (the internal API serves
+# the units API's) names the surface the request really came through.
+SURFACE_KEY = "opentaco.surface"
+
+
 def caller_of(request: Request, surface: Surface) -> Caller:
     """The ``Caller`` the core's use cases need for ``request``, arriving
-    through ``surface``: its principal, the client's address and request ID."""
-    return caller_in(request.scope, principal_of(request), surface)
+    through ``surface`` (or the one under ``SURFACE_KEY``, when set): its
+    principal, the client's address and request ID."""
+    chosen = request.scope.get(SURFACE_KEY, surface)
+    return caller_in(request.scope, principal_of(request), chosen)
 
 
 def caller_in(scope: Scope, principal: Principal, surface: Surface) -> Caller:

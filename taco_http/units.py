@@ -51,7 +51,7 @@ from taco_core.history import current_at
 from taco_core.model import MAX_NUMBER, LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http import graph_routes
-from taco_http.auth import caller_of
+from taco_http.auth import SURFACE_KEY, caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
 from taco_http.methods import pick
@@ -126,10 +126,13 @@ async def unit_route(request: Request) -> Response:
     return await dispatch(request, "/v1/units/")
 
 
-async def dispatch(request: Request, base: str, namespace: str = "") -> Response:
-    """Dispatch ``<base><id>[/<action>[/<arg>]]``; a unit outside
-    ``namespace`` (an ID prefix, for APIs scoped to an organization) is
-    ``UnitNotFound``, as if it did not exist."""
+async def dispatch(
+    request: Request, base: str, namespace: str = "", surface: Surface = Surface.API
+) -> Response:
+    """Dispatch ``<base><id>[/<action>[/<arg>]]`` for ``surface``; a unit
+    outside ``namespace`` (an ID prefix, for APIs scoped to an organization)
+    is ``UnitNotFound``, as if it did not exist."""
+    request.scope[SURFACE_KEY] = surface
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     raw = raw_path.decode("latin-1").split("?", 1)[0]
     rest = raw[len(base) :].rstrip("/")

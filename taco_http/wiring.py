@@ -286,9 +286,6 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     events = EventBus(on_error=_listener_failed)
     keys = await _open_keys(settings, auth_store)
     rbac = await _open_rbac(settings, adapters.clock, rbac_store)
-    if rbac.enabled:
-        # Whoever creates an organization administers its units.
-        events.subscribe(OrganizationAdmins(rbac, clock))
     s3_credentials = S3CredentialService(
         access_tokens,
         auth_store,
@@ -306,6 +303,10 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     audit = AuditService(audit_log, clock, access=rbac, events=events, report=audit_trouble)
     events.subscribe(audit)
     events.subscribe(MetricsSink(metrics, storage))
+    if rbac.enabled:
+        # Whoever creates an organization administers its units (after the
+        # audit trail: the organization is recorded before the grant).
+        events.subscribe(OrganizationAdmins(rbac, clock, events))
     graph = GraphService(
         states,
         reconcile_interval=settings.graph_reconcile_seconds or None,

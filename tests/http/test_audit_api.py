@@ -23,6 +23,7 @@ from taco_http.app import create_app
 from taco_http.housekeeping import maintain_once
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters, open_services
+from tests.http import test_tfe_api as tfe
 from tests.http.test_rbac_api import Api, bearer, start
 
 STATE = b'{"version": 4, "serial": %d, "lineage": "%s", "outputs": {}, "resources": []}'
@@ -268,3 +269,61 @@ def test_tokens_and_rbac_changes_are_recorded(rbac_api: Api) -> None:
         ),
     ]
     assert records[3]["token_id"] == parent["id"]  # the child was made with the parent token
+
+
+def test_the_tfe_and_internal_apis_are_recorded_with_their_surface(tmp_path: Path) -> None:
+    """Through the Terraform-Cloud-compatible API (surface tfe) and the
+    internal API (surface internal): workspaces, locks, state versions, tag
+    changes, organizations, their members and the creator's admin role each
+    leave a record naming the surface and the person."""
+    token_file = tmp_path / "admin-token"
+    settings = Settings(
+        storage="memory", admin_token_path=token_file, internal_endpoints_secret="ui-secret"
+    )
+    ui = {"Authorization": "Bearer ui-secret", "X-User-ID": "carol", "X-Org-ID": "org_b"}
+    with tfe.start(settings) as client:
+        api = tfe.Api(client, token_file.read_text().strip())
+        synced = client.post(
+            "/internal/api/orgs/sync",
+            headers=ui,
+            json={"name": "beta", "display_name": "Beta", "external_org_id": "org_b"},
+        )
+        assert synced.status_code == 201, synced.text
+        assert client.post("/internal/api/users", headers=ui, json={"subject": "dave"}).is_success
+        assert client.post("/internal/api/units", headers=ui, json={"id": "beta/net"}).is_success
+        put = client.put(
+            "/internal/api/units/beta/net/upload", headers=ui, content=STATE % (1, b"n")
+        )
+        assert put.status_code == 200, put.text
+        api.create("app")
+        ws = "/workspaces/ws-4-acme-app"
+        assert api("POST", f"{ws}/actions/lock", json={}).status_code == 200
+        assert api.write("ws-4-acme-app", tfe.tfstate(1)).status_code == 201
+        assert api("POST", f"{ws}/actions/unlock").status_code == 200
+        tag = {"data": [{"type": "tag-bindings", "attributes": {"key": "team", "value": "pay"}}]}
+        assert api("PATCH", f"{ws}/tag-bindings", json=tag).status_code == 200
+        records = api("GET", "/v1/audit").json()["records"]
+    shown = [
+        (r["action"], r["surface"], r["subject"], r["unit_id"])
+        for r in records
+        if r["action"] != "token.create"
+    ]
+    assert shown == [
+        ("organization.create", "internal", "carol", ""),
+        ("rbac.change", "internal", "carol", ""),
+        ("user.add", "internal", "carol", ""),
+        ("create", "internal", "carol", "beta/net"),
+        ("state.write", "internal", "carol", "beta/net"),
+        ("create", "tfe", "admin", "acme/app"),
+        ("lock", "tfe", "admin", "acme/app"),
+        ("state.write", "tfe", "admin", "acme/app"),
+        ("unlock", "tfe", "admin", "acme/app"),
+        ("labels", "tfe", "admin", "acme/app"),
+    ]
+    details = {r["action"]: r["detail"] for r in records}
+    assert details["organization.create"].startswith("organization 'beta' (")
+    assert details["organization.create"].endswith("; external ID 'org_b'")
+    assert details["rbac.change"] == "role_assigned: role 'org-admin.beta', subject 'carol'"
+    assert details["user.add"].startswith("user 'dave' to organization 'beta' (")
+    assert details["labels"] == "labels now: team=pay"
+    assert all(r["request_id"] for r in records if r["action"] != "token.create")

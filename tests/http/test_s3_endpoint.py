@@ -290,6 +290,34 @@ def test_lockfile_is_the_units_lock(server: S3Server, s3: Any) -> None:
     other.put_object(**state_key, Body=state(serial=2))
 
 
+def test_what_the_endpoint_changes_is_audited_as_its_surface(server: S3Server, s3: Any) -> None:
+    """A lock, a write, an unlock and a delete through S3 are in the audit
+    trail with surface s3-endpoint, the signer and the request's ID; a
+    refusal under someone else's lock is recorded too."""
+    lock_key = {"Bucket": "opentaco", "Key": "audited/app/terraform.tfstate.tflock"}
+    state_key = {"Bucket": "opentaco", "Key": "audited/app/terraform.tfstate"}
+    s3.put_object(**lock_key, Body=lockfile("lock-a"), IfNoneMatch="*")
+    s3.put_object(**state_key, Body=state())
+    other_secret, _ = server.token("audited-other")
+    other = server.s3(server.creds(other_secret))
+    assert refused(other.put_object, **state_key, Body=state(serial=2)) == (409, "StateLocked")
+    s3.delete_object(**lock_key)
+    s3.delete_object(**state_key)
+    reply = server.api("GET", "/v1/audit", params={"unit": "audited/app"})
+    assert reply.status_code == 200, reply.text
+    records = reply.json()["records"]
+    assert [(r["action"], r["surface"], r["subject"]) for r in records] == [
+        ("create", "s3-endpoint", "admin"),
+        ("lock", "s3-endpoint", "admin"),
+        ("state.write", "s3-endpoint", "admin"),
+        ("lock.refused", "s3-endpoint", "admin"),
+        ("unlock", "s3-endpoint", "admin"),
+        ("delete", "s3-endpoint", "admin"),
+    ]
+    assert records[1]["lock_id"] == "lock-a" and records[2]["version"] == 1
+    assert all(r["request_id"] and r["origin"] == "127.0.0.1" for r in records)
+
+
 def test_lockfile_without_an_id_gets_one(server: S3Server, s3: Any) -> None:
     """A lockfile that names no ID (or is empty) still locks, under a fresh ID."""
     key = {"Bucket": "opentaco", "Key": "noid/app/terraform.tfstate.tflock"}

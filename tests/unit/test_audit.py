@@ -25,18 +25,24 @@ from taco_core.audit import (
 from taco_core.audit_service import AuditService
 from taco_core.auth import ApiToken, Principal, PrincipalKind
 from taco_core.caller import SYSTEM_CALLER, Caller
+from taco_core.directory import Organization, User
 from taco_core.errors import InvalidInput, LockConflict, PermissionDenied, StorageUnavailable
 from taco_core.event_bus import EventBus
 from taco_core.events import (
     AccessDenied,
     Event,
     LockRefused,
+    OrganizationCreated,
     RbacChanged,
     TokenCreated,
     TokenRevoked,
+    UnitLabelsChanged,
+    UnitStatusChanged,
+    UserAdded,
     WriteRefused,
 )
-from taco_core.model import LockInfo, Surface, UnitId
+from taco_core.graph_status import Colour
+from taco_core.model import LockInfo, Surface, Unit, UnitId
 from taco_core.service import StateService
 
 ALICE = Caller(
@@ -211,6 +217,61 @@ def test_token_and_rbac_events_name_what_they_touched() -> None:
         "",
         "permission_created: permission 'p'",
     )
+
+
+def test_labels_organizations_and_members_are_recorded() -> None:
+    """A labels change names the unit and its labels now (long ones cut); an
+    organization its name, ID and external ID; a member the organization and
+    whether they were known already."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    tagged = Unit(id=U, created=at, updated=at, labels={"team": "pay", "pci": ""})
+    labels = audit_record(UnitLabelsChanged(caller=ALICE, at=at, unit=tagged))
+    assert labels is not None
+    assert (labels.action, labels.unit_id, labels.surface, labels.detail) == (
+        AuditAction.LABELS,
+        "app/prod",
+        "backend",
+        "labels now: pci, team=pay",
+    )
+    many = Unit(id=U, created=at, updated=at, labels={f"k{n:04d}": "v" * 20 for n in range(500)})
+    cut = audit_record(UnitLabelsChanged(caller=ALICE, at=at, unit=many))
+    assert cut is not None and len(cut.detail) <= 1100 and cut.detail.endswith("…")
+    bare = audit_record(UnitLabelsChanged(caller=ALICE, at=at, unit=Unit(U, at, at)))
+    assert bare is not None and bare.detail == "labels now: none"
+    org = Organization(
+        id="o-1", name="acme", display_name="Acme", created_at=at, external_id="org_9"
+    )
+    made = audit_record(OrganizationCreated(caller=BOB, at=at, organization=org))
+    assert made is not None
+    assert (made.action, made.subject, made.unit_id, made.detail) == (
+        AuditAction.ORGANIZATION_CREATE,
+        "bob",
+        "",
+        "organization 'acme' (o-1); external ID 'org_9'",
+    )
+    dave = User(subject="dave", created_at=at, organizations=("o-1",))
+    added = audit_record(UserAdded(caller=BOB, at=at, organization=org, user=dave, created=True))
+    again = audit_record(UserAdded(caller=BOB, at=at, organization=org, user=dave, created=False))
+    assert added is not None and again is not None
+    assert (added.action, added.detail) == (
+        AuditAction.USER_ADD,
+        "user 'dave' to organization 'acme' (o-1)",
+    )
+    assert again.detail == "user 'dave' to organization 'acme' (o-1); already known"
+
+
+def test_status_changes_are_left_out() -> None:
+    """A dependency colour the graph derives is no one's action: no record."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    changed = UnitStatusChanged(
+        caller=SYSTEM_CALLER,
+        at=at,
+        unit_id="app/b",
+        before=Colour.GREEN,
+        after=Colour.RED,
+        cause=None,
+    )
+    assert audit_record(changed) is None
 
 
 def test_an_unknown_event_is_left_out() -> None:
