@@ -7,7 +7,11 @@ an operator compares. The template is, in order: what a dispatching handler
 put in the scope under ``ROUTE_TEMPLATE_KEY`` (the units API picks an action
 from the path), the Starlette route that matched, the route that would
 have matched (a request refused before routing, a 401 say), else
-``unmatched``. Methods outside the known set count as ``other``.
+``unmatched``. A route inside a ``Mount`` (the Terraform-Cloud-compatible
+API under ``/api/v2`` and ``/tfe/api/v2``, the internal API) is named with
+its mount's prefix: ``/api/v2/workspaces/{workspace_id}``. Catch-all routes
+keep their parameter (``/s3/{path}``: buckets and keys are never labels).
+Methods outside the known set count as ``other``.
 
 The access log is the ``opentaco.access`` logger at INFO (probes and metric
 scrapes at DEBUG, so a load balancer does not fill the log); in JSON it
@@ -24,7 +28,7 @@ import time
 from collections.abc import Sequence
 
 from starlette.datastructures import Headers
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taco_http.context import services_in
@@ -65,6 +69,36 @@ def credential_kind(authorization: str) -> str:
     return "malformed"
 
 
+def _path_of(route: BaseRoute) -> str | None:
+    path = getattr(route, "path", None)
+    return _CONVERTER.sub(r"{\1}", path) if isinstance(path, str) else None
+
+
+def _matched(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
+    """The template of the route Starlette's router picks for ``scope``
+    (the first full match, else the first partial one: a 405), through
+    mounts; ``None`` when none matches."""
+    partial: tuple[BaseRoute, Scope] | None = None
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return _joined(route, {**scope, **child})
+        if match is Match.PARTIAL and partial is None:
+            partial = route, child
+    if partial is None:
+        return None
+    route, child = partial
+    return _joined(route, {**scope, **child})
+
+
+def _joined(route: BaseRoute, scope: Scope) -> str | None:
+    path = _path_of(route)
+    if path is None or not isinstance(route, Mount):
+        return path
+    inner = _matched(route.routes, scope)
+    return path + inner if inner is not None else path
+
+
 class RequestTelemetry:
     """Times each HTTP request, then logs it and counts it (see the module docstring)."""
 
@@ -86,13 +120,21 @@ class RequestTelemetry:
                 status = int(message["status"])
             await send(message)
 
+        # Routing rewrites the scope (a Mount moves its prefix to root_path):
+        # what the request looked like on arrival, to find its route again.
+        arrived = {
+            "type": "http",
+            "method": scope["method"],
+            "path": scope["path"],
+            "root_path": scope.get("root_path", ""),
+        }
         metrics.in_flight.inc()
         try:
             await self.app(scope, receive, observed)
         finally:
             metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
-            route = self._template(scope)
+            route = self._template(scope, arrived)
             method = scope["method"] if scope["method"] in _METHODS else "other"
             metrics.requests.labels(route, method, str(status)).inc()
             metrics.request_seconds.labels(route, method).observe(elapsed)
@@ -105,19 +147,17 @@ class RequestTelemetry:
                 metrics.auth_failures.labels("forbidden").inc()
             self._log(scope, route, status, elapsed)
 
-    def _template(self, scope: Scope) -> str:
+    def _template(self, scope: Scope, arrived: Scope) -> str:
         chosen = scope.get(ROUTE_TEMPLATE_KEY)
         if isinstance(chosen, str):
             return chosen
         route = scope.get("route")
-        if route is None:
-            for candidate in self.routes:
-                match, _ = candidate.matches(scope)
-                if match is not Match.NONE:
-                    route = candidate
-                    break
-        path = getattr(route, "path", None)
-        return _CONVERTER.sub(r"{\1}", path) if isinstance(path, str) else UNMATCHED
+        # A route of the app's own is its template; one inside a mount (or
+        # none: refused before routing) is found again from the top.
+        own = any(route is top for top in self.routes)
+        if own and isinstance(route, BaseRoute) and not isinstance(route, Mount):
+            return _path_of(route) or UNMATCHED
+        return _matched(self.routes, arrived) or UNMATCHED
 
     def _log(self, scope: Scope, route: str, status: int, elapsed: float) -> None:
         level = logging.DEBUG if scope["path"] in _QUIET else logging.INFO

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import attrs
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -90,6 +91,54 @@ def test_requests_are_counted_by_route_template(client: TestClient) -> None:
     )
     text = client.get("/metrics").text
     assert "team-a" not in text and "prod" not in text
+
+
+def test_other_surfaces_count_by_template_too(settings: Settings) -> None:
+    """The S3 endpoint, the Terraform-Cloud-compatible API (under both
+    prefixes), the internal API and the graph views count by template: no
+    bucket key, organization, workspace or unit ID becomes a label. Their
+    stores are metered like the others."""
+    settings = attrs.evolve(settings, internal_endpoints_secret="s3cret")
+    internal = {"Authorization": "Bearer s3cret", "X-User-ID": "alice", "X-Org-ID": "acme-org"}
+    with TestClient(create_app(settings)) as client:
+        made = client.post("/internal/api/orgs", headers=internal, json={"name": "acme-org"})
+        assert made.status_code == 201, made.text
+        for team in ("team-a", "team-b"):
+            client.get(f"/s3/opentaco/{team}/prod/terraform.tfstate")
+            client.get(f"/api/v2/organizations/acme-org/workspaces/{team}-ws")
+            client.get(f"/tfe/api/v2/workspaces/ws-{team}")
+            client.get(f"/api/v2/no-such/{team}")
+            client.get(f"/v1/units/{team}/prod/status")
+            client.get("/v1/status", params={"prefix": team})
+            client.get("/v1/graph", params={"unit": f"{team}/prod"})
+            client.get(f"/internal/api/units/acme-org/{team}/status", headers=internal)
+            client.get(f"/internal/api/units/acme-org/{team}")
+        found = samples(client)
+        text = client.get("/metrics").text
+    routes = {
+        dict(labels)["route"] for name, labels in found if name == "opentaco_http_requests_total"
+    }
+    assert {
+        "/s3/{path}",
+        "/api/v2/organizations/{org}/workspaces/{name}",
+        "/tfe/api/v2/workspaces/{ws_id}",
+        "/api/v2/{rest}",
+        "/v1/units/{id}/status",
+        "/v1/status",
+        "/v1/graph",
+        "/internal/api/units/{id}/status",
+        "/internal/api/units/{rest}",
+    } <= routes, routes
+    for word in ("team-", "acme", "prod", "alice"):
+        assert word not in text
+    # The directory's storage calls are named apart from the RBAC policy's.
+    directory_saves = value(
+        found,
+        "opentaco_storage_operation_duration_seconds_count",
+        storage="sqlite",
+        operation="directory_save",
+    )
+    assert directory_saves == 1
 
 
 def test_unknown_methods_and_paths_do_not_grow_series(client: TestClient) -> None:
