@@ -9,7 +9,9 @@ adapters closes them.
 
 Every route module declares the operations it serves (``OPERATIONS``,
 ``taco_http.operations``); ``OPERATIONS`` here gathers them for the API
-description at ``/v1/openapi.json``.
+description at ``/v1/openapi.json``. The surfaces with protocols of their
+own (``other_protocols``: the Terraform-Cloud-compatible API, the S3
+endpoint, the internal API) are left out of it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *backend.OPERATIONS,
     *units.OPERATIONS,
     *audit_routes.OPERATIONS,
+    *graph_routes.OPERATIONS,
 )
 
 
@@ -96,7 +99,6 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services}
                 tg.cancel_scope.cancel()
 
-    s3_endpoint = S3Endpoint()
     routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -128,6 +130,24 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         ),
         # Every method: which ones an ID's action serves is the action's to say (405).
         Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
+    ]
+    return TacoApp(
+        routes=[*routes, *other_protocols(settings)],
+        lifespan=lifespan,
+        middleware=[Middleware(AuthMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+
+
+def other_protocols(settings: Settings) -> list[BaseRoute]:
+    """The routes that speak protocols of their own, which the API
+    description (``OPERATIONS``) leaves out on purpose: the
+    Terraform-Cloud-compatible API (JSON:API, as Terraform's ``remote`` and
+    ``cloud`` backends expect it) with Terraform's discovery and login, the
+    S3 endpoint (S3's XML protocol, signed with SigV4), and the internal API
+    for a UI (only with ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS``)."""
+    s3_endpoint = S3Endpoint()
+    routes: list[BaseRoute] = [
         *tfe.ROUTES,
         *(Mount(prefix, routes=tfe.API_ROUTES) for prefix in API_PREFIXES),
         # Every method: S3's own errors answer the ones it does not serve.
@@ -138,9 +158,4 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         routes.append(
             Mount(internal.PREFIX, routes=internal.ROUTES, middleware=internal.MIDDLEWARE)
         )
-    return TacoApp(
-        routes=routes,
-        lifespan=lifespan,
-        middleware=[Middleware(AuthMiddleware)],
-        exception_handlers=EXCEPTION_HANDLERS,
-    )
+    return routes

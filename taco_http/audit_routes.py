@@ -65,10 +65,11 @@ OPERATIONS = (
         "The audit trail, oldest first",
         "audit",
         description="Who did what to which unit, when and from where: state writes and "
-        "refusals, restores, locks, unlocks and force-unlocks, deletes and undeletes, denied "
-        "access, API tokens and RBAC changes. Needs the audit.read permission on every unit "
-        "(*), which rbac.manage implies. Follow "
-        "`next` (as `after`) for the next page; a page may be short while `next` is set.",
+        "refusals, restores, locks, unlocks and force-unlocks, deletes and undeletes, label "
+        "changes, denied access, API tokens, RBAC changes, organizations and their members, "
+        "through every surface (the record's surface says which). Needs the audit.read "
+        "permission on every unit (*), which rbac.manage implies. Follow `next` (as `after`) "
+        "for the next page; a page may be short while `next` is set.",
         params=(
             Param("unit", "query", "only records about this unit (exact ID)"),
             Param("subject", "query", "only records of this subject (exact)"),

@@ -27,8 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import (
+    CREDENTIAL_PROCESS_NAMES,
     ApiTokenListDoc,
     AuthConfig,
+    CredentialProcessDoc,
     ExchangeRequest,
     IssuedTokensDoc,
     JwksDoc,
@@ -246,6 +248,27 @@ OPERATIONS = (
         body_required=True,
         replies=(ok(MessageDoc, "logged out (or nothing to do)"), *errors(400)),
         public=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/issue-s3-creds",
+        "Short-lived S3 credentials acting as the caller, for the S3 endpoint",
+        _TAG,
+        description="AWS's credential_process document (what `taco creds --json` prints): "
+        "sign requests to /s3 with it. They expire with the credential that asked for them, "
+        "at the latest, and die with the API token they were issued for. No request body.",
+        replies=(
+            Reply(
+                200,
+                "the credentials",
+                Json(
+                    CredentialProcessDoc,
+                    name="CredentialProcess",
+                    rename=CREDENTIAL_PROCESS_NAMES,
+                ),
+                _NO_STORE,
+            ),
+        ),
     ),
     Operation(
         "GET",

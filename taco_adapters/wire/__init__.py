@@ -35,6 +35,13 @@ from taco_adapters.wire.errors import (
 )
 from taco_adapters.wire.graph import (
     STATUS_CHANGED,
+    EdgeDoc,
+    GraphDoc,
+    GraphNodeDoc,
+    IncomingEdgeDoc,
+    StatusesDoc,
+    SummaryDoc,
+    UnitStatusDoc,
     edge_from_json,
     edge_json,
     graph_from_json,
@@ -102,7 +109,12 @@ from taco_adapters.wire.requests import (
     UnlockRequest,
     request_json,
 )
-from taco_adapters.wire.s3_credentials import s3_credentials_from_json, s3_credentials_json
+from taco_adapters.wire.s3_credentials import (
+    CREDENTIAL_PROCESS_NAMES,
+    CredentialProcessDoc,
+    s3_credentials_from_json,
+    s3_credentials_json,
+)
 from taco_adapters.wire.schema import SchemaSet
 from taco_adapters.wire.service import InfoDoc, JwksDoc, MessageDoc, ProbeDoc, StorageDoc
 from taco_adapters.wire.tokens import (
@@ -155,6 +167,7 @@ from taco_adapters.wire.versions import (
 )
 
 __all__ = [
+    "CREDENTIAL_PROCESS_NAMES",
     "ERRORS_BY_KIND",
     "LOCK_FIELDS",
     "QUARANTINED_HEADER",
@@ -172,11 +185,16 @@ __all__ = [
     "AuthConfig",
     "CreateUnitRequest",
     "CreatedUnitDoc",
+    "CredentialProcessDoc",
     "DecidingRuleDoc",
     "DiffDoc",
+    "EdgeDoc",
     "ErrorDoc",
     "ExchangeRequest",
+    "GraphDoc",
+    "GraphNodeDoc",
     "HeldRolesDoc",
+    "IncomingEdgeDoc",
     "InfoDoc",
     "IssuedTokensDoc",
     "JwksDoc",
@@ -197,10 +215,13 @@ __all__ = [
     "RuleDoc",
     "RuleRequest",
     "SchemaSet",
+    "StatusesDoc",
     "StorageDoc",
+    "SummaryDoc",
     "TokenRequest",
     "UnitDoc",
     "UnitListDoc",
+    "UnitStatusDoc",
     "UnlockRequest",
     "UploadDoc",
     "VersionDoc",

@@ -1,5 +1,5 @@
 """No input reaches a 500: generated unit IDs, numbers, query parameters and
-JSON bodies sent to the backend, management and audit routes get an answer
+JSON bodies sent to the backend, management, graph and audit routes get an answer
 below 500 (4xx for what is wrong), never an unhandled error. SQLite is the
 store: it is the one that refuses what Python would accept (64-bit integers,
 text that is not UTF-8).
@@ -26,7 +26,18 @@ from taco_http.app import create_app
 from taco_http.settings import Settings
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "LOCK", "UNLOCK", "PATCH"]
-ACTIONS = ["", "download", "upload", "lock", "unlock", "versions", "restore", "undelete", "diff"]
+ACTIONS = [
+    "",
+    "download",
+    "upload",
+    "lock",
+    "unlock",
+    "versions",
+    "restore",
+    "undelete",
+    "diff",
+    "status",
+]
 
 # Text that probes every edge: ID characters, separators, encodings, digits
 # that are not ASCII, NUL, lone surrogates.
@@ -269,3 +280,18 @@ def test_audit_queries_never_answer_500(
     """Any filter, time, limit or cursor on /v1/audit answers below 500."""
     query_string = urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in query.items()})
     _check(sqlite_client, method, f"/v1/audit?{query_string}", b"")
+
+
+@FUZZ
+@given(
+    method=st.sampled_from(METHODS),
+    route=st.sampled_from(["/v1/status", "/v1/graph"]),
+    key=st.sampled_from(["prefix", "unit", "x"]),
+    value=edgy_text,
+)
+def test_graph_views_never_answer_500(
+    sqlite_client: TestClient, method: str, route: str, key: str, value: str
+) -> None:
+    """Any prefix or unit ID on /v1/status and /v1/graph answers below 500."""
+    query_string = urlencode({key: value.encode("utf-8", "surrogatepass")})
+    _check(sqlite_client, method, f"{route}?{query_string}", b"")

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route
 from starlette.testclient import TestClient
 
 from taco_http import units
-from taco_http.app import OPERATIONS, create_app
+from taco_http.app import OPERATIONS, create_app, other_protocols
 from taco_http.openapi import openapi_document
 from taco_http.settings import Settings
 from tests.http.test_rbac_api import bearer, start
+from tests.unit.graph_states import edge_resource, encode, graph_state
 
 STATE = b'{"version": 4, "serial": %d, "lineage": "lin", "outputs": {"o": {"value": %d}}}'
 # The catch-all route of the units API dispatches on the path itself;
@@ -66,14 +67,28 @@ def test_the_served_document_is_valid_openapi_3_1(
     validate(served)
 
 
+# Every surface, the internal API included.
+ALL_SURFACES = Settings(storage="memory", auth_disable=True, internal_endpoints_secret="s")
+
+
+def other_protocol_paths() -> set[str]:
+    """The paths of the routes left out of the description on purpose."""
+    return {r.path for r in other_protocols(ALL_SURFACES) if isinstance(r, Route | Mount)}
+
+
 def test_every_route_the_app_serves_has_an_operation(document: dict[str, Any]) -> None:
     """Each (method, route) of the app, and each action the units API
-    dispatches, is described; HEAD is Starlette's own, beside GET."""
-    app = create_app(Settings(storage="memory", auth_disable=True))
+    dispatches, is described; HEAD is Starlette's own, beside GET. Only the
+    routes of other protocols (TFE, S3, internal) are not."""
+    app = create_app(ALL_SURFACES)
     operations = described(document)
+    foreign = other_protocol_paths()
     missing = []
     for route in app.routes:
-        assert isinstance(route, Route)
+        assert isinstance(route, Route | Mount)
+        if route.path in foreign:
+            continue
+        assert isinstance(route, Route), f"a mount outside other_protocols: {route.path}"
         if route.path == UNITS_DISPATCHER:
             missing += [pair for pair in units.served() if pair not in operations]
             continue
@@ -89,9 +104,21 @@ def test_every_route_the_app_serves_has_an_operation(document: dict[str, Any]) -
     assert not missing, f"routes without an operation in OPERATIONS: {missing}"
 
 
+def test_the_other_protocols_are_left_out(document: dict[str, Any]) -> None:
+    """The S3 endpoint, the Terraform-Cloud-compatible API with its discovery
+    and login, and the internal API are what is left out, and no operation
+    describes a path of theirs."""
+    foreign = other_protocol_paths()
+    assert {"/s3", "/s3/{path:path}", "/api/v2", "/tfe/api/v2", "/internal/api"} <= foreign
+    assert {"/.well-known/terraform.json", "/oauth/token"} <= foreign
+    for path in document["paths"]:
+        assert not path.startswith(("/s3", "/api/", "/tfe/", "/internal/", "/oauth/")), path
+    assert not any(path.startswith("/v1") for path in foreign)
+
+
 def test_every_operation_is_served(document: dict[str, Any]) -> None:
     """No operation describes a route the app does not serve."""
-    app = create_app(Settings(storage="memory", auth_disable=True))
+    app = create_app(ALL_SURFACES)
     dispatched = set(units.served())
     stale = []
     for method, path in described(document):
@@ -235,6 +262,22 @@ def test_every_answer_of_a_session_fits_its_schema(
     call("POST", "/v1/backend/tf/prod?ID=T2", 423, content=STATE % (2, 2))
     call("UNLOCK", "/v1/backend/tf/prod", 200, json={"ID": "T1"})
     call("DELETE", "/v1/backend/tf/prod", 200)
+    call("POST", "/v1/auth/issue-s3-creds", 200)
+    call("GET", "/v1/units/app/prod/status", 200)
+    call("GET", "/v1/status", 200)
+    call("GET", "/v1/graph", 200)
+    call("PUT", "/v1/backend/tf/net", 200, content=STATE % (1, 1))
+    edge = edge_resource("e0", "tf/net", "o", "app/prod")
+    call("POST", "/v1/backend/__opentaco_system", 200, content=encode(graph_state(edge, serial=1)))
+    call("PUT", "/v1/backend/tf/net", 200, content=STATE % (2, 2))
+    assert call("GET", "/v1/units/app/prod/status", 200).json()["incoming"]
+    call("GET", "/v1/units/tf/none/status", 404)
+    call("GET", "/v1/units/bad%20id/status", 400)
+    assert call("GET", "/v1/status", 200).json()["count"] == 2
+    assert call("GET", "/v1/graph", 200).json()["edges"]
+    call("GET", "/v1/graph?unit=tf/net", 200)
+    call("GET", "/v1/graph?unit=tf/none", 404)
+    call("GET", "/v1/graph?unit=..", 400)
     call("GET", "/v1/audit?limit=5", 200)
     call("GET", "/v1/audit?since=2026-01-01T00:00:00", 400)
     call("GET", "/v1/openapi.json", 200)
@@ -290,6 +333,8 @@ def test_every_rbac_and_token_answer_fits_its_schema(
         call("GET", "/v1/rbac/me", 200, headers=bearer(narrowed["token"]))
         call("GET", "/v1/rbac/roles", 403, headers=ci)
         call("GET", "/v1/audit", 403, headers=ci)
+        call("GET", "/v1/status", 200, headers=ci)
+        call("POST", "/v1/auth/issue-s3-creds", 200, headers=ci)
         call("PUT", "/v1/backend/prod/app", 403, headers=ci, content=STATE % (1, 1))
         call("DELETE", f"/v1/auth/tokens/{made['id']}", 204)
         call("DELETE", "/v1/rbac/roles/r/permissions/p", 204)
