@@ -92,8 +92,9 @@ class Metrics:
         )
         self.auth_failures = Counter(
             "opentaco_auth_failures",
-            "Requests refused for their credential (401, by the kind of credential sent) "
-            "or for their permissions (403, kind forbidden).",
+            "Requests refused for their credential (401, by the kind of credential sent; "
+            "s3 and s3_expired for the S3 endpoint's signatures) or for their permissions "
+            "(403, kind forbidden).",
             ["kind"],
             registry=r,
         )

@@ -34,6 +34,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taco_http.context import services_in
 
 ROUTE_TEMPLATE_KEY = "opentaco.route"
+# Where a surface that authenticates requests itself (the S3 endpoint checks
+# signatures) names the kind of credential it refused, whatever the status.
+AUTH_FAILURE_KEY = "opentaco.auth_failure"
 UNMATCHED = "unmatched"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "LOCK", "UNLOCK"})
@@ -138,7 +141,10 @@ class RequestTelemetry:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             metrics.requests.labels(route, method, str(status)).inc()
             metrics.request_seconds.labels(route, method).observe(elapsed)
-            if status == 401:
+            refused = scope.get(AUTH_FAILURE_KEY)
+            if isinstance(refused, str):
+                metrics.auth_failures.labels(refused).inc()
+            elif status == 401:
                 kind = _BODY_CREDENTIAL.get(scope["path"]) or credential_kind(
                     Headers(scope=scope).get("authorization", "")
                 )
