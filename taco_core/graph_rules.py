@@ -220,11 +220,31 @@ def seed_edges(
     ``known_ids`` are the edge IDs of the graph's previous version.
     """
     stamp = rfc3339(at)
+    # The same dependency declared twice (two resources, one edge ID) is one
+    # edge: a fresh copy takes what the service already knows of it, rather
+    # than the seeding guess that its target is up to date.
+    settled: dict[str, Edge] = {}
+    for edge in edges:
+        if not is_fresh(edge, known_ids):
+            settled.setdefault(edge.id, edge)
     changed: dict[int, Edge] = {}
     for index, edge in enumerate(edges):
         if not is_fresh(edge, known_ids):
             continue
-        seeded = seed_edge(edge, states.get(edge.from_unit_id), edge.to_unit_id in states, stamp)
+        twin = settled.get(edge.id)
+        if twin is not None:
+            seeded = attrs.evolve(
+                edge,
+                in_digest=twin.in_digest,
+                out_digest=twin.out_digest,
+                status=twin.status,
+                last_in_at=twin.last_in_at,
+                last_out_at=twin.last_out_at,
+            )
+        else:
+            seeded = seed_edge(
+                edge, states.get(edge.from_unit_id), edge.to_unit_id in states, stamp
+            )
         if seeded != edge:
             changed[index] = seeded
     return changed

@@ -115,10 +115,22 @@ class GraphMachine(RuleBasedStateMachine):
         if after is not None:
             assert json.loads(after)["serial"] == doc["serial"] + 1
             self.data = after
+
+        def fresh(edge: ModelEdge) -> bool:
+            return edge.id not in known or (edge.seen is NONE and edge.consumed is NONE)
+
+        # A second declaration of a known edge is that edge, not a new one.
+        settled: dict[str, ModelEdge] = {}
         for edge in self.edges:
-            fresh = edge.id not in known or (edge.seen is NONE and edge.consumed is NONE)
-            if fresh:
-                self.model_seed(edge)
+            if not fresh(edge):
+                settled.setdefault(edge.id, edge)
+        for edge in self.edges:
+            if fresh(edge):
+                twin = settled.get(edge.id)
+                if twin is None:
+                    self.model_seed(edge)
+                else:
+                    edge.seen, edge.consumed, edge.status = twin.seen, twin.consumed, twin.status
 
     def current_instances(self) -> list[dict[str, Any]]:
         doc = json.loads(self.data)
@@ -244,3 +256,32 @@ class GraphMachine(RuleBasedStateMachine):
 
 GraphMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 test_graph_machine = GraphMachine.TestCase
+
+
+def test_a_second_declaration_of_an_edge_is_that_edge() -> None:
+    """Declaring a dependency again (a second resource, the same edge ID) while a
+    write to its source waits behind the graph's lock: the copy is the edge the
+    service knows, pending like it, not seeded as if its target were up to date."""
+    machine = GraphMachine()
+    machine.write_unit(unit="a", values={}, s3_key=False)
+    machine.add_edge(source="b", output="o2", to="a")
+    machine.lock_graph()
+    machine.write_unit(unit="b", values={"o2": "v1"}, s3_key=False)
+    machine.add_edge(source="b", output="o2", to="a")
+    machine.edges_match_the_model()
+    machine.colours_match_the_model()
+    assert [e.status for e in machine.edges] == ["pending", "pending"]
+
+
+def test_a_second_declaration_of_a_stale_edge_is_stale_too() -> None:
+    """A copy of an edge whose target has not consumed the source's new value is
+    pending like the edge, not seeded as up to date."""
+    machine = GraphMachine()
+    machine.write_unit(unit="a", values={}, s3_key=False)
+    machine.write_unit(unit="b", values={"o1": "v1"}, s3_key=False)
+    machine.add_edge(source="b", output="o1", to="a")
+    machine.write_unit(unit="b", values={"o1": "v2"}, s3_key=False)
+    machine.add_edge(source="b", output="o1", to="a")
+    machine.edges_match_the_model()
+    machine.colours_match_the_model()
+    assert [e.status for e in machine.edges] == ["pending", "pending"]
