@@ -91,6 +91,8 @@ class Surface(StrEnum):
     CLI = "cli"
     # Written by the service itself (the dependency graph's updates).
     SYSTEM = "system"
+    # The built-in web UI (``/ui/``): a person in a browser.
+    UI = "ui"
 
 
 @frozen
