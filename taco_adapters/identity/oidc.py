@@ -168,6 +168,61 @@ class OidcIdTokenVerifier:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
+    # -- the authorization code flow, server side (the web UI's login) -----------
+
+    async def redeem_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> str:
+        """The ID token the provider gives for an authorization code: the
+        second step of the code flow, as a public client (the PKCE verifier
+        proves it is the client that started the login; there is no secret).
+        The token is returned unverified: ``verify`` (through
+        ``AuthService.exchange``) checks it. ``Unauthenticated`` when the
+        provider refuses the code, ``IdentityProviderUnavailable`` when it
+        cannot be reached or names no token endpoint."""
+        url = (await self.endpoints()).get("token_endpoint")
+        if not url:
+            raise IdentityProviderUnavailable(
+                "the provider names no token_endpoint: set OPENTACO_AUTH_TOKEN_URL"
+            )
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": self.settings.client_id,
+            "code_verifier": code_verifier,
+        }
+        try:
+            async with self._client().post(
+                url, data=form, headers={"Accept": "application/json"}
+            ) as reply:
+                status = reply.status
+                try:
+                    doc = await reply.json(content_type=None)
+                except ValueError:
+                    doc = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            raise IdentityProviderUnavailable(
+                f"cannot reach the provider's token endpoint {url}: {why or type(exc).__name__}"
+            ) from None
+        doc = doc if isinstance(doc, dict) else {}
+        if status >= 500:
+            raise IdentityProviderUnavailable(
+                f"the provider's token endpoint {url} answered {status}"
+            )
+        if status != 200:
+            error = str(doc.get("error") or f"HTTP {status}")
+            detail = doc.get("error_description")
+            raise Unauthenticated(
+                f"the identity provider refused the login code: {error}"
+                + (f" ({detail})" if isinstance(detail, str) and detail else "")
+            )
+        id_token = doc.get("id_token")
+        if not isinstance(id_token, str) or not id_token:
+            raise Unauthenticated(
+                "the identity provider answered the login code without an ID token"
+            )
+        return id_token
+
     # -- IdTokenVerifier -------------------------------------------------------
 
     async def verify(self, id_token: str, *, now: datetime) -> Mapping[str, object]:
