@@ -4,8 +4,8 @@ The lifespan opens the adapters (unless the caller hands them in already
 open, as ``opentacosvc`` does to report start-up failures cleanly, and tests
 do), builds the ``Services`` over them (``taco_http.wiring``) inside the event
 loop that serves requests, and yields them as the app's state, where
-handlers find them with ``taco_http.context.services_of``. Whoever opens the
-adapters closes them.
+handlers find them with ``taco_http.context.services_of`` (beside the web
+UI's sessions, ``taco_http.ui``). Whoever opens the adapters closes them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from taco_http import auth_routes, backend, health, rbac_routes, units
+from taco_http import auth_routes, backend, health, rbac_routes, ui, units
 from taco_http.auth import AuthMiddleware
 from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
@@ -26,7 +26,7 @@ from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
 from taco_http.methods import AnyMethod, by_method
 from taco_http.settings import Settings
-from taco_http.wiring import Adapters, Services, open_adapters, open_services
+from taco_http.wiring import Adapters, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with contextlib.AsyncExitStack() as stack:
             opened = adapters
             if opened is None:
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             await maintain_once(services)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(maintain_forever, services)
-                yield {STATE_KEY: services}
+                yield {STATE_KEY: services, ui.SESSIONS_KEY: ui.SessionStore()}
                 tg.cancel_scope.cancel()
 
     routes = [
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         ),
         # Every method: which ones an ID's action serves is the action's to say (405).
         Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
+        *ui.ROUTES,
     ]
     return Starlette(
         routes=routes,

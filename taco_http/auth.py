@@ -8,6 +8,10 @@ password and any user name: Terraform's ``backend "http"`` (and
 ``username`` is configured; a token given as the user name with an empty
 password is taken too.
 
+The web UI (``/ui/``, and ``/`` which sends browsers there) is let through:
+a browser sends no such header, and ``taco_http.ui.frame`` authenticates the
+UI session's credential with the same ``AuthService`` instead.
+
 The resolved ``Principal`` is put on the request scope (``principal_of``) so
 handlers pass it to the core; it is the anonymous principal only when the
 operator disabled authentication.
@@ -44,6 +48,11 @@ _MISSING = (
     "authentication required: send 'Authorization: Bearer <token>', or Basic auth with an "
     'API token as the password (Terraform: username = "opentaco", password = "<API token>")'
 )
+
+
+def is_ui(path: str) -> bool:
+    """Whether ``path`` belongs to the web UI, which signs its sessions in itself."""
+    return path in ("/", "/ui") or path.startswith("/ui/")
 
 
 def principal_of(request: Request) -> Principal:
@@ -105,7 +114,8 @@ class AuthMiddleware:
             return
         principal = ANONYMOUS
         services = services_in(scope)
-        if not services.settings.auth_disable and scope["path"] not in PUBLIC_PATHS:
+        path = scope["path"]
+        if not services.settings.auth_disable and path not in PUBLIC_PATHS and not is_ui(path):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))
