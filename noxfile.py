@@ -67,7 +67,10 @@ def tests(session: nox.Session) -> None:
         "CHECKPOINT_DISABLE": "1",
         "TACO_UI_SCREENSHOTS": os.environ.get("TACO_UI_SCREENSHOTS", "build/ui-screenshots"),
     }
-    session.run("pytest", *session.posargs, env=env)
+    # One worker per core, whole files per worker: the end-to-end files share a
+    # server per module, and the slow ones (real Terraform) overlap with the rest.
+    args = session.posargs or ["-n", "auto", "--dist", "loadfile"]
+    session.run("pytest", *args, env=env)
 
 
 @nox.session(python=PYTHON)
