@@ -1,6 +1,7 @@
 """A small stand-in OIDC provider for in-process tests of ID-token checks.
 
-It serves a discovery document and a JWKS over real HTTP (stdlib server in a
+It serves a discovery document, a JWKS and a token endpoint (whose answer a
+test sets) over real HTTP (stdlib server in a
 thread, so any event loop can reach it) and mints ID tokens with its RSA keys,
 good or deliberately broken. The end-to-end tests use the real npm
 ``oidc-provider`` instead (``tests/e2e/oidc``).
@@ -13,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -27,6 +29,9 @@ class FakeProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "idp-1"})]
         self.jwks_requests = 0
         self.down = False
+        # The token endpoint's answer (status, JSON) and the forms it was sent.
+        self.token_reply: tuple[int, Any] = (200, {"id_token": "minted-id-token"})
+        self.token_requests: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -86,6 +91,20 @@ class FakeProvider:
                 doc = None if provider.down else provider._document(self.path)
                 body = json.dumps(doc).encode()
                 self.send_response(200 if doc is not None else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                status, doc = (404, {"error": "not_found"})
+                if self.path == "/token" and not provider.down:
+                    provider.token_requests.append(form)
+                    status, doc = provider.token_reply
+                body = json.dumps(doc).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

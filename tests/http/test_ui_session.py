@@ -5,6 +5,8 @@ refusals, security headers, methods, and hostile parameters (4xx, never 500)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from taco_adapters.clock import ManualClock
+from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
+from taco_http.app import create_app
 from taco_http.settings import Settings
+from taco_http.wiring import Adapters
 from tests.http.ui_helpers import App, UiBrowser, app, bearer, start, state
 from tests.idp import CLIENT_ID, FakeProvider
 
@@ -391,3 +397,80 @@ def test_api_requests_still_need_a_credential(app: App) -> None:
     client: TestClient = app.client
     assert client.get("/v1/units").status_code == 401
     assert client.get("/v1/units", headers=bearer(app.admin)).status_code == 200
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def oidc_clocked(provider: FakeProvider, clock: ManualClock) -> Iterator[TestClient]:
+    """The app with OIDC login, on a clock the test moves; alice is an admin."""
+    settings = Settings(
+        storage="memory",
+        auth_issuer=provider.issuer,
+        auth_client_id=CLIENT_ID,
+        rbac_subject_roles="alice=admin",
+    )
+    adapters = Adapters(
+        states=MemoryStateStore(), auth=MemoryAuthStore(), rbac=MemoryRbacStore(), clock=clock
+    )
+    with TestClient(create_app(settings, adapters=adapters)) as client:
+        yield client
+
+
+def oidc_login(browser: UiBrowser, provider: FakeProvider, **claims: Any) -> Any:
+    """A login through the stand-in provider: the answer carries a code, and
+    the provider's token endpoint an ID token with the login's nonce."""
+    started = parse_qs(
+        urlsplit(browser.get("/ui/login/oidc?next=/ui/deleted").headers["location"]).query
+    )
+    claims.setdefault("nonce", started["nonce"][0])
+    provider.token_reply = (200, {"id_token": provider.mint(**claims)})
+    return browser.get(
+        f"/ui/auth/callback?code=the-code&state={started['state'][0]}&iss={provider.issuer}"
+    )
+
+
+def test_a_whole_oidc_login_in_process(oidc_clocked: TestClient, provider: FakeProvider) -> None:
+    """The callback redeems the code with the login's PKCE verifier, the ID
+    token is exchanged, and the browser lands where it started, signed in."""
+    browser = UiBrowser(oidc_clocked)
+    done = oidc_login(browser, provider)
+    assert done.status_code == 303 and done.headers["location"] == "/ui/deleted"
+    (form,) = provider.token_requests
+    assert form["code"] == "the-code"
+    assert form["redirect_uri"] == "http://testserver/ui/auth/callback"
+    assert len(form["code_verifier"]) >= 43
+    page = browser.follow(done)
+    assert (
+        page.status_code == 200 and '<span class="subject" title="user">alice</span>' in page.text
+    )
+
+
+def test_an_id_token_for_another_login_is_refused(
+    oidc_clocked: TestClient, provider: FakeProvider
+) -> None:
+    """An ID token whose nonce is not this login's signs nobody in."""
+    browser = UiBrowser(oidc_clocked)
+    refused = oidc_login(browser, provider, nonce="someone-elses")
+    assert refused.status_code == 401 and "nonce" in refused.text
+    assert browser.get("/ui/").status_code == 303
+
+
+def test_an_expired_access_token_is_renewed_and_a_dead_session_ends(
+    oidc_clocked: TestClient, provider: FakeProvider, clock: ManualClock
+) -> None:
+    """Past the access token's hour the session renews it with its refresh
+    token, unnoticed; past the refresh token's life the browser must log in."""
+    browser = UiBrowser(oidc_clocked)
+    browser.follow(oidc_login(browser, provider))
+    clock.advance(2 * 3600)
+    assert browser.get("/ui/").status_code == 200
+    clock.advance(3600 + 60)
+    assert browser.get("/ui/").status_code == 200
+    clock.advance(31 * 24 * 3600)
+    gone = browser.get("/ui/")
+    assert gone.status_code == 303
+    assert "log in again" in browser.follow(gone).text

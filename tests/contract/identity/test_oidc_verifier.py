@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -193,3 +194,61 @@ def test_workos_defaults() -> None:
     assert s.jwks_url == "https://api.workos.com/sso/jwks/client_123"
     assert s.authorization_endpoint == "https://api.workos.com/user_management/authorize"
     assert "https://api.workos.com/user_management/client_123" in s.accepted_issuers
+
+
+# -- redeeming an authorization code (the web UI's login) --------------------------------
+
+
+async def test_redeem_code_sends_the_pkce_verifier_and_returns_the_id_token(
+    provider: FakeProvider, verifier: OidcIdTokenVerifier
+) -> None:
+    """The token request is a public client's: code, redirect URI, client ID
+    and PKCE verifier, no secret; the answer's ID token comes back as is."""
+    found = await verifier.redeem_code("the-code", redirect_uri="http://x/cb", code_verifier="v")
+    assert found == "minted-id-token"
+    assert provider.token_requests == [
+        {
+            "grant_type": "authorization_code",
+            "code": "the-code",
+            "redirect_uri": "http://x/cb",
+            "client_id": CLIENT_ID,
+            "code_verifier": "v",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "text"),
+    [
+        ((400, {"error": "invalid_grant", "error_description": "bad verifier"}), Unauthenticated,
+         "refused the login code: invalid_grant (bad verifier)"),
+        ((200, {"access_token": "x"}), Unauthenticated, "without an ID token"),
+        ((200, ["not", "an", "object"]), Unauthenticated, "without an ID token"),
+        ((503, {}), IdentityProviderUnavailable, "answered 503"),
+    ],
+)  # fmt: skip
+async def test_redeem_code_refusals(
+    provider: FakeProvider,
+    verifier: OidcIdTokenVerifier,
+    reply: tuple[int, Any],
+    error: type[Exception],
+    text: str,
+) -> None:
+    """A refused code is Unauthenticated with the provider's reason; a
+    provider failing is IdentityProviderUnavailable."""
+    provider.token_reply = reply
+    with pytest.raises(error, match=re.escape(text)):
+        await verifier.redeem_code("c", redirect_uri="http://x/cb", code_verifier="v")
+
+
+async def test_redeem_code_with_the_provider_gone(provider: FakeProvider) -> None:
+    """An unreachable token endpoint is IdentityProviderUnavailable naming it."""
+    settings = provider_settings(
+        provider.issuer, CLIENT_ID, token_url="http://127.0.0.1:9/token", auth_url="http://a"
+    )
+    verifier = OidcIdTokenVerifier(settings, timeout=2)
+    try:
+        with pytest.raises(IdentityProviderUnavailable, match=re.escape("127.0.0.1:9/token")):
+            await verifier.redeem_code("c", redirect_uri="http://x/cb", code_verifier="v")
+    finally:
+        await verifier.aclose()
