@@ -40,6 +40,9 @@ MAX_DELETED_SHOWN = 500
 MAX_RESOURCES_SHOWN = 2000
 # States larger than this are parsed in a worker thread.
 _INLINE_PARSE = 256 * 1024
+# A state larger than this is not read for its page (it would be held and
+# parsed whole for one look): the page says so, and `taco` downloads it.
+MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 # Author look-ups a listing page runs at once.
 _AUTHOR_LOOKUPS = 8
 
@@ -216,7 +219,8 @@ async def unit_page(visit: Visit) -> Response:
     unit = await states.get_unit(caller, unit_id)
     assert visit.principal is not None
     access = await states.access.read_access(visit.principal, unit_id)
-    found = await states.download(caller, unit_id)
+    too_large = unit.size > MAX_SUMMARY_BYTES
+    found = None if too_large else await states.download(caller, unit_id)
     summary = await _summary(found[1]) if found is not None else summarise_state({})
     shown, left = [], MAX_RESOURCES_SHOWN
     for group in summary.groups:
@@ -232,6 +236,7 @@ async def unit_page(visit: Visit) -> Response:
         groups=shown,
         more_resources=max(0, summary.resource_count - MAX_RESOURCES_SHOWN),
         full=access is ReadAccess.FULL,
+        too_large=too_large,
         may_lock=await visit.may(Action.UNIT_LOCK, unit_id),
         may_write=await visit.may(Action.UNIT_WRITE, unit_id),
         unit_url=unit_url,

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from taco_core.diff import MASK
+from taco_http.ui import unit_views
 from tests.http.ui_helpers import App, app, state
 
 __all__ = ["app"]
@@ -277,3 +278,13 @@ def test_the_phone_layout_labels_every_cell(written: App) -> None:
     assert cells and all("data-label" in c for c in cells)
     for field in re.findall(r'<input id="([^"]+)"', page):
         assert f'<label for="{field}">' in page
+
+
+def test_a_huge_state_is_not_read_for_its_page(
+    written: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the summary limit the page says how to download the state instead of reading it."""
+    monkeypatch.setattr(unit_views, "MAX_SUMMARY_BYTES", 100)
+    page = written.browser(written.admin).get(f"/ui/units/{UNIT}").text
+    assert "too large to show here" in page and f"taco unit pull {UNIT}" in page
+    assert "db-2.internal" not in page
