@@ -176,6 +176,23 @@ def _order(rows: list[list[str]], forward: Sequence[tuple[str, str]]) -> list[li
     return rows
 
 
+def within_prefix(view: GraphView, prefix: str) -> GraphView:
+    """The part of ``view`` about the units whose IDs start with ``prefix``:
+    those units, every edge from or to one of them, and the units at the
+    other ends of those edges (what they depend on and what depends on
+    them stays in the picture)."""
+    if not prefix:
+        return view
+    edges = tuple(
+        e
+        for e in view.edges
+        if e.from_unit_id.startswith(prefix) or e.to_unit_id.startswith(prefix)
+    )
+    ends = {u for e in edges for u in (e.from_unit_id, e.to_unit_id)}
+    nodes = tuple(n for n in view.nodes if n.unit_id.startswith(prefix) or n.unit_id in ends)
+    return GraphView(nodes=nodes, edges=edges)
+
+
 def layout_graph(view: GraphView) -> GraphPicture:
     """The picture of ``view``: every unit it names placed once, every pair
     of connected units joined by one arrow (see the module docstring)."""

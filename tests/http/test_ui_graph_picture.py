@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from taco_core.graph import Edge
 from taco_core.graph_status import Colour, GraphNode, GraphView, Summary
-from taco_http.ui.graph_layout import layout_graph
+from taco_http.ui.graph_layout import layout_graph, within_prefix
 from taco_http.ui.render import ENVIRONMENT
 from taco_http.ui.unit_views import unit_url
 
@@ -123,3 +123,17 @@ def test_the_svg_links_colours_and_labels_every_unit() -> None:
         picture=hostile, unit_url=unit_url
     )
     assert "<b>&x" not in rendered and "&lt;b&gt;&amp;x" in rendered
+
+
+def test_a_prefix_keeps_its_units_and_their_neighbours() -> None:
+    """Filtering by prefix keeps the matching units, their edges and the units
+    at the other ends; nothing else."""
+    graph = view(
+        {"net": Colour.GREEN, "app/a": Colour.RED, "app/b": Colour.GREEN, "other": Colour.GREEN,
+         "far": Colour.GREEN},
+        [edge("net", "app/a"), edge("app/a", "app/b"), edge("other", "far")],
+    )  # fmt: skip
+    part = within_prefix(graph, "app/")
+    assert sorted(n.unit_id for n in part.nodes) == ["app/a", "app/b", "net"]
+    assert len(part.edges) == 2
+    assert within_prefix(graph, "") is graph
