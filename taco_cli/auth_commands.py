@@ -1,4 +1,4 @@
-"""``taco login``, ``logout``, ``whoami`` and ``taco token ...``.
+"""``taco login``, ``logout``, ``whoami``, ``creds`` and ``taco token ...``.
 
 Unlike the unit commands these need a server (there is nobody to log in to
 in embedded mode) and the server's auth API, which is not part of the
@@ -17,7 +17,7 @@ from typing import IO
 from attrs import frozen
 
 from taco_adapters.remote import Credentials, RemoteAuth, StaticToken
-from taco_adapters.wire import AuthConfig, api_token_json, principal_json
+from taco_adapters.wire import AuthConfig, api_token_json, principal_json, s3_credentials_json
 from taco_cli.credentials import CredentialsFile, Profile
 from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.login import (
@@ -274,6 +274,29 @@ async def whoami(ctx: AuthContext, args: argparse.Namespace) -> None:
     )
 
 
+# -- S3 credentials ----------------------------------------------------------------
+
+
+async def creds(ctx: AuthContext, args: argparse.Namespace) -> None:
+    """With ``--json``, exactly AWS's ``credential_process`` document on
+    stdout (the SDK reads nothing else there); otherwise a summary."""
+    async with ctx.connect(ctx.credentials) as api:
+        issued = await api.issue_s3_credentials()
+    ctx.out.result(
+        s3_credentials_json(issued),
+        [
+            f"S3 credentials for {ctx.server}/s3, valid until {when(issued.expires)} UTC:",
+            "",
+            f"  AccessKeyId:     {issued.access_key_id}",
+            f"  SecretAccessKey: {issued.secret_access_key}",
+            f"  SessionToken:    {issued.session_token}",
+            "",
+            "In an AWS profile (~/.aws/config), let the SDK fetch fresh ones itself:",
+            f"  credential_process = taco creds --json --server {ctx.server}",
+        ],
+    )
+
+
 # -- API tokens --------------------------------------------------------------------
 
 
@@ -362,6 +385,7 @@ AUTH_HANDLERS: dict[str, AuthHandler] = {
     "login": login,
     "logout": logout,
     "whoami": whoami,
+    "creds": creds,
     "token.create": token_create,
     "token.ls": token_list,
     "token.revoke": token_revoke,

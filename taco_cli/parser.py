@@ -52,6 +52,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
     ("taco rbac user assign ci-dev ci-dev", "give subject ci-dev the role ci-dev"),
     ("taco rbac test ci-dev unit.write prod/app", "may ci-dev write prod/app? (exit 0 or 4)"),
+    (
+        "taco creds --json --server URL",
+        'S3 credentials for Terraform\'s backend "s3" (AWS credential_process)',
+    ),
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
 )
 
@@ -543,6 +547,19 @@ def _add_auth_commands(
         "show who the server takes you for",
         "Show the subject, email, groups and kind of credential the server sees "
         "(GET /v1/auth/me), and where the token came from.",
+    )
+
+    command(
+        commands,
+        "creds",
+        "creds",
+        "short-lived credentials for the S3 endpoint",
+        "Get short-lived S3 credentials (access key, secret, session token) acting as you, "
+        "for the server's S3-compatible endpoint (SERVER/s3), where Terraform's own "
+        'backend "s3" keeps its state. With --json, print exactly the JSON an AWS profile\'s '
+        "credential_process expects: credential_process = taco creds --json --server URL. "
+        "They expire after the server's OPENTACO_S3_CREDS_TTL (1h by default), never after "
+        "the token that asked for them; revoking that API token revokes them too.",
     )
 
     token = commands.add_parser(

@@ -38,6 +38,8 @@ from taco_core.errors import (
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
+    CredentialExpired,
+    CredentialRevoked,
     Forbidden,
     IdentityProviderUnavailable,
     InvalidInput,
@@ -71,6 +73,7 @@ from taco_core.model import (
     NewVersion,
     Payload,
     RetentionPolicy,
+    StagedUpload,
     StateFacts,
     StateVersion,
     Surface,
@@ -90,10 +93,12 @@ from taco_core.ports import (
     StateControl,
     StateStore,
     TokenStore,
+    UploadStaging,
 )
 from taco_core.rbac import Action, Authorizer, Decision, Permission, RbacPolicy, Role, Rule
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3Credentials, S3CredentialService
 from taco_core.service import Policy, StateService
 from taco_core.unit_id import parse_unit_id, parse_user_unit_id
 
@@ -117,6 +122,8 @@ __all__ = [
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
+    "CredentialExpired",
+    "CredentialRevoked",
     "Decision",
     "EventBus",
     "EventSink",
@@ -156,8 +163,11 @@ __all__ = [
     "RoleAlreadyExists",
     "RoleNotFound",
     "Rule",
+    "S3CredentialService",
+    "S3Credentials",
     "SigningKey",
     "SigningKeyStore",
+    "StagedUpload",
     "StateControl",
     "StateDiff",
     "StateFacts",
@@ -177,6 +187,7 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UploadStaging",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",

@@ -59,6 +59,10 @@ class Principal:
     can tell a person from the CI job acting with their token.
     ``narrowed_to``, when set, is the API token's narrowing: the caller acts
     with at most these roles of its subject (``taco_core.rbac.effective_roles``).
+    ``expires`` is when the credential presented stops being valid (``None``:
+    never, or not known); credentials derived from it (short-lived S3 keys)
+    must not outlive it. It says nothing about who the caller is, so equality
+    ignores it.
     """
 
     subject: str
@@ -67,6 +71,7 @@ class Principal:
     groups: tuple[str, ...] = field(default=(), converter=_tuple)
     token_id: str = ""
     narrowed_to: tuple[str, ...] | None = field(default=None, converter=_optional_tuple)
+    expires: datetime | None = field(default=None, eq=False)
 
     @property
     def owner_key(self) -> str:
@@ -126,6 +131,7 @@ class ApiToken:
             groups=self.groups,
             token_id=self.id,
             narrowed_to=self.roles,
+            expires=self.expires,
         )
 
 

@@ -124,6 +124,15 @@ class Unauthenticated(TacoError):
     """The request carries no valid credentials (missing, expired, revoked, forged)."""
 
 
+class CredentialExpired(Unauthenticated):
+    """The credential was genuine but its lifetime is over; a fresh one works."""
+
+
+class CredentialRevoked(Unauthenticated):
+    """The credential was genuine but has been revoked (or the API token it
+    was issued for has been)."""
+
+
 class Forbidden(TacoError):
     """The caller is known but may not do this."""
 

@@ -89,6 +89,9 @@ class Surface(StrEnum):
     S3 = "s3"
     # Written by ``taco`` working on a local store (``--embedded``).
     CLI = "cli"
+    # Written through the service's S3-compatible endpoint (``/s3/``), by
+    # Terraform's own ``s3`` backend or any S3 client.
+    S3_ENDPOINT = "s3-endpoint"
     # Written by the service itself (the dependency graph's updates).
     SYSTEM = "system"
     # The built-in web UI (``/ui/``): a person in a browser.
@@ -196,3 +199,19 @@ class DocumentPage:
 
     documents: tuple[str, ...]
     next_after: str | None = None
+
+
+@frozen
+class StagedUpload:
+    """A multipart upload in progress: parts are staged until it completes.
+
+    ``target`` names what the upload becomes, in the words of the front end
+    that started it (the S3 endpoint's ``bucket/key``); ``owner`` is the
+    starting principal's ``Principal.owner_key``, the only one who may add
+    parts, complete or abort it.
+    """
+
+    id: str
+    target: str
+    owner: str
+    started: datetime

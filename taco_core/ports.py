@@ -20,6 +20,7 @@ from taco_core.model import (
     NewVersion,
     Payload,
     RetentionPolicy,
+    StagedUpload,
     StateVersion,
     Unit,
     UnitId,
@@ -355,6 +356,47 @@ class SecretStore(Protocol):
         ...
 
 
+class UploadStaging(Protocol):
+    """Parts of multipart uploads in progress (the S3 endpoint's), kept where
+    the states are so that every replica sharing the storage sees them: the
+    parts of one upload may arrive at different replicas.
+
+    Every method is atomic on its own. Vendor errors surface as
+    ``StorageUnavailable``.
+    """
+
+    async def begin_upload(self, upload: StagedUpload) -> None:
+        """Record a new upload (its ``id`` is fresh and unguessable)."""
+        ...
+
+    async def get_upload(self, upload_id: str) -> StagedUpload | None:
+        """The upload, or ``None`` when it is unknown, ended or purged."""
+        ...
+
+    async def put_part(self, upload_id: str, number: int, data: bytes) -> bool:
+        """Stage part ``number`` (replacing a part of that number). False,
+        with nothing kept, when the upload is unknown."""
+        ...
+
+    async def part_sizes(self, upload_id: str) -> Mapping[int, int]:
+        """The staged parts' sizes by number (empty for an unknown upload)."""
+        ...
+
+    async def read_part(self, upload_id: str, number: int) -> bytes | None:
+        """A staged part's bytes, or ``None`` when there is no such part."""
+        ...
+
+    async def end_upload(self, upload_id: str) -> None:
+        """Forget the upload and its parts (completed or aborted). Idempotent."""
+        ...
+
+    async def purge_uploads(self, started_before: datetime) -> int:
+        """End every upload started before the given time (abandoned ones)
+        and drop parts left behind by ended uploads. Returns how many
+        uploads were ended."""
+        ...
+
+
 class AuthStore(TokenStore, SigningKeyStore, SecretStore, Protocol):
     """The auth ports in one adapter: tokens, signing keys and secrets live
     beside the states (the same SQLite file, the same bucket and prefix), so
@@ -406,16 +448,27 @@ class IdTokenVerifier(Protocol):
 
 
 class AccessTokenCodec(Protocol):
-    """Issues and checks the short-lived access tokens this service signs."""
+    """Issues and checks the short-lived tokens this service signs.
 
-    async def issue(self, principal: Principal, *, now: datetime, ttl: timedelta) -> str:
-        """A signed token asserting ``principal`` from ``now`` for ``ttl``."""
+    ``audience`` says what a token is for: ``None`` is an access token for
+    the API; another value (``"s3"`` for the session tokens of S3
+    credentials) makes a token that only a ``verify`` naming the same
+    audience accepts, so no kind of token passes for another.
+    """
+
+    async def issue(
+        self, principal: Principal, *, now: datetime, ttl: timedelta, audience: str | None = None
+    ) -> str:
+        """A signed token asserting ``principal`` (every field but ``expires``,
+        which becomes the token's own expiry) from ``now`` for ``ttl``."""
         ...
 
-    async def verify(self, token: str, *, now: datetime) -> Principal:
-        """The principal a token we issued asserts. ``Unauthenticated`` for
-        anything else: a bad signature, a foreign or disallowed algorithm, a
-        wrong ``iss`` or ``aud``, before ``nbf`` or after ``exp``."""
+    async def verify(self, token: str, *, now: datetime, audience: str | None = None) -> Principal:
+        """The principal a token we issued for ``audience`` asserts, its
+        ``expires`` set to the token's expiry. ``CredentialExpired`` after
+        ``exp``; ``Unauthenticated`` for anything else: a bad signature, a
+        foreign or disallowed algorithm, a wrong ``iss`` or ``aud``, before
+        ``nbf``."""
         ...
 
     async def public_keys(self) -> Mapping[str, object]:

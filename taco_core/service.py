@@ -364,6 +364,13 @@ class StateService:
         version, redacted = await _visible(access, version, bytes(await read_all(reader)))
         return version, BytesReader(redacted)
 
+    async def authorize_write(self, caller: Caller, unit_id: UnitId) -> None:
+        """Refuse (``PermissionDenied``) unless ``caller`` may write the unit:
+        for front ends that gather one write over several requests (an S3
+        multipart upload), so nothing is staged for a caller the final
+        ``upload`` would refuse anyway."""
+        await self._authorize(caller, Action.UNIT_WRITE, unit_id)
+
     def check_size(self, size: int) -> None:
         """Refuse payloads over the configured limit (callers check early,
         before reading a body, when they know its length)."""

@@ -25,6 +25,7 @@ from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
 from taco_http.methods import AnyMethod, by_method
+from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
 from taco_http.wiring import Adapters, open_adapters, open_services
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services, ui.SESSIONS_KEY: ui.SessionStore()}
                 tg.cancel_scope.cancel()
 
+    s3_endpoint = S3Endpoint()
     routes = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/logout", auth_routes.logout, methods=["POST"]),
         Route("/v1/auth/me", auth_routes.me, methods=["GET"]),
         Route("/v1/auth/jwks", auth_routes.jwks, methods=["GET"]),
+        Route("/v1/auth/issue-s3-creds", auth_routes.issue_s3_credentials, methods=["POST"]),
         Route(
             "/v1/auth/tokens",
             by_method({"GET": auth_routes.list_tokens, "POST": auth_routes.create_token}),
@@ -75,6 +78,9 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         ),
         # Every method: which ones an ID's action serves is the action's to say (405).
         Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
+        # Every method: S3's own errors answer the ones it does not serve.
+        Route("/s3", s3_endpoint),
+        Route("/s3/{path:path}", s3_endpoint),
         *ui.ROUTES,
     ]
     return Starlette(

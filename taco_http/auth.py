@@ -1,12 +1,13 @@
 """Authentication of every request, as a pure ASGI middleware.
 
 Every route needs a credential except the probes and the endpoints that hand
-credentials out (they could not be reached otherwise). A credential comes as
-``Authorization: Bearer <token>`` or as HTTP Basic with the token as the
-password and any user name: Terraform's ``backend "http"`` (and
-``terraform_remote_state``) can only send Basic, and sends it only when a
-``username`` is configured; a token given as the user name with an empty
-password is taken too.
+credentials out (they could not be reached otherwise), and the S3-compatible
+endpoint under ``/s3``, which checks each request's SigV4 signature itself.
+A credential comes as ``Authorization: Bearer <token>`` or as HTTP Basic
+with the token as the password and any user name: Terraform's ``backend
+"http"`` (and ``terraform_remote_state``) can only send Basic, and sends it
+only when a ``username`` is configured; a token given as the user name with
+an empty password is taken too.
 
 The web UI (``/ui/``, and ``/`` which sends browsers there) is let through:
 a browser sends no such header, and ``taco_http.ui.frame`` authenticates the
@@ -44,6 +45,11 @@ PUBLIC_PATHS = frozenset(
     }
 )
 
+# The S3-compatible endpoint: every request there is authenticated by its
+# SigV4 signature (``taco_http.s3_endpoint``), never by a bearer token, and a
+# request the signature does not vouch for never reaches the core.
+SIGNED_PREFIX = "/s3"
+
 _MISSING = (
     "authentication required: send 'Authorization: Bearer <token>', or Basic auth with an "
     'API token as the password (Terraform: username = "opentaco", password = "<API token>")'
@@ -68,12 +74,19 @@ REQUEST_ID_KEY = "opentaco.request_id"
 def caller_of(request: Request, surface: Surface) -> Caller:
     """The ``Caller`` the core's use cases need for ``request``, arriving
     through ``surface``: its principal, the client's address and request ID."""
-    client = request.scope.get("client")
+    return caller_in(request.scope, principal_of(request), surface)
+
+
+def caller_in(scope: Scope, principal: Principal, surface: Surface) -> Caller:
+    """The ``Caller`` of the request ``scope`` belongs to, acting as
+    ``principal``: for surfaces that authenticate a request themselves (the
+    S3 endpoint verifies signatures, not bearer tokens)."""
+    client = scope.get("client")
     return Caller(
-        principal_of(request),
+        principal,
         surface,
         origin=str(client[0]) if client else "",
-        request_id=str(request.scope.get(REQUEST_ID_KEY, "")),
+        request_id=str(scope.get(REQUEST_ID_KEY, "")),
     )
 
 
@@ -115,7 +128,12 @@ class AuthMiddleware:
         principal = ANONYMOUS
         services = services_in(scope)
         path = scope["path"]
-        if not services.settings.auth_disable and path not in PUBLIC_PATHS and not is_ui(path):
+        if (
+            not services.settings.auth_disable
+            and path not in PUBLIC_PATHS
+            and not _signed(path)
+            and not is_ui(path)
+        ):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))
@@ -126,3 +144,7 @@ class AuthMiddleware:
                 return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def _signed(path: str) -> bool:
+    return path == SIGNED_PREFIX or path.startswith(SIGNED_PREFIX + "/")

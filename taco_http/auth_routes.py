@@ -9,6 +9,8 @@
 - ``POST /v1/auth/logout`` ``{"refresh_token"}``: ends that login session
   (always 200, like RFC 7009 revocation, so it reveals nothing).
 - ``GET /v1/auth/me``: the caller. ``GET /v1/auth/jwks``: our public keys.
+- ``POST /v1/auth/issue-s3-creds``: short-lived credentials for the S3
+  endpoint, as AWS's ``credential_process`` JSON (``taco creds --json``).
 - ``POST /v1/auth/tokens`` ``{"name", "expires_in"?, "subject"?, "roles"?}``
   (``expires_in``: seconds or ``"90d"``; ``subject``: a service subject, for
   callers allowed ``token.manage``; ``roles``: narrow the token to these
@@ -33,6 +35,7 @@ from taco_adapters.wire import (
     issued_tokens_json,
     new_api_token_json,
     principal_json,
+    s3_credentials_json,
     structure,
 )
 from taco_core.auth_service import MAX_API_TOKEN_LIFETIME, AuthService
@@ -101,6 +104,11 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     return JSONResponse(principal_json(principal_of(request)))
+
+
+async def issue_s3_credentials(request: Request) -> Response:
+    credentials = await services_of(request).s3_credentials.issue(principal_of(request))
+    return JSONResponse(s3_credentials_json(credentials), headers={"Cache-Control": "no-store"})
 
 
 async def jwks(request: Request) -> Response:

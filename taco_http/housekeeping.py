@@ -1,6 +1,7 @@
 """Housekeeping every replica runs now and every few minutes: purge units
-whose delete grace period is over and refresh tokens that expired, rotate the
-token signing key when it is due and drop keys nothing valid was signed with.
+whose delete grace period is over, refresh tokens that expired and multipart
+uploads to the S3 endpoint left unfinished, rotate the token signing key when
+it is due and drop keys nothing valid was signed with.
 
 Idempotent, so every replica may run it; a failure is logged and retried at
 the next tick rather than taking the service down.
@@ -9,6 +10,7 @@ the next tick rather than taking the service down.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import anyio
 
@@ -30,9 +32,14 @@ async def maintain_once(services: Services) -> None:
     try:
         purged = await services.states.purge_expired()
         await services.auth.purge_expired()
-        await services.access_tokens.maintain(services.auth.clock.now())
+        now = services.auth.clock.now()
+        await services.access_tokens.maintain(now)
+        expiry = timedelta(seconds=services.settings.s3_upload_expiry_seconds)
+        abandoned = await services.staging.purge_uploads(now - expiry)
     except TacoError as exc:
         log.warning("housekeeping failed: %s", exc.message)
         return
     for unit_id in purged:
         log.info("purged unit %s (deleted longer ago than the grace period)", unit_id)
+    if abandoned:
+        log.info("dropped %d unfinished S3 multipart uploads", abandoned)

@@ -259,6 +259,27 @@ def build_parser() -> argparse.ArgumentParser:
         "fails; each request is tried twice at most (env OPENTACO_S3_TIMEOUT, default 10s)",
     )
     add(
+        "--s3-root-bucket",
+        type=_typed(s.parse_bucket),
+        dest="s3_root_bucket",
+        help="bucket name at the S3-compatible endpoint /s3 that holds every unit; any other "
+        "bucket name B holds the units under B/ (env OPENTACO_S3_ROOT_BUCKET, default opentaco)",
+    )
+    add(
+        "--s3-creds-ttl",
+        type=_typed(s.parse_positive_duration),
+        dest="s3_creds_ttl_seconds",
+        help="lifetime of the S3 credentials `taco creds` hands out, never beyond the token "
+        "that asked (env OPENTACO_S3_CREDS_TTL, default 1h)",
+    )
+    add(
+        "--s3-upload-expiry",
+        type=_typed(s.parse_positive_duration),
+        dest="s3_upload_expiry_seconds",
+        help="age at which an unfinished multipart upload to /s3 is dropped "
+        "(env OPENTACO_S3_UPLOAD_EXPIRY, default 24h)",
+    )
+    add(
         "--log-level",
         "-log-level",
         dest="log_level",

@@ -67,6 +67,9 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    s3_root_bucket: str = "opentaco"
+    s3_creds_ttl_seconds: float = 3600.0
+    s3_upload_expiry_seconds: float = 24 * 3600.0
     rbac_group_roles: str = ""
     rbac_subject_roles: str = ""
     rbac_max_age_seconds: float | None = None
@@ -210,6 +213,21 @@ def parse_storage(name: str, raw: str) -> str:
     return value
 
 
+_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def parse_bucket(name: str, raw: str) -> str:
+    """A bucket name of the S3 endpoint: one unit-ID segment (it names the
+    units' root or a top-level namespace)."""
+    value = raw.strip()
+    if not _BUCKET.fullmatch(value) or value in (".", "..") or "__" in value:
+        raise SettingsError(
+            f"{name} must be a bucket name of letters, digits, '.', '_' and '-' "
+            f"(and no '__'), got {raw!r}"
+        )
+    return value
+
+
 def parse_group_roles_setting(name: str, raw: str) -> str:
     """``GROUP=ROLE[,GROUP=ROLE...]`` (``taco_core.rbac.parse_group_roles``),
     checked and kept as text."""
@@ -271,6 +289,9 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_S3_ROOT_BUCKET": ("s3_root_bucket", parse_bucket),
+    "OPENTACO_S3_CREDS_TTL": ("s3_creds_ttl_seconds", parse_positive_duration),
+    "OPENTACO_S3_UPLOAD_EXPIRY": ("s3_upload_expiry_seconds", parse_positive_duration),
     "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
     "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
     "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),

@@ -75,10 +75,17 @@ async def state_answer(
     )
 
 
-def state_response(data: Payload, headers: Mapping[str, str] | None = None) -> Response:
-    """200 ``application/json`` with ``data``, sent in slices when large."""
+def state_response(
+    data: Payload, headers: Mapping[str, str] | None = None, *, status_code: int = 200
+) -> Response:
+    """``application/json`` with ``data`` (200 unless told), sent in slices when large."""
     if len(data) <= SLICE:
-        return Response(bytes(data), media_type="application/json", headers=dict(headers or {}))
+        return Response(
+            bytes(data),
+            status_code=status_code,
+            media_type="application/json",
+            headers=dict(headers or {}),
+        )
 
     async def slices() -> AsyncIterator[bytes]:
         view = memoryview(data)
@@ -87,6 +94,7 @@ def state_response(data: Payload, headers: Mapping[str, str] | None = None) -> R
 
     return StreamingResponse(
         slices(),
+        status_code=status_code,
         media_type="application/json",
         headers={**(headers or {}), "Content-Length": str(len(data))},
     )

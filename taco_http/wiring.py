@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from taco_adapters.clock import SystemClock
 from taco_adapters.identity import (
@@ -36,11 +36,17 @@ from taco_adapters.identity import (
     provider_settings,
     signing_key_from_pem,
 )
-from taco_adapters.memory import MemoryAuthStore, MemoryRbacStore, MemoryStateStore
+from taco_adapters.memory import (
+    MemoryAuthStore,
+    MemoryRbacStore,
+    MemoryStateStore,
+    MemoryUploadStaging,
+)
 from taco_adapters.sqlite import (
     SqliteAuthStore,
     SqliteRbacStore,
     SqliteStateStore,
+    SqliteUploadStaging,
     companion_files,
 )
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
@@ -48,10 +54,11 @@ from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuthStore, Clock, EventSink, RbacStore, StateStore
+from taco_core.ports import AuthStore, Clock, EventSink, RbacStore, StateStore, UploadStaging
 from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
+from taco_core.s3_credentials import S3CredentialService
 from taco_core.service import StateService
 from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
@@ -61,12 +68,14 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on."""
+    """Every adapter the service runs on. ``staging`` holds the S3
+    endpoint's multipart uploads in progress, beside the states."""
 
     states: StateStore
     auth: AuthStore
     rbac: RbacStore
     clock: Clock
+    staging: UploadStaging = field(factory=MemoryUploadStaging)
 
 
 @frozen
@@ -87,6 +96,9 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    # The S3-compatible endpoint's credentials and multipart staging.
+    s3_credentials: S3CredentialService
+    staging: UploadStaging
 
 
 @contextlib.asynccontextmanager
@@ -107,12 +119,20 @@ async def open_adapters(
         states: StateStore
         auth: AuthStore
         rbac: RbacStore
+        staging: UploadStaging
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
             states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
+            staging = MemoryUploadStaging()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
-            from taco_adapters.s3 import S3AuthStore, S3Bucket, S3RbacStore, S3StateStore
+            from taco_adapters.s3 import (
+                S3AuthStore,
+                S3Bucket,
+                S3RbacStore,
+                S3StateStore,
+                S3UploadStaging,
+            )
 
             # One client, made in the event loop that serves requests, and one
             # bucket check for both stores.
@@ -125,6 +145,7 @@ async def open_adapters(
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
+            staging = S3UploadStaging(bucket, prefix=settings.s3_prefix)
             if settings.auth_disable:
                 auth, rbac = MemoryAuthStore(), MemoryRbacStore()
             else:
@@ -135,6 +156,9 @@ async def open_adapters(
             stack.push_async_callback(states.aclose)
             auth = await SqliteAuthStore.open(settings.sqlite_db_path)
             stack.push_async_callback(auth.aclose)
+            sqlite_staging = await SqliteUploadStaging.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_staging.aclose)
+            staging = sqlite_staging
             sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
@@ -144,7 +168,7 @@ async def open_adapters(
             beside = [token_file.resolve()] if token_file else []
             for problem in exposed(db.parent, [*companion_files(db), *beside]):
                 log.warning(problem)
-        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock)
+        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock, staging=staging)
 
 
 @contextlib.asynccontextmanager
@@ -174,6 +198,14 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
         )
     events = EventBus(on_error=_listener_failed)
     rbac = await _open_rbac(settings, adapters)
+    s3_credentials = S3CredentialService(
+        access_tokens,
+        adapters.auth,
+        adapters.auth,
+        clock,
+        ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
+        allow_anonymous=settings.auth_disable,
+    )
     try:
         yield Services(
             settings=settings,
@@ -194,6 +226,8 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
+            s3_credentials=s3_credentials,
+            staging=adapters.staging,
         )
     finally:
         if oidc is not None:
@@ -260,12 +294,15 @@ async def _open_access_tokens(
     if configured is not None:
         return JoseAccessTokens(issuer=issuer, configured=configured)
     rotation = settings.tokens_key_rotation_seconds
+    # A retired key verifies until the last token it signed has expired:
+    # access tokens, and the session tokens of S3 credentials.
+    longest = max(policy.access_ttl, timedelta(seconds=settings.s3_creds_ttl_seconds))
     return await JoseAccessTokens.open(
         adapters.auth,
         issuer=issuer,
         now=now,
         rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,
-        keep_for=policy.access_ttl,
+        keep_for=longest,
     )
 
 

@@ -9,6 +9,11 @@ Why these choices:
   ``EdDSA`` identifier as deprecated (RFC 9864).
 - **``typ: at+jwt``** (RFC 9068) in the header, required on the way in, so no
   other kind of JWT signed by a key we trust passes as an access token.
+- **``aud``** says what a token is for: ``opentaco`` (the API) unless the
+  caller names another, as the S3 credentials do for their session tokens
+  (``s3``), and each is accepted only where it was meant for. Principals
+  other than a login's user (an API token's, for S3 session tokens) travel
+  whole in the extra claims ``kind``, ``tid`` and ``roles``.
 - **``kid``** names the key, so rotation is seamless: a new key signs, retired
   keys keep verifying and stay in the JWKS until their last token expires.
 - Keys live in a ``SigningKeyStore`` shared by every replica: generated on
@@ -24,10 +29,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jwt
+from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import ECKey
 
 from taco_adapters.identity.jose import JOSE_ERRORS, compact_header, reason
@@ -39,7 +45,7 @@ from taco_core.auth import (
     expired_keys,
     needs_rotation,
 )
-from taco_core.errors import Unauthenticated
+from taco_core.errors import CredentialExpired, Unauthenticated
 from taco_core.ports import SigningKeyStore
 
 ALGORITHM = "ES256"
@@ -50,6 +56,11 @@ AUDIENCE = "opentaco"
 # Clock skew tolerated between replicas (and between a replica and the clock
 # that issued a token).
 LEEWAY_SECONDS = 30
+
+# Claims beyond the registered ones, for principals that are not a login's user.
+_KIND = "kind"
+_TOKEN_ID = "tid"
+_ROLES = "roles"
 _RELOAD_INTERVAL_SECONDS = 5.0
 
 
@@ -171,13 +182,15 @@ class JoseAccessTokens:
 
     # -- AccessTokenCodec ----------------------------------------------------
 
-    async def issue(self, principal: Principal, *, now: datetime, ttl: timedelta) -> str:
+    async def issue(
+        self, principal: Principal, *, now: datetime, ttl: timedelta, audience: str | None = None
+    ) -> str:
         signing = self._signing
         assert signing is not None, "open() or a configured key first"
         issued = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": self.audience,
+            "aud": audience or self.audience,
             "sub": principal.subject,
             "iat": issued,
             "nbf": issued,
@@ -188,10 +201,18 @@ class JoseAccessTokens:
             claims["email"] = principal.email
         if principal.groups:
             claims["groups"] = list(principal.groups)
+        # Only what a login's user lacks is written, so access tokens keep
+        # their shape; S3 session tokens carry API-token principals whole.
+        if principal.kind is not PrincipalKind.USER:
+            claims[_KIND] = str(principal.kind)
+        if principal.token_id:
+            claims[_TOKEN_ID] = principal.token_id
+        if principal.narrowed_to is not None:
+            claims[_ROLES] = list(principal.narrowed_to)
         header = {"alg": ALGORITHM, "kid": signing.kid, "typ": TOKEN_TYPE}
         return jwt.encode(header, claims, self._verifying[signing.kid], algorithms=[ALGORITHM])
 
-    async def verify(self, token: str, *, now: datetime) -> Principal:
+    async def verify(self, token: str, *, now: datetime, audience: str | None = None) -> Principal:
         header = _header_of(token)
         if header.get("alg") != ALGORITHM:
             raise Unauthenticated(f"access token algorithm {header.get('alg')!r} is not accepted")
@@ -207,19 +228,15 @@ class JoseAccessTokens:
                 now=int(now.timestamp()),
                 leeway=LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
-                aud={"essential": True, "value": self.audience},
+                aud={"essential": True, "value": audience or self.audience},
                 sub={"essential": True},
                 exp={"essential": True},
             ).validate(claims)
+        except ExpiredTokenError:
+            raise CredentialExpired("access token expired") from None
         except JOSE_ERRORS as exc:
             raise Unauthenticated(f"access token rejected: {reason(exc)}") from None
-        groups = claims.get("groups", [])
-        return Principal(
-            subject=claims["sub"],
-            kind=PrincipalKind.USER,
-            email=str(claims.get("email", "")),
-            groups=[g for g in groups if isinstance(g, str)] if isinstance(groups, list) else [],
-        )
+        return _principal_of(claims)
 
     async def public_keys(self) -> Mapping[str, object]:
         return {
@@ -238,6 +255,32 @@ class JoseAccessTokens:
         if key is None:
             raise Unauthenticated("access token signed by an unknown key; log in again")
         return key
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _principal_of(claims: Mapping[str, Any]) -> Principal:
+    """The principal a verified token's claims assert (its signature holds, so
+    its claims are ours; the service's own kind is never among them)."""
+    try:
+        kind = PrincipalKind(claims.get(_KIND, PrincipalKind.USER))
+    except ValueError:
+        kind = PrincipalKind.SYSTEM
+    if kind is PrincipalKind.SYSTEM:
+        raise Unauthenticated("access token names a kind of caller it cannot assert")
+    roles = claims.get(_ROLES)
+    exp = claims["exp"]
+    return Principal(
+        subject=claims["sub"],
+        kind=kind,
+        email=str(claims.get("email", "")),
+        groups=_strings(claims.get("groups", [])),
+        token_id=str(claims.get(_TOKEN_ID, "")),
+        narrowed_to=_strings(roles) if roles is not None else None,
+        expires=datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None,
+    )
 
 
 def _import(key: SigningKey) -> ECKey:

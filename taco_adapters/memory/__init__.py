@@ -1,14 +1,16 @@
 """In-process adapters: a public fake of every storage port.
 
-``MemoryStateStore``, ``MemoryAuthStore`` and ``MemoryRbacStore`` pass the same contract suites as
-the durable stores (``tests/contract``), so tests and throwaway servers may
-use them in place of SQLite or S3. Nothing survives the process.
+``MemoryStateStore``, ``MemoryAuthStore``, ``MemoryRbacStore`` and
+``MemoryUploadStaging`` pass the same contract suites as the durable stores
+(``tests/contract``), so tests and throwaway servers may use them in place of
+SQLite or S3. Nothing survives the process.
 """
 
 from __future__ import annotations
 
 from taco_adapters.memory.auth_store import MemoryAuthStore
 from taco_adapters.memory.rbac_store import MemoryRbacStore
+from taco_adapters.memory.staging import MemoryUploadStaging
 from taco_adapters.memory.state_store import MemoryStateStore
 
-__all__ = ["MemoryAuthStore", "MemoryRbacStore", "MemoryStateStore"]
+__all__ = ["MemoryAuthStore", "MemoryRbacStore", "MemoryStateStore", "MemoryUploadStaging"]

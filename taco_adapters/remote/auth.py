@@ -1,6 +1,6 @@
 """``RemoteAuth``: a server's auth API (``/v1/auth``), outside the ``StateControl`` port.
 
-What ``taco login``, ``logout``, ``whoami`` and ``taco token`` call. Same
+What ``taco login``, ``logout``, ``whoami``, ``creds`` and ``taco token`` call. Same
 transport as ``RemoteStateControl``: timeouts, retries where safe, the Bearer
 token and its renewal; the public endpoints (config, exchange, refresh,
 logout) are called without credentials.
@@ -23,8 +23,10 @@ from taco_adapters.wire import (
     new_api_token_from_json,
     principal_from_json,
     request_json,
+    s3_credentials_from_json,
 )
 from taco_core.auth import ApiToken, IssuedTokens, NewApiToken, Principal
+from taco_core.s3_credentials import S3Credentials
 
 
 class RemoteAuth(RemoteClient):
@@ -61,6 +63,13 @@ class RemoteAuth(RemoteClient):
         """Who the server takes the caller for (``GET /v1/auth/me``)."""
         reply = await self._http.call("GET", "/v1/auth/me", safe=True)
         return principal_from_json(reply.json())
+
+    async def issue_s3_credentials(self) -> S3Credentials:
+        """Short-lived S3 credentials acting as the caller, for the server's
+        S3-compatible endpoint (``POST /v1/auth/issue-s3-creds``). Minting a
+        second set changes nothing, so it may be retried."""
+        reply = await self._http.call("POST", "/v1/auth/issue-s3-creds", safe=True)
+        return s3_credentials_from_json(reply.json())
 
     async def create_api_token(
         self,

@@ -2,9 +2,10 @@
 
 ``S3StateStore`` serves units, locks and history, including plain Terraform
 and Terragrunt buckets as they are; ``S3AuthStore`` keeps tokens and signing
-keys beside them, and ``S3RbacStore`` the RBAC policy. All work on an
-``S3Bucket``: one client, one bucket, the only code that talks to S3.
-``opentacosvc`` opens one and shares it.
+keys beside them, ``S3RbacStore`` the RBAC policy and ``S3UploadStaging``
+the S3 endpoint's multipart uploads. All work on an ``S3Bucket``: one client,
+one bucket, the only code that talks to S3. ``opentacosvc`` opens one and
+shares it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from taco_adapters.s3.auth_store import S3AuthStore, S3SigningKeyStore, S3TokenStore
 from taco_adapters.s3.bucket import S3Bucket
 from taco_adapters.s3.rbac_store import S3RbacStore
+from taco_adapters.s3.staging import S3UploadStaging
 from taco_adapters.s3.state_store import S3StateStore
 
 __all__ = [
@@ -21,4 +23,5 @@ __all__ = [
     "S3SigningKeyStore",
     "S3StateStore",
     "S3TokenStore",
+    "S3UploadStaging",
 ]

@@ -19,8 +19,9 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials, the RBAC policy) live under
-``<prefix>/__opentaco/``, a folder no unit ID can name.
+The platform's own objects (credentials, the RBAC policy, the S3 endpoint's
+multipart uploads in progress) live under ``<prefix>/__opentaco/``, a folder
+no unit ID can name.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ VERSIONS_DIR = f"{META_DIR}/versions/"
 DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
+UPLOADS_DIR = f"{META_DIR}/uploads/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
 # On a version object compressed after it was superseded: "zstd".
@@ -89,6 +91,10 @@ class Layout:
     def rbac_policy(self) -> str:
         """The object holding the RBAC policy document."""
         return self.base + RBAC_POLICY
+
+    def uploads_root(self) -> str:
+        """The folder of the S3 endpoint's multipart uploads in progress."""
+        return self.base + UPLOADS_DIR
 
     def skip_after(self, last: str) -> str | None:
         """Where a listing of units continues after a page ending at ``last``,

@@ -1,8 +1,9 @@
 """The embedded default storage: one SQLite file, durable, multi-process safe.
 
 ``SqliteStateStore`` (units, locks, history), ``SqliteAuthStore`` (tokens,
-signing keys) and ``SqliteRbacStore`` (the RBAC policy) keep their tables in
-the same file, each over its own
+signing keys), ``SqliteRbacStore`` (the RBAC policy) and
+``SqliteUploadStaging`` (the S3 endpoint's multipart uploads in progress)
+keep their tables in the same file, each over its own
 ``SqliteDatabase`` (a pool of connections, one transaction per call, sqlite3
 errors translated at this edge).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from taco_adapters.sqlite.auth_store import SqliteAuthStore
 from taco_adapters.sqlite.database import SqliteDatabase, companion_files
 from taco_adapters.sqlite.rbac_store import SqliteRbacStore
+from taco_adapters.sqlite.staging import SqliteUploadStaging
 from taco_adapters.sqlite.state_store import SqliteStateStore
 
 __all__ = [
@@ -19,5 +21,6 @@ __all__ = [
     "SqliteDatabase",
     "SqliteRbacStore",
     "SqliteStateStore",
+    "SqliteUploadStaging",
     "companion_files",
 ]

@@ -71,6 +71,7 @@ from taco_adapters.wire.requests import (
     UnlockRequest,
     request_json,
 )
+from taco_adapters.wire.s3_credentials import s3_credentials_from_json, s3_credentials_json
 from taco_adapters.wire.tokens import (
     api_token_from_json,
     api_token_json,
@@ -178,6 +179,8 @@ __all__ = [
     "rule_from_json",
     "rule_json",
     "rule_request",
+    "s3_credentials_from_json",
+    "s3_credentials_json",
     "structure",
     "terraform_lock_json",
     "unit_document",

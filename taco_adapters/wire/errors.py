@@ -40,6 +40,8 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.StateRejected,
     core.ConcurrentUpdate,
     core.Unauthenticated,
+    core.CredentialExpired,
+    core.CredentialRevoked,
     core.Forbidden,
     core.NotConfigured,
     core.IdentityProviderUnavailable,

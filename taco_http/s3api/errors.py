@@ -174,6 +174,53 @@ class NoSuchBucket(S3Error):
     default_message = "The specified bucket does not exist"
 
 
+class InvalidBucketName(S3Error):
+    code = "InvalidBucketName"
+    status = 400
+    default_message = "The specified bucket is not valid."
+
+
+class NoSuchUpload(S3Error):
+    code = "NoSuchUpload"
+    status = 404
+    default_message = (
+        "The specified multipart upload does not exist. The upload ID might be invalid, "
+        "or the multipart upload might have been aborted or completed."
+    )
+
+
+class InvalidPart(S3Error):
+    code = "InvalidPart"
+    status = 400
+    default_message = (
+        "One or more of the specified parts could not be found. The part might not have "
+        "been uploaded, or the specified entity tag might not have matched the part's "
+        "entity tag."
+    )
+
+
+class InvalidPartOrder(S3Error):
+    code = "InvalidPartOrder"
+    status = 400
+    default_message = (
+        "The list of parts was not in ascending order. Parts must be ordered by part number."
+    )
+
+
+class EntityTooSmall(S3Error):
+    code = "EntityTooSmall"
+    status = 400
+    default_message = "Your proposed upload is smaller than the minimum allowed object size."
+
+
+class MalformedXML(S3Error):
+    code = "MalformedXML"
+    status = 400
+    default_message = (
+        "The XML you provided was not well-formed or did not validate against our published schema."
+    )
+
+
 class MethodNotAllowed(S3Error):
     code = "MethodNotAllowed"
     status = 405

@@ -229,3 +229,41 @@ def test_a_login_for_127_0_0_1_serves_localhost(taco: Taco, admin_token: str) ->
     assert taco.ok("--server", localhost, "whoami", "--json").json()["kind"] == "api_token"
     taco.ok("--server", localhost, "logout")
     assert _profiles(taco) == {}
+
+
+CREDENTIAL_PROCESS_KEYS = {
+    "Version",
+    "AccessKeyId",
+    "SecretAccessKey",
+    "SessionToken",
+    "Expiration",
+}
+
+
+def test_creds_json_is_exactly_what_credential_process_expects(
+    logged_in: Taco, admin_token: str
+) -> None:
+    """taco creds --json prints one JSON document with exactly AWS's credential_process
+    fields, expiring in an hour; OPENTACO_TOKEN works as for every command."""
+    result = logged_in.ok("creds", "--json", "--server", str(logged_in.server))
+    doc = json.loads(result.out)
+    assert set(doc) == CREDENTIAL_PROCESS_KEYS
+    assert doc["Version"] == 1
+    assert doc["AccessKeyId"].startswith("OTAK")
+    expires = datetime.fromisoformat(doc["Expiration"])
+    assert timedelta(minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=1)
+    assert result.err == ""
+    fresh = Taco(logged_in.cwd, logged_in.server, logged_in.cwd.parent / "nobody")
+    via_env = fresh.ok("creds", "--json", env={"OPENTACO_TOKEN": admin_token})
+    assert set(json.loads(via_env.out)) == CREDENTIAL_PROCESS_KEYS
+    assert json.loads(via_env.out)["AccessKeyId"] != doc["AccessKeyId"]
+
+
+def test_creds_summary_and_refusals(logged_in: Taco, taco: Taco) -> None:
+    """Without --json a summary shows the credentials and the profile line; without a
+    login the command exits 5 like every other."""
+    out = logged_in.ok("creds").out
+    assert "AccessKeyId:     OTAK" in out
+    assert f"credential_process = taco creds --json --server {logged_in.server}" in out
+    fresh = Taco(taco.cwd, taco.server, taco.cwd.parent / "nobody")
+    assert fresh("creds", "--json").code == 5

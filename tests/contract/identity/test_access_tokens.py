@@ -25,7 +25,7 @@ from taco_adapters.identity.access_tokens import (
 from taco_adapters.memory import MemoryAuthStore
 from taco_adapters.sqlite import SqliteAuthStore
 from taco_core.auth import Principal, PrincipalKind
-from taco_core.errors import Unauthenticated
+from taco_core.errors import CredentialExpired, Unauthenticated
 from tests.auth_fixtures import ISSUER
 
 ALICE = Principal(
@@ -76,6 +76,66 @@ async def test_expired_token_is_refused(codec: JoseAccessTokens, clock: ManualCl
     clock.advance(2)
     with pytest.raises(Unauthenticated, match="expired"):
         await codec.verify(token, now=clock.now())
+
+
+async def test_expiry_is_told_apart(codec: JoseAccessTokens, clock: ManualClock) -> None:
+    """An expired token is CredentialExpired (a fresh one would do); a valid one's
+    principal carries the token's expiry."""
+    token = await codec.issue(ALICE, now=clock.now(), ttl=HOUR)
+    verified = await codec.verify(token, now=clock.now())
+    assert verified.expires == clock.now() + HOUR
+    clock.advance(HOUR.total_seconds() + 31)
+    with pytest.raises(CredentialExpired):
+        await codec.verify(token, now=clock.now())
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        Principal(
+            subject="alice",
+            kind=PrincipalKind.API_TOKEN,
+            groups=("ops",),
+            token_id="t-1",
+            narrowed_to=("reader",),
+        ),
+        Principal(subject="bob", kind=PrincipalKind.API_TOKEN, token_id="t-2", narrowed_to=()),
+        Principal(subject="anonymous", kind=PrincipalKind.ANONYMOUS),
+    ],
+)
+async def test_whole_principal_round_trips(
+    codec: JoseAccessTokens, clock: ManualClock, principal: Principal
+) -> None:
+    """Kind, API token ID and narrowed roles travel in the token (S3 session tokens act
+    as API tokens); an empty narrowing stays empty, not absent."""
+    token = await codec.issue(principal, now=clock.now(), ttl=HOUR, audience="s3")
+    verified = await codec.verify(token, now=clock.now(), audience="s3")
+    assert verified == principal
+    assert (verified.kind, verified.token_id, verified.narrowed_to) == (
+        principal.kind,
+        principal.token_id,
+        principal.narrowed_to,
+    )
+
+
+async def test_audiences_do_not_mix(codec: JoseAccessTokens, clock: ManualClock) -> None:
+    """A token for one audience is refused by a verify for another, both ways."""
+    s3 = await codec.issue(ALICE, now=clock.now(), ttl=HOUR, audience="s3")
+    api = await codec.issue(ALICE, now=clock.now(), ttl=HOUR)
+    with pytest.raises(Unauthenticated, match="aud"):
+        await codec.verify(s3, now=clock.now())
+    with pytest.raises(Unauthenticated, match="aud"):
+        await codec.verify(api, now=clock.now(), audience="s3")
+    assert await codec.verify(s3, now=clock.now(), audience="s3") == ALICE
+
+
+async def test_a_token_cannot_assert_the_service_itself(
+    codec: JoseAccessTokens, store: MemoryAuthStore, clock: ManualClock
+) -> None:
+    """Even signed by us, a token claiming the system kind (or an unknown one) is refused."""
+    for kind in ("system", "root"):
+        with pytest.raises(Unauthenticated, match="kind"):
+            await codec.verify(await forge(store, clock, kind=kind), now=clock.now())
 
 
 async def test_not_yet_valid_token_is_refused(
