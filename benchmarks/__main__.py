@@ -29,7 +29,7 @@ from benchmarks.plan import FULL, QUICK
 
 RESULTS = procs.REPO / "benchmarks" / "results"
 DOC = procs.REPO / "docs" / "performance.md"
-SCENARIOS = ("io", "cycle", "list", "memory", "history", "scale", "coldstart")
+SCENARIOS = ("io", "cycle", "list", "memory", "history", "scale", "graph", "coldstart")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +140,7 @@ async def run_scenarios(
         "history": lambda: scenarios.history(ctx),
         "scale": lambda: scenarios.scale(ctx),
         "coldstart": lambda: asyncio.to_thread(scenarios.cold_start, ctx),
+        "graph": lambda: scenarios.graph(ctx),
     }
     for name in chosen:
         log(f"== {name}")

@@ -47,6 +47,12 @@ class Plan:
     sqlite_count: dict[int, int] = field(default_factory=dict)
     # Bytes of distinct POST bodies prepared per state size.
     body_budget: int = 400 * MB
+    # The dependency graph: its size, repeats of the in-process measures, and
+    # the HTTP cell of GET /v1/status (every unit) and friends.
+    graph_units: int = 10_000
+    graph_edges: int = 50_000
+    graph_repeat: int = 5
+    graph_cell: Cell = Cell(1, 20, 20.0)
 
 
 FULL = Plan(
@@ -91,4 +97,8 @@ QUICK = Plan(
     scale_requests=20,
     sqlite_count={10 * KB: 50, 1 * MB: 10},
     body_budget=50 * MB,
+    graph_units=1_000,
+    graph_edges=5_000,
+    graph_repeat=2,
+    graph_cell=Cell(1, 3, 2.0),
 )

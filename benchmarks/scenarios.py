@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -26,7 +27,7 @@ from typing import Any
 import aiohttp
 import anyio
 
-from benchmarks import load, procs, sqlite_floor
+from benchmarks import graph_status, load, procs, sqlite_floor
 from benchmarks.load import UnexpectedStatus, request
 from benchmarks.plan import Cell, Plan
 from benchmarks.states import KB, DriftingState, StateMaker, content_md5, size_label
@@ -616,6 +617,67 @@ def _spread(values: list[float]) -> dict[str, Any]:
         "p90": percentile(values, 90),
         "values": values,
     }
+
+
+# -- dependency graph status -------------------------------------------------------
+
+
+async def graph(ctx: Context) -> dict[str, Any]:
+    """Status answers on a large dependency graph: in process (building the
+    index once per graph version, then answering; baseline one pass over the
+    edges), and over HTTP (``GET /v1/status`` for every unit, one unit's
+    status, the whole graph) against the bare app serving the same bytes."""
+    plan = ctx.plan
+    units, edges = plan.graph_units, plan.graph_edges
+    core = await asyncio.to_thread(graph_status.run, units, edges, plan.graph_repeat, 1)
+    ctx.log(graph_status.report(core))
+    out: dict[str, Any] = {
+        "units": core["units"],
+        "edges": core["edges"],
+        "requested": {"units": units, "edges": edges},
+        "core": core,
+    }
+    made = graph_status.make_edges(units, edges, random.Random(1))
+    state = graph_status.state_bytes(made)
+    one = made[0].to_unit_id
+    paths = {
+        "status_all": "/v1/status",
+        "status_one": f"/v1/units/{one}/status",
+        "graph": "/v1/graph",
+    }
+    with procs.start_service(ctx.workdir, ctx.workdir / "graph.db") as svc:
+        async with load.session(1) as client:
+            began = time.perf_counter()
+            await request(
+                client, "POST", f"{svc.url}/v1/backend/__opentaco_system", data=state,
+                headers=_state_headers(state),
+            )  # fmt: skip
+            out["upload_seconds"] = time.perf_counter() - began
+            # The first answer parses the graph and builds its index (and the
+            # service's first pass over a graph it did not write checks its
+            # fresh edges); later ones come from the index kept for this version.
+            began = time.perf_counter()
+            await request(client, "GET", svc.url + paths["status_all"])
+            out["first_status_all_seconds"] = time.perf_counter() - began
+            answers = {
+                name: await request(client, "GET", svc.url + path) for name, path in paths.items()
+            }
+            for name, body in answers.items():
+                await request(
+                    client, "POST", f"{ctx.bare.url}/v1/backend/bench/graph-{name}", data=body
+                )
+        out["state_bytes"] = len(state)
+        for name, path in paths.items():
+            row: dict[str, Any] = {"bytes": len(answers[name])}
+            with ctx.profile(svc.pid, f"graph-{name}"):
+                ops = {
+                    "opentaco": _get_op(svc.url + path),
+                    "bare": _get_op(f"{ctx.bare.url}/v1/backend/bench/graph-{name}"),
+                }
+                measured = await _interleaved(ops, plan.graph_cell, 1, ctx.log, f"graph {name}")
+            row.update({target: r.summary() for target, r in measured.items()})
+            out[name] = row
+    return out
 
 
 # -- history cost ------------------------------------------------------------------

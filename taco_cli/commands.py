@@ -1,4 +1,5 @@
-"""The ``taco unit`` commands, each an async function over ``StateControl``.
+"""The ``taco unit`` and ``taco dep`` commands, each an async function over
+``StateControl`` and ``DependencyGraph``.
 
 A handler never knows whether it talks to a server or to a local SQLite file,
 and never decides an exit code: it raises the core's errors (or the CLI's
@@ -18,22 +19,33 @@ from typing import IO
 import anyio
 from attrs import frozen
 
-from taco_adapters.wire import diff_json, lock_json, unit_json
+from taco_adapters.wire import (
+    diff_json,
+    edge_json,
+    lock_json,
+    status_json,
+    statuses_json,
+    unit_json,
+)
 from taco_cli import __version__
-from taco_cli.errors import LocalFileError, UsageError
+from taco_cli.errors import LocalFileError, NotUpToDate, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import (
+    LABELS,
     Output,
     diff_lines,
+    edges_lines,
     human_size,
+    status_lines,
     unit_lines,
     units_lines,
     version_doc,
     versions_lines,
 )
 from taco_core.errors import NotFound, TacoError
+from taco_core.graph_status import Colour
 from taco_core.model import LockInfo, StateVersion, WriteResult
-from taco_core.ports import StateControl
+from taco_core.ports import DependencyGraph, StateControl
 from taco_core.unit_id import UnitId
 
 # Terraform names its lock operations OperationTypePlan, OperationTypeApply ...;
@@ -46,6 +58,7 @@ class Context:
     """What every command needs, wired by ``taco_cli.main``."""
 
     control: StateControl
+    graph: DependencyGraph
     out: Output
     locks: SavedLocks
     who: str
@@ -311,6 +324,36 @@ async def diff(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out.result({"unit_id": unit_id, **diff_json(result)}, diff_lines(result))
 
 
+async def status(ctx: Context, args: argparse.Namespace) -> None:
+    if args.unit_id is not None and args.prefix:
+        raise UsageError("give a unit ID or --prefix, not both")
+    if args.unit_id is not None:
+        found = [await ctx.graph.unit_status(args.unit_id)]
+        doc = status_json(found[0])
+    else:
+        found = list(await ctx.graph.statuses("" if args.prefix == "/" else args.prefix))
+        doc = statuses_json(found)
+    listing = args.unit_id is None
+    ctx.out.result(doc, status_lines(found, colour=ctx.out.colour, listing=listing))
+    stale = [s for s in found if s.status is not Colour.GREEN]
+    if args.exit_code and stale:
+        noun = "unit is" if len(stale) == 1 else "units are"
+        named = ", ".join(f"{s.unit_id} {LABELS[s.status]}" for s in stale[:3])
+        more = ", ..." if len(stale) > 3 else ""
+        raise NotUpToDate(f"{len(stale)} {noun} not up to date: {named}{more}")
+
+
+async def dep_ls(ctx: Context, args: argparse.Namespace) -> None:
+    view = await ctx.graph.graph(args.unit_id)
+    edges = sorted(
+        view.edges, key=lambda e: (e.from_unit_id, e.from_output, e.to_unit_id, e.to_input)
+    )
+    ctx.out.result(
+        {"edges": [edge_json(e) for e in edges], "count": len(edges)},
+        edges_lines(edges, colour=ctx.out.colour),
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "unit.create": create,
     "unit.ls": list_units,
@@ -326,4 +369,6 @@ HANDLERS: dict[str, Handler] = {
     "unit.versions": versions,
     "unit.restore": restore,
     "unit.diff": diff,
+    "unit.status": status,
+    "dep.ls": dep_ls,
 }

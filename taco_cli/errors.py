@@ -29,3 +29,7 @@ class AuthenticationFailed(CliError):
     def __init__(self, message: str, hints: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.hints = hints
+
+
+class NotUpToDate(CliError):
+    """``unit status --exit-code`` listed units that are red or yellow."""

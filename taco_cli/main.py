@@ -28,6 +28,7 @@ from taco_adapters.clock import SystemClock
 from taco_adapters.remote import (
     Credentials,
     RemoteAuth,
+    RemoteDependencyGraph,
     RemoteRbac,
     RemoteStateControl,
     ServerUnreachable,
@@ -39,14 +40,16 @@ from taco_adapters.wire import lock_json
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.credentials import CredentialsFile, SavedCredentials
-from taco_cli.errors import AuthenticationFailed, CliError, UsageError
+from taco_cli.errors import AuthenticationFailed, CliError, NotUpToDate, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
 from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
 from taco_cli.rbac_commands import RBAC_HANDLERS, RbacContext
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
-from taco_core.ports import StateControl
+from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService, Outcome
+from taco_core.ports import DependencyGraph, StateControl
 from taco_core.service import StateService
 
 EXIT_OK = 0
@@ -55,10 +58,12 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_NOT_FOUND = 4
 EXIT_AUTH = 5
+EXIT_NOT_UP_TO_DATE = 6
 
 # The one mapping from errors to exit codes; most specific first.
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (UsageError, EXIT_USAGE),
+    (NotUpToDate, EXIT_NOT_UP_TO_DATE),
     (LockConflict, EXIT_LOCKED),
     (NotFound, EXIT_NOT_FOUND),
     (Unauthenticated, EXIT_AUTH),
@@ -141,22 +146,50 @@ def whoami() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+@frozen
+class Connected:
+    """The ports the commands work through, for one target."""
+
+    control: StateControl
+    graph: DependencyGraph
+
+
 @contextlib.asynccontextmanager
 async def open_control(
     target: Target, out: Output, credentials: Credentials | None = None
-) -> AsyncIterator[StateControl]:
-    """The ``StateControl`` for ``target``, opened inside the running loop."""
+) -> AsyncIterator[Connected]:
+    """The ports for ``target``, opened inside the running loop.
+
+    Embedded, the commands' own writes feed the dependency graph as they do
+    on a server: they are applied to it before the command ends (unless the
+    graph unit is locked; a server's reconciliation catches up then)."""
     if target.embedded is not None:
         if target.verbose:
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
         store = await SqliteStateStore.open(target.embedded)
         try:
-            yield StateService(store, SystemClock()).acting_as(local_caller(whoami()))
+            bus = EventBus()
+            states = StateService(store, SystemClock(), events=bus)
+            graph = GraphService(states, reconcile_interval=None)
+            bus.subscribe(graph)
+            caller = local_caller(whoami())
+            yield Connected(states.acting_as(caller), graph.acting_as(caller))
+            if graph.queued and await graph.flush() is Outcome.BLOCKED:
+                out.warn(
+                    "the dependency graph's unit is locked: its statuses will catch up "
+                    "when a server next reconciles it"
+                )
         finally:
             await store.aclose()
         return
-    async with remote_control(target, out, credentials) as remote:
-        yield remote
+    trace = out.trace if target.verbose else None
+    async with (
+        remote_control(target, out, credentials) as remote,
+        RemoteDependencyGraph(
+            target.server, timeout=target.timeout, trace=trace, credentials=credentials
+        ) as remote_graph,
+    ):
+        yield Connected(remote, remote_graph)
 
 
 def remote_control(
@@ -188,9 +221,10 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
-        async with open_control(target, out, credentials) as control:
+        async with open_control(target, out, credentials) as connected:
             ctx = Context(
-                control=control,
+                control=connected.control,
+                graph=connected.graph,
                 out=out,
                 locks=SavedLocks(Path.cwd() / LOCK_DIR, target.origin),
                 who=whoami(),
@@ -303,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(
-        json_mode=args.json, stdout=sys.stdout, stderr=sys.stderr, binary=sys.stdout.buffer
+        json_mode=args.json,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+        binary=sys.stdout.buffer,
+        colour=sys.stdout.isatty() and "NO_COLOR" not in os.environ,
     )
     try:
         target = target_of(args, os.environ)

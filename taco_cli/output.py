@@ -17,6 +17,8 @@ from typing import IO, Any
 
 from taco_adapters.wire import version_json
 from taco_core.diff import StateDiff
+from taco_core.graph import Edge, EdgeStatus
+from taco_core.graph_status import Colour, UnitStatus
 from taco_core.model import LockInfo, StateVersion, Unit
 
 
@@ -156,16 +158,108 @@ def diff_lines(d: StateDiff) -> list[str]:
     return lines
 
 
+LABELS = {
+    Colour.GREEN: "up to date",
+    Colour.RED: "needs re-apply",
+    Colour.YELLOW: "might need re-apply",
+}
+_ANSI = {"green": "\x1b[32m", "red": "\x1b[31m", "yellow": "\x1b[33m", "dim": "\x1b[2m"}
+_RESET = "\x1b[0m"
+_EDGE_COLOURS: dict[str, str] = {EdgeStatus.OK: "green", EdgeStatus.PENDING: "red"}
+
+
+def coloured_table(
+    header: Sequence[str],
+    rows: Iterable[tuple[Sequence[str], str | None]],
+    *,
+    column: int,
+    colour: bool,
+) -> list[str]:
+    """``table`` with one column's cells coloured per row (``None``: plain);
+    padding is computed on the plain text, so columns stay aligned."""
+    rows = list(rows)
+    plain = table(header, [cells for cells, _ in rows])
+    if not colour:
+        return plain
+    widths = [max(len(r[i]) for r in [header, *(c for c, _ in rows)]) for i in range(column)]
+    start = sum(widths) + 2 * column
+    lines = [plain[0]]
+    for line, (cells, name) in zip(plain[1:], rows, strict=True):
+        end = start + len(cells[column])
+        if name is not None:
+            line = f"{line[:start]}{_ANSI[name]}{line[start:end]}{_RESET}{line[end:]}"
+        lines.append(line)
+    return lines
+
+
+def first_offender(s: UnitStatus) -> str:
+    """For a red unit the output that changed (``UNIT:OUTPUT``), for a yellow
+    one the red unit upstream; ``-`` when green or not visible."""
+    if s.status is Colour.RED:
+        for edge in s.incoming or ():
+            if edge.status == EdgeStatus.PENDING:
+                return f"{edge.from_unit_id}:{edge.from_output}"
+    return s.offender or "-"
+
+
+def status_lines(statuses: Sequence[UnitStatus], *, colour: bool, listing: bool) -> list[str]:
+    if not statuses:
+        return [
+            "No units in the dependency graph"
+            + " (declare opentaco_dependency resources in the state of __opentaco_system)"
+        ]
+    rows = [
+        (
+            [s.unit_id, LABELS[s.status], str(s.summary.incoming_pending), first_offender(s)],
+            s.status.value,
+        )
+        for s in statuses
+    ]
+    header = ["UNIT", "STATUS", "PENDING", "FIRST OFFENDER"]
+    lines = coloured_table(header, rows, column=1, colour=colour)
+    if not listing:
+        return lines
+    counts = {c: sum(1 for s in statuses if s.status is c) for c in LABELS}
+    noun = "unit" if len(statuses) == 1 else "units"
+    parts = ", ".join(f"{counts[c]} {LABELS[c]}" for c in LABELS if counts[c])
+    return [*lines, "", f"Total: {len(statuses)} {noun}: {parts}"]
+
+
+def edges_lines(edges: Sequence[Edge], *, colour: bool) -> list[str]:
+    if not edges:
+        return ["No dependencies found"]
+    rows = [
+        (
+            [e.from_unit_id, e.from_output, e.to_unit_id, e.to_input or "-", e.status or "-",
+             e.last_in_at or "-"],
+            _EDGE_COLOURS.get(e.status, "dim"),
+        )
+        for e in edges
+    ]  # fmt: skip
+    header = ["FROM", "OUTPUT", "TO", "INPUT", "STATUS", "CHANGED"]
+    lines = coloured_table(header, rows, column=4, colour=colour)
+    noun = "dependency" if len(edges) == 1 else "dependencies"
+    return [*lines, "", f"Total: {len(edges)} {noun}"]
+
+
 class Output:
     """Where and how results and messages are written."""
 
     def __init__(
-        self, *, json_mode: bool, stdout: IO[str], stderr: IO[str], binary: IO[bytes]
+        self,
+        *,
+        json_mode: bool,
+        stdout: IO[str],
+        stderr: IO[str],
+        binary: IO[bytes],
+        colour: bool = False,
     ) -> None:
         self.json_mode = json_mode
         self.stdout = stdout
         self.stderr = stderr
         self.binary = binary
+        # Colours for people at a terminal only: never in pipes, files or --json.
+        self.colour = colour and not json_mode
 
     def result(self, doc: Any, human: Sequence[str], *, to_stderr: bool = False) -> None:
         """A command's outcome: ``doc`` with ``--json``, else ``human`` lines.

@@ -41,6 +41,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("taco unit versions myapp/prod", "the unit's history"),
     ("taco unit restore myapp/prod 3", "make version 3 current again"),
     ("taco unit diff myapp/prod --from 2 --to 3", "what changed between versions 2 and 3"),
+    ("taco unit status --prefix myapp/ --exit-code", "fail a CI job when a unit needs re-applying"),
+    ("taco dep ls --unit myapp/prod", "the dependencies from and to a unit"),
     ("taco --json unit ls | jq -r '.units[].id'", "machine-readable output"),
     ("taco --embedded ./taco.db unit ls", "work on a local SQLite file, no server"),
     ("taco login", "log in through your OIDC provider in a browser"),
@@ -73,6 +75,11 @@ EXIT_STATUS: tuple[tuple[int, str], ...] = (
         5,
         "authentication: not logged in, token refused, session expired (run taco login), "
         "or a login that did not complete",
+    ),
+    (
+        6,
+        "not up to date: 'unit status --exit-code' listed a unit that needs, or might need, "
+        "a re-apply",
     ),
 )
 
@@ -245,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage units: one Terraform state each, with its lock and history.",
     )
     _add_unit_commands(unit, globals_)
+    _add_dep_commands(commands, globals_)
     _add_auth_commands(commands, globals_)
     _add_rbac_commands(commands, globals_)
     return parser
@@ -429,6 +437,67 @@ def _add_unit_commands(unit: argparse.ArgumentParser, globals_: argparse.Argumen
         "Bring back a deleted unit, with its history, during the grace period.",
     )
     unit_id(p)
+
+    p = command(
+        "status",
+        "show what needs re-applying",
+        "Show whether units are up to date with the outputs they consume, from the "
+        "dependency graph (the opentaco_dependency resources in the state of "
+        "__opentaco_system): 'up to date' (green), 'needs re-apply' (red: an output it "
+        "consumes changed since it was last applied) or 'might need re-apply' (yellow: "
+        "downstream of a red unit). With ID, that unit (any unit: one no dependency names "
+        "is up to date); without, every unit the graph names, or those under --prefix. "
+        "FIRST OFFENDER is, for a red unit, the output that changed (UNIT:OUTPUT) and, for "
+        "a yellow one, the red unit upstream to re-apply first. Colours only on a terminal.",
+    )
+    p.add_argument(
+        "unit_id", metavar="ID", nargs="?", type=unit_id_arg, help="unit ID, e.g. myapp/prod"
+    )
+    p.add_argument(
+        "--prefix",
+        metavar="PREFIX",
+        default="",
+        help="only units whose ID starts with this text ('/' means every unit)",
+    )
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit with status 6 when a unit listed is red or yellow (for CI gates)",
+    )
+
+
+def _add_dep_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    globals_: argparse.ArgumentParser,
+) -> None:
+    dep = commands.add_parser(
+        "dep",
+        help="list dependencies between units",
+        description="The dependency graph: which unit's output feeds which unit. Edges "
+        "are opentaco_dependency resources in the state of __opentaco_system, declared "
+        "with Terraform; the service keeps their status.",
+    )
+    sub = dep.add_subparsers(title="dep commands", dest="dep_command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser(
+        "ls",
+        aliases=["list"],
+        help="list dependencies",
+        description="List the dependencies (edges) with their status: ok (the consumer "
+        "applied the output's current value), pending (the output changed since) or "
+        "unknown (the producer has no such output). CHANGED is when the output last "
+        "changed. Aliases: list.",
+        epilog=GLOBALS_NOTE,
+        parents=[globals_],
+    )
+    p.set_defaults(command="dep.ls")
+    p.add_argument(
+        "--unit",
+        dest="unit_id",
+        metavar="ID",
+        type=unit_id_arg,
+        help="only the dependencies from or to this unit",
+    )
 
 
 def _add_auth_commands(

@@ -5,9 +5,11 @@ the library's public API; everything a front end or a tool needs goes through
 the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
 (logins, tokens), ``RbacService`` (authorization decisions) and ``RbacAdmin``
 (managing roles and permissions), over the ports in ``taco_core.ports``, which
-``taco_adapters`` implements by technology. The rules themselves stay in their
-modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``), where
-the adapters and the services call them.
+``taco_adapters`` implements by technology. ``GraphService`` keeps the
+dependency graph between units up to date and says what needs re-applying.
+The rules themselves stay in their modules (``guard``, ``locks``,
+``retention``, ``diff``, ``state_doc``, ``graph_rules``), where the adapters
+and the services call them.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from taco_core.diff import (
     StateDiff,
     diff_states,
 )
+from taco_core.directory import Directory, Organization, User
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import (
     AlreadyAssigned,
     BodyTooLarge,
+    ConcurrentDirectoryUpdate,
     ConcurrentPolicyUpdate,
     ConcurrentUpdate,
     Conflict,
@@ -49,6 +54,8 @@ from taco_core.errors import (
     NotAssigned,
     NotConfigured,
     NotFound,
+    OrganizationAlreadyExists,
+    OrganizationNotFound,
     PermissionAlreadyExists,
     PermissionDenied,
     PermissionNotFound,
@@ -64,10 +71,13 @@ from taco_core.errors import (
     Unauthenticated,
     UnitAlreadyExists,
     UnitNotFound,
+    UserNotFound,
     VersionNotFound,
     WouldLockOut,
 )
 from taco_core.event_bus import EventBus
+from taco_core.graph_service import GraphService
+from taco_core.graph_status import Colour, GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -86,6 +96,8 @@ from taco_core.ports import (
     AccessTokenCodec,
     AuthStore,
     Clock,
+    DependencyGraph,
+    DirectoryStore,
     EventSink,
     IdTokenVerifier,
     RbacStore,
@@ -119,15 +131,23 @@ __all__ = [
     "BodyTooLarge",
     "Caller",
     "Clock",
+    "Colour",
+    "ConcurrentDirectoryUpdate",
     "ConcurrentPolicyUpdate",
     "ConcurrentUpdate",
     "Conflict",
     "CredentialExpired",
     "CredentialRevoked",
     "Decision",
+    "DependencyGraph",
+    "Directory",
+    "DirectoryService",
+    "DirectoryStore",
     "EventBus",
     "EventSink",
     "Forbidden",
+    "GraphService",
+    "GraphView",
     "IdTokenVerifier",
     "IdentityProviderUnavailable",
     "InvalidInput",
@@ -141,6 +161,9 @@ __all__ = [
     "NotAssigned",
     "NotConfigured",
     "NotFound",
+    "Organization",
+    "OrganizationAlreadyExists",
+    "OrganizationNotFound",
     "OutputChange",
     "Payload",
     "Permission",
@@ -187,7 +210,10 @@ __all__ = [
     "UnitAlreadyExists",
     "UnitId",
     "UnitNotFound",
+    "UnitStatus",
     "UploadStaging",
+    "User",
+    "UserNotFound",
     "VersionNotFound",
     "VersionPage",
     "WouldLockOut",

@@ -239,6 +239,40 @@ class TokenNotFound(NotFound):
         self.token_id = token_id
 
 
+class OrganizationNotFound(NotFound):
+    """No organization is known by ``organization`` (its external ID, ID or
+    name); it has to be synced first."""
+
+    def __init__(self, organization: str) -> None:
+        super().__init__(
+            f"organization {organization!r} not found; sync it first "
+            "(POST /internal/api/orgs/sync with its name, display_name and external_org_id)"
+        )
+        self.organization = organization
+
+
+class OrganizationAlreadyExists(Conflict):
+    """Another organization already has this name or external ID."""
+
+    def __init__(self, organization: str) -> None:
+        super().__init__(f"an organization named or identified {organization!r} already exists")
+        self.organization = organization
+
+
+class ConcurrentDirectoryUpdate(Conflict):
+    """Other syncs kept changing the organization directory while this one
+    retried; it reaches a caller only when contention persists."""
+
+    def __init__(self) -> None:
+        super().__init__("the organization directory was changed concurrently too often; retry")
+
+
+class UserNotFound(NotFound):
+    def __init__(self, subject: str) -> None:
+        super().__init__(f"user {subject!r} not found in this organization")
+        self.subject = subject
+
+
 class NotConfigured(TacoError):
     """The request needs something this server was not set up for (e.g. OIDC
     login without ``OPENTACO_AUTH_ISSUER``); the message names the setting."""

@@ -13,6 +13,9 @@ from attrs import frozen
 
 from taco_core.auth import ApiToken
 from taco_core.caller import Caller
+from taco_core.directory import Organization, User
+from taco_core.graph import Edge
+from taco_core.graph_status import Colour
 from taco_core.model import LockInfo, StateVersion, Unit, UnitId
 
 __all__ = [
@@ -21,13 +24,17 @@ __all__ = [
     "LockAcquired",
     "LockRefused",
     "LockReleased",
+    "OrganizationCreated",
     "RbacChanged",
     "StateCommitted",
     "TokenCreated",
     "TokenRevoked",
     "UnitCreated",
     "UnitDeleted",
+    "UnitLabelsChanged",
+    "UnitStatusChanged",
     "UnitUndeleted",
+    "UserAdded",
     "WriteRefused",
 ]
 
@@ -111,6 +118,45 @@ class AccessDenied(Event):
     action: str
     resource: str
     reason: str
+
+
+@frozen(kw_only=True)
+class UnitLabelsChanged(Event):
+    """The unit's labels (its workspace tags, through the Terraform-Cloud API)
+    changed; ``unit`` carries them as they now are."""
+
+    unit: Unit
+
+
+@frozen(kw_only=True)
+class OrganizationCreated(Event):
+    """An organization joined the directory (created or first synced); the
+    caller is who asked, e.g. the UI's user behind the internal API."""
+
+    organization: Organization
+
+
+@frozen(kw_only=True)
+class UserAdded(Event):
+    """``user`` became a member of ``organization`` (or was already one and
+    was synced again: ``created`` tells a new user from a known one)."""
+
+    organization: Organization
+    user: User
+    created: bool
+
+
+@frozen(kw_only=True)
+class UnitStatusChanged(Event):
+    """A unit's dependency colour changed in the committed graph (published by
+    the graph service, acting as the system). ``cause`` is the edge that makes
+    it red or yellow, or that made it so when it turned green; ``unit_id`` is
+    as the graph's edges name it (it may not exist as a unit)."""
+
+    unit_id: str
+    before: Colour
+    after: Colour
+    cause: Edge | None
 
 
 @frozen(kw_only=True)

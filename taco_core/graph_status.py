@@ -49,12 +49,16 @@ class UnitStatus:
     graph state) and empty when the graph does not point at the unit. It is
     sorted pending first, then unknown (and any other status), then ok; ties
     by source unit, then source output, then edge ID.
+
+    ``offender`` (beyond the reference) is the unit to look at first:
+    ``GraphIndex.offender``, ``None`` for a green unit.
     """
 
     unit_id: str
     status: Colour
     incoming: tuple[Edge, ...] | None
     summary: Summary
+    offender: str | None = None
 
 
 @frozen
@@ -201,7 +205,9 @@ class GraphIndex:
         if not self._exists:
             return UnitStatus(unit_id, Colour.GREEN, None, Summary())
         incoming = self.incoming(unit_id)
-        return UnitStatus(unit_id, self.colour(unit_id), incoming, _summary(incoming))
+        colour = self.colour(unit_id)
+        offender = None if colour is Colour.GREEN else self.offender(unit_id)
+        return UnitStatus(unit_id, colour, incoming, _summary(incoming), offender)
 
     def statuses(self, prefix: str = "") -> list[UnitStatus]:
         """The status of every unit of the graph whose ID starts with ``prefix``

@@ -94,6 +94,9 @@ class Surface(StrEnum):
     S3_ENDPOINT = "s3-endpoint"
     # Written by the service itself (the dependency graph's updates).
     SYSTEM = "system"
+    # Written by Terraform's ``remote`` or ``cloud`` backend through the
+    # Terraform-Cloud-compatible API (``/api/v2``).
+    TFE = "tfe"
     # The built-in web UI (``/ui/``): a person in a browser.
     UI = "ui"
 

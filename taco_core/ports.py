@@ -14,7 +14,9 @@ from typing import Protocol
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.content import StateReader
 from taco_core.diff import StateDiff
+from taco_core.directory import Directory
 from taco_core.events import Event
+from taco_core.graph_status import GraphView, UnitStatus
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -103,6 +105,14 @@ class StateStore(Protocol):
     async def purge_deleted(self, deleted_before: datetime) -> Sequence[UnitId]:
         """Remove for good the incarnations deleted before the given time,
         with all their versions. Returns their IDs."""
+        ...
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Change the live unit's labels in one atomic step: each key of
+        ``changes`` is set to its value, or removed when the value is
+        ``None``; other labels stay. Returns the unit as it now is (with its
+        lock). ``UnitNotFound`` if absent. Two concurrent updates of different
+        keys both land."""
         ...
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
@@ -256,6 +266,31 @@ class StateControl(Protocol):
         self, unit_id: UnitId, from_version: int | None = None, to_version: int | None = None
     ) -> StateDiff:
         """What changed between two versions (default: the last change)."""
+        ...
+
+
+class DependencyGraph(Protocol):
+    """What needs re-applying: the dependency graph's views, for front ends.
+
+    Two implementations share it, like ``StateControl``:
+    ``GraphService.acting_as(caller)`` (in process) and
+    ``taco_adapters.remote.RemoteDependencyGraph`` (HTTP client). Only units
+    the caller may read (``unit.read_outputs``) are shown, and digests only on
+    edges whose source it may read in full (``unit.read``); colours come from
+    the whole graph.
+    """
+
+    async def unit_status(self, unit_id: UnitId) -> UnitStatus:
+        """One unit's colour, incoming edges and summary; ``UnitNotFound`` if
+        no unit has the ID and no edge names it."""
+        ...
+
+    async def statuses(self, prefix: str = "") -> Sequence[UnitStatus]:
+        """Every unit the graph names whose ID starts with ``prefix``, by ID."""
+        ...
+
+    async def graph(self, unit_id: UnitId | None = None) -> GraphView:
+        """The whole graph, or the edges from and to one unit and their ends."""
         ...
 
 
@@ -433,6 +468,27 @@ class RbacStore(Protocol):
         Callers pass ``policy.version == expected_version + 1`` (``1`` when
         creating), so a version number never names two different documents.
         """
+        ...
+
+
+class DirectoryStore(Protocol):
+    """The directory of organizations and users (``taco_core.directory``), one
+    versioned document replaced whole by compare-and-swap on its ``version``,
+    shared by every process using the storage. Vendor errors surface as
+    ``StorageUnavailable``; nothing else is raised."""
+
+    async def load(self) -> Directory | None:
+        """The last directory saved, equal to what was passed to ``save``, or
+        ``None`` if none ever was. A load after a successful ``save`` (in any
+        process) returns that directory or a later one."""
+        ...
+
+    async def save(self, directory: Directory, expected_version: int | None) -> bool:
+        """Replace the stored directory with ``directory`` only if the stored
+        one's version is still ``expected_version`` (``None``: only if none is
+        stored), decided atomically across processes, so of concurrent savers
+        expecting the same version exactly one wins. False, with nothing
+        changed, when the version was not the expected one."""
         ...
 
 

@@ -45,6 +45,7 @@ from taco_core.events import (
     StateCommitted,
     UnitCreated,
     UnitDeleted,
+    UnitLabelsChanged,
     UnitUndeleted,
     WriteRefused,
 )
@@ -77,6 +78,10 @@ DEFAULT_MAX_STATE_BYTES = 512 * 1024 * 1024
 # The most units one listing page holds, whatever ``limit`` asks for: a page is
 # built in memory, and a client asking for 2^63 means "as many as you give".
 MAX_PAGE_UNITS = 10_000
+
+
+class _HeadMoved(Exception):
+    """A conditional write's expected head is no longer current (not retried)."""
 
 
 @frozen
@@ -120,6 +125,12 @@ class StateService:
         return BoundStateControl(self, caller)
 
     # -- authorization and events ---------------------------------------------
+
+    async def authorize(self, caller: Caller, action: Action, resource: str) -> None:
+        """Refuse (``PermissionDenied``, published as ``AccessDenied``) unless
+        ``caller`` may do ``action`` on ``resource``: the one check, for use
+        cases built beside this service (the dependency graph's views)."""
+        await self._authorize(caller, action, resource)
 
     async def _authorize(self, caller: Caller, action: Action, resource: str) -> None:
         if caller.is_system:
@@ -270,6 +281,16 @@ class StateService:
         await self._publish(UnitUndeleted(caller=caller, at=self.clock.now(), unit=unit))
         return unit
 
+    async def update_labels(
+        self, caller: Caller, unit_id: UnitId, changes: Mapping[str, str | None]
+    ) -> Unit:
+        """Set (or, with ``None``, remove) some of the unit's labels, leaving
+        the others; atomic in the store. Needs ``unit.write``."""
+        await self._authorize(caller, Action.UNIT_WRITE, unit_id)
+        unit = await self.store.update_labels(unit_id, changes)
+        await self._publish(UnitLabelsChanged(caller=caller, at=self.clock.now(), unit=unit))
+        return unit
+
     async def ping(self) -> None:
         """Prove the store answers (readiness); ``StorageUnavailable`` if not."""
         await self.store.ping()
@@ -377,6 +398,13 @@ class StateService:
         if size > self.policy.max_state_bytes:
             raise StateTooLarge(self.policy.max_state_bytes)
 
+    async def check_write(self, caller: Caller, unit_id: UnitId) -> None:
+        """Refuse now (``PermissionDenied``) a write ``caller`` could not make:
+        for protocols that announce a write before sending its bytes (the
+        Terraform-Cloud API's upload URLs), so the refusal reaches the client
+        where it can print it. The write itself is checked again."""
+        await self._authorize(caller, Action.UNIT_WRITE, unit_id)
+
     async def upload(
         self,
         caller: Caller,
@@ -388,6 +416,7 @@ class StateService:
         create_missing: bool = False,
         owned_lock: bool = False,
         known_md5: str | None = None,
+        expected_head: int | None = None,
     ) -> WriteResult:
         """Make ``data`` the unit's current state.
 
@@ -403,22 +432,36 @@ class StateService:
         locked by a lock this caller's principal acquired
         (``LockInfo.owner``) is written under that lock; anyone else's lock
         still refuses the write.
+
+        ``expected_head`` makes the write conditional: it lands only while
+        version ``expected_head`` is still current, else ``ConcurrentUpdate``
+        (for a writer that computed ``data`` from that version, like the
+        dependency graph's updates: retrying it on a newer head would undo
+        the newer write).
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
         facts = await _read_facts(data, known_md5)
 
         async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
+            if expected_head is not None and (current is None or current.number != expected_head):
+                raise _HeadMoved
             verdict = guard.judge(current, facts, force=force)
             if verdict.outcome is guard.Outcome.IDEMPOTENT and current is not None:
                 return WriteResult(current, changed=False)
+            # History says "forced" only when the force mattered, and why.
+            unforced = guard.judge(current, facts) if force else verdict
             new = NewVersion(
                 facts=facts,
                 data=data,
                 created=self.clock.now(),
                 author=caller.principal.author,
                 surface=caller.surface,
-                note="forced over the clobber guard" if force else "",
+                note=(
+                    f"forced over the clobber guard: {unforced.reason}"
+                    if unforced.outcome is guard.Outcome.REFUSE and verdict is not unforced
+                    else ""
+                ),
             )
             if verdict.outcome is guard.Outcome.REFUSE:
                 quarantined = attrs.evolve(new, quarantined=True, note=verdict.reason)
@@ -435,14 +478,17 @@ class StateService:
                 raise StateRejected(unit_id, verdict.reason, kept.number)
             return WriteResult(await self._commit(unit_id, new, current, lock_id), changed=True)
 
-        result = await self._optimistic(
-            caller,
-            unit_id,
-            lock_id,
-            attempt,
-            create_missing=create_missing,
-            owned_lock=owned_lock and lock_id is None,
-        )
+        try:
+            result = await self._optimistic(
+                caller,
+                unit_id,
+                lock_id,
+                attempt,
+                create_missing=create_missing,
+                owned_lock=owned_lock and lock_id is None,
+            )
+        except _HeadMoved:
+            raise ConcurrentUpdate(unit_id) from None
         if result.changed:
             await self._committed(caller, result.version, lock_id)
         return result

@@ -16,17 +16,20 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from taco_http import auth_routes, backend, health, rbac_routes, ui, units
+from taco_http import auth_routes, backend, graph_routes, health, rbac_routes, ui, units
 from taco_http.auth import AuthMiddleware
 from taco_http.bootstrap import bootstrap
 from taco_http.context import STATE_KEY
 from taco_http.errors import EXCEPTION_HANDLERS
 from taco_http.housekeeping import maintain_forever, maintain_once
+from taco_http.internal import routes as internal
 from taco_http.methods import AnyMethod, by_method
 from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
+from taco_http.tfe import routes as tfe
+from taco_http.tfe.paths import API_PREFIXES
 from taco_http.wiring import Adapters, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
@@ -48,11 +51,14 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
             await maintain_once(services)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(maintain_forever, services)
+                await tg.start(services.graph.run)
+                if services.webhooks is not None:
+                    await tg.start(services.webhooks.run)
                 yield {STATE_KEY: services, ui.SESSIONS_KEY: ui.SessionStore()}
                 tg.cancel_scope.cancel()
 
     s3_endpoint = S3Endpoint()
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/v1/info", health.info, methods=["GET"]),
@@ -71,6 +77,8 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
         *rbac_routes.ROUTES,
         Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route("/v1/status", graph_routes.statuses, methods=["GET"]),
+        Route("/v1/graph", graph_routes.graph, methods=["GET"]),
         Route(
             "/v1/units",
             by_method({"GET": units.list_units, "POST": units.create_unit}),
@@ -78,11 +86,17 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         ),
         # Every method: which ones an ID's action serves is the action's to say (405).
         Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
+        *tfe.ROUTES,
+        *(Mount(prefix, routes=tfe.API_ROUTES) for prefix in API_PREFIXES),
         # Every method: S3's own errors answer the ones it does not serve.
         Route("/s3", s3_endpoint),
         Route("/s3/{path:path}", s3_endpoint),
         *ui.ROUTES,
     ]
+    if settings.internal_endpoints_secret:
+        routes.append(
+            Mount(internal.PREFIX, routes=internal.ROUTES, middleware=internal.MIDDLEWARE)
+        )
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -32,6 +32,10 @@ from taco_core.errors import TacoError, Unauthenticated
 from taco_core.model import Surface
 from taco_http.context import services_in
 from taco_http.errors import taco_error
+from taco_http.settings import Settings
+from taco_http.tfe.paths import is_public as is_public_tfe
+
+INTERNAL_PREFIX = "/internal/api/"
 
 PUBLIC_PATHS = frozenset(
     {
@@ -115,6 +119,19 @@ def credential_of(authorization: str) -> str:
     )
 
 
+def _public(scope: Scope, settings: Settings) -> bool:
+    """Routes that need no credential of ours: the probes, the endpoints that
+    hand credentials out, Terraform's discovery and signed uploads, the S3
+    endpoint (SigV4 signs each request), the internal API (it checks its
+    own webhook secret), and the web UI (it authenticates its sessions)."""
+    path: str = scope["path"]
+    if path in PUBLIC_PATHS or is_public_tfe(scope["method"], path) or _signed(path):
+        return True
+    if is_ui(path):
+        return True
+    return bool(settings.internal_endpoints_secret) and path.startswith(INTERNAL_PREFIX)
+
+
 class AuthMiddleware:
     """Resolve the caller of every HTTP request, or answer 401 for the app."""
 
@@ -127,13 +144,7 @@ class AuthMiddleware:
             return
         principal = ANONYMOUS
         services = services_in(scope)
-        path = scope["path"]
-        if (
-            not services.settings.auth_disable
-            and path not in PUBLIC_PATHS
-            and not _signed(path)
-            and not is_ui(path)
-        ):
+        if not services.settings.auth_disable and not _public(scope, services.settings):
             request = Request(scope)
             try:
                 credential = credential_of(request.headers.get("authorization", ""))

@@ -11,12 +11,14 @@ parses and prints.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import error_json, terraform_lock_json
+from taco_adapters.wire.tfe import API_VERSION, JSONAPI, errors_document
 from taco_core.errors import (
     BodyTooLarge,
     Conflict,
@@ -31,6 +33,7 @@ from taco_core.errors import (
     TacoError,
     Unauthenticated,
 )
+from taco_http.tfe.paths import is_api_path
 
 log = logging.getLogger("opentaco.http")
 
@@ -79,6 +82,36 @@ def is_backend(request: Request) -> bool:
     return request.url.path.startswith("/v1/backend/")
 
 
+def is_tfe(request: Request) -> bool:
+    """Requests to the Terraform-Cloud-compatible API, whose errors Terraform
+    reads as JSON:API (``{"errors": [{"status", "title", "detail"}]}``)."""
+    return is_api_path(request.url.path)
+
+
+def tfe_status_for(exc: TacoError) -> int:
+    """Statuses on the TFE API: a lock conflict is 409 (Terraform prints its
+    lock info and retries under ``-lock-timeout``; 423 it neither), and bad
+    input is 422 (Unprocessable Entity), as Terraform Cloud answers."""
+    if isinstance(exc, LockConflict):
+        return 409
+    if isinstance(exc, InvalidInput) and not isinstance(exc, BodyTooLarge):
+        return 422
+    return status_for(exc)
+
+
+def jsonapi_error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON:API error answer; the title is the status's phrase."""
+    title = (
+        HTTPStatus(status).phrase.lower() if status in HTTPStatus._value2member_map_ else "error"
+    )
+    return JSONResponse(
+        errors_document(status, title, detail),
+        status_code=status,
+        media_type=JSONAPI,
+        headers={"TFP-API-Version": API_VERSION, **(headers or {})},
+    )
+
+
 # What a caller who has not authenticated learns of a storage failure. The
 # full message names the endpoint, the bucket, the key layout and, while a
 # credential is looked up, its hash: it goes to the log only.
@@ -102,6 +135,8 @@ async def taco_error(request: Request, exc: Exception) -> Response:
     body = error_json(exc)
     if isinstance(exc, StorageUnavailable) and not is_authenticated(request):
         body["error"] = STORAGE_UNAVAILABLE
+    if is_tfe(request):
+        return jsonapi_error(tfe_status_for(exc), body["error"])
     response = JSONResponse(body, status_code=status)
     if isinstance(exc, Unauthenticated):
         # RFC 9110: a 401 names the schemes that would work. Both do here.
@@ -115,6 +150,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=headers)
+    if is_tfe(request):
+        return jsonapi_error(exc.status_code, str(exc.detail), headers)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
@@ -127,6 +164,8 @@ async def client_gone(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if is_tfe(request):
+        return jsonapi_error(500, "internal server error; the server's log says more")
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import resource
+import ssl
 import sys
 from datetime import UTC, datetime
 
@@ -40,8 +41,27 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+def check_tls(settings: Settings) -> None:
+    """Load the certificate and key once, so an unreadable file or a key that
+    does not match its certificate stops the service with one line naming
+    them (``SettingsError``) instead of a traceback from the server."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingsError(
+            f"OPENTACO_TLS_CERT={settings.tls_cert} / OPENTACO_TLS_KEY={settings.tls_key}: "
+            f"cannot use them ({reason}); give a readable PEM certificate and its matching "
+            "PEM private key"
+        ) from None
+
+
 async def serve(settings: Settings) -> None:
     configured_key(settings, datetime.now(UTC))  # a bad key file stops us before any I/O
+    check_tls(settings)
     quiet_accept_errors(asyncio.get_running_loop())
     _check_descriptors(settings)
     async with open_adapters(settings) as adapters:
@@ -55,6 +75,13 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
             server_header=False,
             log_config=None,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
+            # X-Forwarded-For and -Proto are taken only from a proxy the
+            # operator vouches for, never by default (uvicorn would trust
+            # 127.0.0.1 otherwise).
+            proxy_headers=settings.trust_proxy,
+            forwarded_allow_ips="*" if settings.trust_proxy else None,
             http=guarded_protocol(
                 read_timeout=settings.read_timeout_seconds,
                 max_connections=settings.max_connections,

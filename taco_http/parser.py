@@ -20,7 +20,14 @@ examples:
   opentacosvc --auth-issuer https://example.okta.com --auth-client-id 0oa1b2c3
   OPENTACO_SQLITE_DB_PATH=/var/lib/opentaco/taco.db opentacosvc --host 0.0.0.0
 
+  opentacosvc --tls-cert cert.pem --tls-key key.pem --port 8443
+                                           HTTPS, for Terraform's remote and cloud backends
+
 Terraform then uses  backend "http" { address = "http://127.0.0.1:8080/v1/backend/myapp/prod" ... }
+or, over HTTPS,      cloud { hostname = "taco.example.com" organization = "myapp" ... }
+
+Secrets are read from the environment only: OPENTACO_SECRET_KEY (signed URLs, OAuth state),
+OPENTACO_ENABLE_INTERNAL_ENDPOINTS (the internal API's webhook secret).
 """
 
 
@@ -39,8 +46,9 @@ def _typed(parse: Callable[[str, str], object]) -> Callable[[str], object]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opentacosvc",
-        description="OpenTaco state service: a Terraform HTTP backend and management API "
-        "over durable storage (SQLite by default).",
+        description="OpenTaco state service: a Terraform HTTP backend, a "
+        "Terraform-Cloud-compatible API and a management API over durable storage "
+        "(SQLite by default).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-base-url",
         type=_typed(s.parse_url),
         dest="public_base_url",
-        help="this service's public URL, the issuer of its tokens; the same on every replica "
-        "(env OPENTACO_PUBLIC_BASE_URL, default http://HOST:PORT)",
+        help="this service's public URL: the issuer of its tokens and the base of every URL "
+        "it hands out (upload URLs, OAuth redirects); the same on every replica "
+        "(env OPENTACO_PUBLIC_BASE_URL, default: the URL each request came to)",
     )
     add(
         "--tokens-access-ttl",
@@ -156,6 +165,34 @@ def build_parser() -> argparse.ArgumentParser:
         dest="admin_token_path",
         help="file that receives the bootstrap admin token on first start "
         "(env OPENTACO_ADMIN_TOKEN_PATH, default admin-token beside the SQLite database)",
+    )
+    add(
+        "--tls-cert",
+        type=Path,
+        dest="tls_cert",
+        help="serve HTTPS with this PEM certificate (chain); Terraform's remote and cloud "
+        "backends need it (env OPENTACO_TLS_CERT)",
+    )
+    add(
+        "--tls-key",
+        type=Path,
+        dest="tls_key",
+        help="the certificate's PEM private key (env OPENTACO_TLS_KEY)",
+    )
+    add(
+        "--trust-proxy",
+        action="store_const",
+        const=True,
+        dest="trust_proxy",
+        help="behind a reverse proxy: take the client's address, scheme and host from "
+        "X-Forwarded-For, -Proto and -Host (env OPENTACO_TRUST_PROXY)",
+    )
+    add(
+        "--terraform-token-ttl",
+        type=_typed(s.parse_positive_duration),
+        dest="terraform_token_ttl_seconds",
+        help="lifetime of the API tokens `terraform login` obtains, e.g. 90d "
+        "(env OPENTACO_TERRAFORM_TOKEN_TTL, default: until revoked)",
     )
     add(
         "--rbac-group-roles",
@@ -208,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
         dest="quarantine_grace_seconds",
         help="how long writes refused by the clobber guard are kept before pruning may drop "
         "them (env OPENTACO_QUARANTINE_GRACE, default 7d)",
+    )
+    add(
+        "--graph-reconcile-interval",
+        type=_typed(s.parse_duration),
+        dest="graph_reconcile_seconds",
+        help="how often the dependency graph is compared with the units' current states, "
+        "catching writes made by other replicas; 0 for only at start "
+        "(env OPENTACO_GRAPH_RECONCILE_INTERVAL, default 60s)",
+    )
+    add(
+        "--webhook-urls",
+        type=_typed(s.parse_url_list),
+        dest="webhook_urls",
+        metavar="URLS",
+        help="comma-separated URLs that receive a signed JSON POST when a unit's dependency "
+        "status changes; needs OPENTACO_WEBHOOK_SECRET (env OPENTACO_WEBHOOK_URLS)",
     )
     add(
         "--read-timeout",

@@ -67,12 +67,24 @@ class Settings:
     tokens_private_key_pem_path: Path | None = None
     tokens_kid: str = ""
     admin_token_path: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trust_proxy: bool = False
+    # HMAC key of signed URLs and of `terraform login`'s OAuth state and
+    # codes; without it, a random key kept in the storage is used.
+    secret_key: str = ""
+    # The internal API's webhook secret; setting it enables /internal/api.
+    internal_endpoints_secret: str = ""
+    terraform_token_ttl_seconds: float | None = None
     s3_root_bucket: str = "opentaco"
     s3_creds_ttl_seconds: float = 3600.0
     s3_upload_expiry_seconds: float = 24 * 3600.0
     rbac_group_roles: str = ""
     rbac_subject_roles: str = ""
     rbac_max_age_seconds: float | None = None
+    graph_reconcile_seconds: float = 60.0
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
 
     def policy(self) -> Policy:
         return Policy(
@@ -84,6 +96,11 @@ class Settings:
             ),
             delete_grace_seconds=self.delete_grace_seconds,
         )
+
+    @property
+    def tls(self) -> bool:
+        """Whether the service itself serves HTTPS."""
+        return self.tls_cert is not None
 
     def group_roles(self) -> GroupRoles:
         """``OPENTACO_RBAC_GROUP_ROLES`` as a mapping (checked by ``from_env``)."""
@@ -104,7 +121,8 @@ class Settings:
     def token_issuer(self) -> str:
         """The ``iss`` of our access tokens: the public base URL, or where
         this server listens. Every replica must agree on it."""
-        return self.public_base_url or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return self.public_base_url or f"{scheme}://{self.host}:{self.port}"
 
 
 # env var -> (field, parser)
@@ -206,6 +224,19 @@ def parse_log_level(name: str, raw: str) -> str:
     return value
 
 
+def parse_url_list(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs; blanks between commas are ignored."""
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("https://", "http://")) or len(url.split("://", 1)[1]) == 0:
+            raise SettingsError(f"{name} must be comma-separated http(s) URLs, got {url!r}")
+    return urls
+
+
+def _secret(name: str, raw: str) -> str:
+    return raw
+
+
 def parse_storage(name: str, raw: str) -> str:
     value = raw.strip().lower()
     if value not in STORAGE_KINDS:
@@ -251,6 +282,23 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+_MIN_SECRET = 8
+
+
+def parse_secret(name: str, raw: str) -> str:
+    """A shared secret: kept as given (no trimming inside), at least 8
+    characters, no whitespace; empty means unset."""
+    value = raw.strip()
+    if not value:
+        return ""
+    if len(value) < _MIN_SECRET or any(c.isspace() for c in value):
+        raise SettingsError(
+            f"{name} must be at least {_MIN_SECRET} characters without spaces "
+            "(use a long random value, e.g. from `openssl rand -hex 32`)"
+        )
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     if not raw.strip():
         raise SettingsError(f"{name} must not be empty")
@@ -289,12 +337,21 @@ ENV_VARS = {
     "OPENTACO_TOKENS_PRIVATE_KEY_PEM_PATH": ("tokens_private_key_pem_path", _path),
     "OPENTACO_TOKENS_KID": ("tokens_kid", _text),
     "OPENTACO_ADMIN_TOKEN_PATH": ("admin_token_path", _path),
+    "OPENTACO_TLS_CERT": ("tls_cert", _path),
+    "OPENTACO_TLS_KEY": ("tls_key", _path),
+    "OPENTACO_TRUST_PROXY": ("trust_proxy", parse_bool),
+    "OPENTACO_SECRET_KEY": ("secret_key", parse_secret),
+    "OPENTACO_ENABLE_INTERNAL_ENDPOINTS": ("internal_endpoints_secret", parse_secret),
+    "OPENTACO_TERRAFORM_TOKEN_TTL": ("terraform_token_ttl_seconds", parse_positive_duration),
     "OPENTACO_S3_ROOT_BUCKET": ("s3_root_bucket", parse_bucket),
     "OPENTACO_S3_CREDS_TTL": ("s3_creds_ttl_seconds", parse_positive_duration),
     "OPENTACO_S3_UPLOAD_EXPIRY": ("s3_upload_expiry_seconds", parse_positive_duration),
     "OPENTACO_RBAC_GROUP_ROLES": ("rbac_group_roles", parse_group_roles_setting),
     "OPENTACO_RBAC_SUBJECT_ROLES": ("rbac_subject_roles", parse_subject_roles_setting),
     "OPENTACO_RBAC_MAX_AGE": ("rbac_max_age_seconds", parse_duration),
+    "OPENTACO_GRAPH_RECONCILE_INTERVAL": ("graph_reconcile_seconds", parse_duration),
+    "OPENTACO_WEBHOOK_URLS": ("webhook_urls", parse_url_list),
+    "OPENTACO_WEBHOOK_SECRET": ("webhook_secret", _secret),
 }
 
 
@@ -325,6 +382,16 @@ def from_env(environ: Mapping[str, str], overrides: Mapping[str, object] | None 
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.storage == "s3" and not settings.s3_bucket:
         raise SettingsError("storage s3 needs a bucket: set OPENTACO_S3_BUCKET or --s3-bucket")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError(
+            "TLS needs both a certificate and its key: set OPENTACO_TLS_CERT and "
+            "OPENTACO_TLS_KEY (--tls-cert, --tls-key)"
+        )
+    if settings.webhook_urls and not settings.webhook_secret.strip():
+        raise SettingsError(
+            "OPENTACO_WEBHOOK_URLS needs OPENTACO_WEBHOOK_SECRET: every notification is "
+            "signed with it (X-OpenTaco-Signature) so receivers can tell it came from here"
+        )
     if bool(settings.auth_issuer) != bool(settings.auth_client_id):
         raise SettingsError(
             "OIDC login needs both OPENTACO_AUTH_ISSUER and OPENTACO_AUTH_CLIENT_ID "

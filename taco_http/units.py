@@ -35,10 +35,11 @@ from taco_adapters.wire import (
     versions_page_json,
 )
 from taco_core.caller import Caller
-from taco_core.errors import InvalidInput, NotFound
+from taco_core.errors import InvalidInput, NotFound, UnitNotFound
 from taco_core.history import current_at
 from taco_core.model import MAX_NUMBER, Surface, UnitId
 from taco_core.unit_id import decode_path_id
+from taco_http import graph_routes
 from taco_http.auth import caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
@@ -96,9 +97,16 @@ async def list_units(request: Request) -> Response:
 
 async def unit_route(request: Request) -> Response:
     """Dispatch ``/v1/units/<id>[/<action>[/<arg>]]`` on the raw path."""
+    return await dispatch(request, "/v1/units/")
+
+
+async def dispatch(request: Request, base: str, namespace: str = "") -> Response:
+    """Dispatch ``<base><id>[/<action>[/<arg>]]``; a unit outside
+    ``namespace`` (an ID prefix, for APIs scoped to an organization) is
+    ``UnitNotFound``, as if it did not exist."""
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     raw = raw_path.decode("latin-1").split("?", 1)[0]
-    rest = raw[len("/v1/units/") :].rstrip("/")
+    rest = raw[len(base) :].rstrip("/")
     parts = [unquote(p) for p in rest.split("/")]
     action: str | None = None
     arg: str | None = None
@@ -107,6 +115,8 @@ async def unit_route(request: Request) -> Response:
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
     unit_id = decode_path_id("/".join(parts))
+    if not unit_id.startswith(namespace):
+        raise UnitNotFound(unit_id)
     if action is None:
         handlers = _UNIT_METHODS
     elif action == "version":
@@ -269,4 +279,5 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "restore": {"POST": _restore},
     "undelete": {"POST": _undelete},
     "diff": {"GET": _diff},
+    "status": {"GET": graph_routes.unit_status},
 }

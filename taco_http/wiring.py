@@ -4,10 +4,10 @@ chooses the adapters and builds the use cases over them.
 Two steps, each an async context manager that closes what it opened:
 
 - ``open_adapters(settings)``: every adapter for the configured storage, in
-  ``Adapters``. The credentials and the RBAC policy live wherever the states
-  do (the same SQLite file, the same bucket and prefix on one S3 client, or
-  memory), so they survive restarts and every replica sharing the storage
-  shares them.
+  ``Adapters``. The credentials, the RBAC policy and the organization
+  directory live wherever the states do (the same SQLite file, the same
+  bucket and prefix on one S3 client, or memory), so they survive restarts
+  and every replica sharing the storage shares them.
 - ``open_services(settings, adapters)``: the use cases and the few adapters
   routes speak to, in ``Services``, the typed object the app's lifespan
   yields and handlers reach with ``taco_http.context.services_of``.
@@ -21,7 +21,10 @@ configured.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,23 +41,37 @@ from taco_adapters.identity import (
 )
 from taco_adapters.memory import (
     MemoryAuthStore,
+    MemoryDirectoryStore,
     MemoryRbacStore,
     MemoryStateStore,
     MemoryUploadStaging,
 )
 from taco_adapters.sqlite import (
     SqliteAuthStore,
+    SqliteDirectoryStore,
     SqliteRbacStore,
     SqliteStateStore,
     SqliteUploadStaging,
     companion_files,
 )
+from taco_adapters.webhooks import WebhookSender
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
+from taco_core.directory_service import DirectoryService
 from taco_core.errors import TacoError
 from taco_core.event_bus import EventBus
 from taco_core.events import Event
-from taco_core.ports import AuthStore, Clock, EventSink, RbacStore, StateStore, UploadStaging
+from taco_core.graph_service import GraphService
+from taco_core.org_roles import OrganizationAdmins
+from taco_core.ports import (
+    AuthStore,
+    Clock,
+    DirectoryStore,
+    EventSink,
+    RbacStore,
+    StateStore,
+    UploadStaging,
+)
 from taco_core.rbac import GLOBAL_RESOURCE, Action, Authorizer, RbacPolicy
 from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
@@ -68,14 +85,27 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on. ``staging`` holds the S3
-    endpoint's multipart uploads in progress, beside the states."""
+    """Every adapter the service runs on. ``directory`` (organizations and
+    users) defaults to memory only for callers that build this by hand
+    (tests); ``open_adapters`` keeps it beside the states. ``staging`` holds
+    the S3 endpoint's multipart uploads in progress, beside the states."""
 
     states: StateStore
     auth: AuthStore
     rbac: RbacStore
     clock: Clock
+    directory: DirectoryStore = field(factory=MemoryDirectoryStore)
     staging: UploadStaging = field(factory=MemoryUploadStaging)
+
+
+@frozen
+class Keys:
+    """The service's own HMAC keys, one per purpose, the same on every
+    replica: derived from ``OPENTACO_SECRET_KEY`` when it is set, else
+    random keys created once in the storage (``SecretStore``)."""
+
+    signed_urls: bytes
+    terraform_login: bytes
 
 
 @frozen
@@ -96,9 +126,17 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    # Organizations and their users (the internal API syncs them in).
+    directory: DirectoryService
+    keys: Keys
     # The S3-compatible endpoint's credentials and multipart staging.
     s3_credentials: S3CredentialService
     staging: UploadStaging
+    # The dependency graph: kept up to date by its background task (the
+    # app's lifespan runs it), and its status views.
+    graph: GraphService
+    # Signed notifications of status changes, when webhook URLs are configured.
+    webhooks: WebhookSender | None = None
 
 
 @contextlib.asynccontextmanager
@@ -119,16 +157,19 @@ async def open_adapters(
         states: StateStore
         auth: AuthStore
         rbac: RbacStore
+        directory: DirectoryStore
         staging: UploadStaging
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
             states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
+            directory = MemoryDirectoryStore()
             staging = MemoryUploadStaging()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
             from taco_adapters.s3 import (
                 S3AuthStore,
                 S3Bucket,
+                S3DirectoryStore,
                 S3RbacStore,
                 S3StateStore,
                 S3UploadStaging,
@@ -145,6 +186,7 @@ async def open_adapters(
             stack.push_async_callback(bucket.aclose)
             log.info("storage: S3 bucket %s prefix %r", settings.s3_bucket, settings.s3_prefix)
             states = S3StateStore(bucket, prefix=settings.s3_prefix)
+            directory = S3DirectoryStore(bucket, prefix=settings.s3_prefix)
             staging = S3UploadStaging(bucket, prefix=settings.s3_prefix)
             if settings.auth_disable:
                 auth, rbac = MemoryAuthStore(), MemoryRbacStore()
@@ -162,13 +204,23 @@ async def open_adapters(
             sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
+            sqlite_directory = await SqliteDirectoryStore.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_directory.aclose)
+            directory = sqlite_directory
             log.info("storage: SQLite at %s", settings.sqlite_db_path.resolve())
             db = settings.sqlite_db_path.resolve()
             token_file = admin_token_file(settings)
             beside = [token_file.resolve()] if token_file else []
             for problem in exposed(db.parent, [*companion_files(db), *beside]):
                 log.warning(problem)
-        yield Adapters(states=states, auth=auth, rbac=rbac, clock=clock, staging=staging)
+        yield Adapters(
+            states=states,
+            auth=auth,
+            rbac=rbac,
+            clock=clock,
+            directory=directory,
+            staging=staging,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -197,7 +249,11 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
+    keys = await _open_keys(settings, adapters)
     rbac = await _open_rbac(settings, adapters)
+    if rbac.enabled:
+        # Whoever creates an organization administers its units.
+        events.subscribe(OrganizationAdmins(rbac, clock))
     s3_credentials = S3CredentialService(
         access_tokens,
         adapters.auth,
@@ -206,12 +262,21 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
         ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
         allow_anonymous=settings.auth_disable,
     )
+    states = StateService(adapters.states, clock, settings.policy(), access=rbac, events=events)
+    graph = GraphService(
+        states,
+        reconcile_interval=settings.graph_reconcile_seconds or None,
+        on_error=_graph_failed,
+    )
+    events.subscribe(graph)
+    webhooks = None
+    if settings.webhook_urls:
+        webhooks = WebhookSender(settings.webhook_urls, settings.webhook_secret)
+        events.subscribe(webhooks)
     try:
         yield Services(
             settings=settings,
-            states=StateService(
-                adapters.states, clock, settings.policy(), access=rbac, events=events
-            ),
+            states=states,
             auth=AuthService(
                 adapters.auth,
                 access_tokens,
@@ -226,12 +291,27 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
+            directory=DirectoryService(adapters.directory, clock, events=events),
+            keys=keys,
             s3_credentials=s3_credentials,
             staging=adapters.staging,
+            graph=graph,
+            webhooks=webhooks,
         )
     finally:
         if oidc is not None:
             await oidc.aclose()
+
+
+async def _open_keys(settings: Settings, adapters: Adapters) -> Keys:
+    async def key(purpose: str) -> bytes:
+        if settings.secret_key:
+            # One operator secret, a distinct key per purpose: a value signed
+            # for one use is never valid for another.
+            return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        return await adapters.auth.secret(purpose, secrets.token_bytes(32))
+
+    return Keys(signed_urls=await key("signed-urls"), terraform_login=await key("terraform-login"))
 
 
 async def _open_rbac(settings: Settings, adapters: Adapters) -> RbacService:
@@ -283,6 +363,12 @@ def _listener_failed(sink: EventSink, event: Event, exc: Exception) -> None:
         exc,
         exc_info=not isinstance(exc, TacoError),
     )
+
+
+def _graph_failed(message: str, exc: Exception) -> None:
+    """The graph's background pass failed; it keeps its queue and retries."""
+    detail = exc.message if isinstance(exc, TacoError) else str(exc)
+    log.warning("%s: %s", message, detail, exc_info=not isinstance(exc, TacoError))
 
 
 async def _open_access_tokens(

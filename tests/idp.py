@@ -1,7 +1,6 @@
 """A small stand-in OIDC provider for in-process tests of ID-token checks.
 
-It serves a discovery document, a JWKS and a token endpoint (whose answer a
-test sets) over real HTTP (stdlib server in a
+It serves a discovery document and a JWKS over real HTTP (stdlib server in a
 thread, so any event loop can reach it) and mints ID tokens with its RSA keys,
 good or deliberately broken. The end-to-end tests use the real npm
 ``oidc-provider`` instead (``tests/e2e/oidc``).
@@ -9,12 +8,14 @@ good or deliberately broken. The end-to-end tests use the real npm
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -29,9 +30,9 @@ class FakeProvider:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "idp-1"})]
         self.jwks_requests = 0
         self.down = False
-        # The token endpoint's answer (status, JSON) and the forms it was sent.
-        self.token_reply: tuple[int, Any] = (200, {"id_token": "minted-id-token"})
-        self.token_requests: list[dict[str, str]] = []
+        # Authorization codes ``grant`` made: code -> (PKCE challenge, ID-token claims).
+        self.codes: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.redeemed: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -69,6 +70,22 @@ class FakeProvider:
         header = {"alg": alg, "kid": key.kid}
         return jwt.encode(header, self.claims(**overrides), key, algorithms=[alg])
 
+    def grant(self, code: str, challenge: str, **claims: Any) -> None:
+        """Make ``code`` redeemable at ``/token`` by the holder of the PKCE
+        verifier of ``challenge`` (S256), for an ID token with ``claims``."""
+        self.codes[code] = (challenge, claims)
+
+    def _redeem(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.redeemed.append(form)
+        found = self.codes.pop(form.get("code", ""), None)
+        if found is None:
+            return 400, {"error": "invalid_grant", "error_description": "unknown code"}
+        challenge, claims = found
+        digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+            return 400, {"error": "invalid_grant", "error_description": "PKCE mismatch"}
+        return 200, {"id_token": self.mint(**claims), "token_type": "Bearer"}
+
     def _document(self, path: str) -> dict[str, Any] | None:
         if path == "/.well-known/openid-configuration":
             return {
@@ -98,11 +115,11 @@ class FakeProvider:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = dict(parse_qsl(self.rfile.read(length).decode()))
-                status, doc = (404, {"error": "not_found"})
-                if self.path == "/token" and not provider.down:
-                    provider.token_requests.append(form)
-                    status, doc = provider.token_reply
+                raw = self.rfile.read(length).decode()
+                form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw).items()}
+                status, doc = (
+                    provider._redeem(form) if self.path == "/token" else (404, {"error": "no"})
+                )
                 body = json.dumps(doc).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

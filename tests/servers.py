@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,12 +37,17 @@ def opentacosvc_command() -> list[str]:
 
 
 class Server:
-    """A running service: ``url``, ``port``, its process and log file."""
+    """A running service: ``url``, ``port``, its process and log file.
+    Over TLS (``ca`` set), ``url`` is ``https://localhost:<port>``, the name
+    the test certificate holds."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], port: int, log: Path, ca: Path | None = None
+    ) -> None:
         self.proc = proc
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.ca = ca
+        self.url = f"https://localhost:{port}" if ca else f"http://127.0.0.1:{port}"
         self.log = log
 
     def logs(self) -> str:
@@ -61,13 +67,20 @@ class Server:
                 self.kill()
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 20.0,
+    ca: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"opentacosvc exited with {proc.returncode}:\n{log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=1, verify=verify).status_code == 200:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"opentacosvc did not become ready in {timeout}s:\n{log.read_text()}")
@@ -80,12 +93,15 @@ def start_server(
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     auth_disable: bool = True,
+    ca: Path | None = None,
     preexec_fn: Callable[[], None] | None = None,
 ) -> Server:
     """Start ``opentacosvc`` in ``workdir`` (its default ``data/taco.db`` lands
     there) and wait until ``/readyz`` answers. Authentication is disabled
-    unless ``auth_disable=False`` (the service's own default is on);
-    ``preexec_fn`` runs in the child before the service (resource limits)."""
+    unless ``auth_disable=False`` (the service's own default is on). With
+    ``ca``, the server serves TLS (``args`` name its certificate) and is
+    checked against that CA; ``preexec_fn`` runs in the child before the
+    service (resource limits)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"opentacosvc-{port}.log"
@@ -98,9 +114,9 @@ def start_server(
         proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env, stdout=sink, stderr=sink, preexec_fn=preexec_fn
         )
-    server = Server(proc, port, log)
+    server = Server(proc, port, log, ca)
     try:
-        wait_ready(server.url, proc, log)
+        wait_ready(server.url, proc, log, ca=ca)
     except BaseException:
         server.stop()
         raise

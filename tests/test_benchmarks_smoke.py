@@ -109,7 +109,30 @@ def _result() -> dict[str, object]:
                 "python": spread,
                 "import_taco_http_main": spread,
             },
+            "graph": _graph_figures(),
         },
+    }
+
+
+def _graph_figures() -> dict[str, object]:
+    timed = {"best": 0.2, "median": 0.3}
+    core = {
+        name: timed
+        for name in ("baseline_scan", "build_index", "status_every_unit",
+                     "build_and_status_every_unit", "status_one_unit_x1000",
+                     "whole_graph_view", "parse_graph_state", "one_write_rules_and_rewrite")
+    }  # fmt: skip
+    http = {"bytes": 2_000_000, "opentaco": _summary(8, 120.0), "bare": _summary(70, 14.0)}
+    return {
+        "units": 9_999,
+        "edges": 50_000,
+        "requested": {"units": 10_000, "edges": 50_000},
+        "core": core,
+        "state_bytes": 43_000_000,
+        "first_status_all_seconds": 3.0,
+        "status_all": http,
+        "status_one": http,
+        "graph": http,
     }
 
 
@@ -178,6 +201,9 @@ def test_evaluate_checks_every_target() -> None:
     assert checks["1,000,000 units: unit GET p50 against 1,000 units"].met is True
     assert checks["1,000,000 units: start-up to ready against 1,000 units"].met is True
     assert checks["cold start to ready /readyz, median of 1"].met is True
+    size = "9,999 units / 50,000 edges"
+    assert checks[f"index + status of every unit in process, {size}"].met is True
+    assert checks[f"GET /v1/status (every unit), {size}, p50"].met is True
 
 
 def test_evaluate_marks_unmeasured_targets() -> None:
@@ -195,9 +221,10 @@ def test_render_writes_tables_for_every_scenario() -> None:
         "| POST 1 MB throughput, concurrency 1 | >= 70% of bare+SQLite | 60% of bare+SQLite "
         "| **missed** |" in text
     )
-    for title in ("Backend GET and POST", "LOCK + POST", "Listing units", "Peak RSS",
-                  "History", "Scale of units", "Cold start"):  # fmt: skip
+    for title in ("Backend GET and POST", "LOCK + POST", "Listing units", "Peak RSS", "History",
+                  "Scale of units", "Cold start", "Dependency graph status"):  # fmt: skip
         assert f"### {title}" in text
+    assert "| `GET /v1/status` (every unit) | 2.00 MB | 120.0 | 14.0 | 8.6 |" in text
     assert "Test CPU" in text
 
 

@@ -168,21 +168,17 @@ class OidcIdTokenVerifier:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    # -- the authorization code flow, server side (the web UI's login) -----------
+    # -- the authorization code flow (``terraform login``) ------------------------
 
     async def redeem_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> str:
-        """The ID token the provider gives for an authorization code: the
-        second step of the code flow, as a public client (the PKCE verifier
-        proves it is the client that started the login; there is no secret).
-        The token is returned unverified: ``verify`` (through
-        ``AuthService.exchange``) checks it. ``Unauthenticated`` when the
-        provider refuses the code, ``IdentityProviderUnavailable`` when it
-        cannot be reached or names no token endpoint."""
-        url = (await self.endpoints()).get("token_endpoint")
+        """The ID token the provider gives for an authorization code it sent to
+        ``redirect_uri`` (public client, PKCE ``code_verifier``), unverified:
+        pass it to ``verify``. ``Unauthenticated`` when the provider refuses
+        the code, ``IdentityProviderUnavailable`` when it cannot be reached or
+        answers nonsense."""
+        url = (await self.endpoints()).get("token_endpoint", "")
         if not url:
-            raise IdentityProviderUnavailable(
-                "the provider names no token_endpoint: set OPENTACO_AUTH_TOKEN_URL"
-            )
+            raise IdentityProviderUnavailable("the provider publishes no token_endpoint")
         form = {
             "grant_type": "authorization_code",
             "code": code,
@@ -195,32 +191,24 @@ class OidcIdTokenVerifier:
                 url, data=form, headers={"Accept": "application/json"}
             ) as reply:
                 status = reply.status
-                try:
-                    doc = await reply.json(content_type=None)
-                except ValueError:
-                    doc = None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            why = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+                doc = await reply.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
             raise IdentityProviderUnavailable(
-                f"cannot reach the provider's token endpoint {url}: {why or type(exc).__name__}"
+                f"cannot redeem the code at {url}: {reason or type(exc).__name__}"
             ) from None
-        doc = doc if isinstance(doc, dict) else {}
-        if status >= 500:
-            raise IdentityProviderUnavailable(
-                f"the provider's token endpoint {url} answered {status}"
-            )
+        if not isinstance(doc, dict):
+            raise IdentityProviderUnavailable(f"{url} did not answer a JSON object")
         if status != 200:
             error = str(doc.get("error") or f"HTTP {status}")
-            detail = doc.get("error_description")
+            detail = str(doc.get("error_description") or "")
             raise Unauthenticated(
-                f"the identity provider refused the login code: {error}"
-                + (f" ({detail})" if isinstance(detail, str) and detail else "")
+                f"the identity provider refused the login: {error}"
+                + (f" ({detail})" if detail else "")
             )
         id_token = doc.get("id_token")
         if not isinstance(id_token, str) or not id_token:
-            raise Unauthenticated(
-                "the identity provider answered the login code without an ID token"
-            )
+            raise IdentityProviderUnavailable(f"{url} answered no id_token (is 'openid' allowed?)")
         return id_token
 
     # -- IdTokenVerifier -------------------------------------------------------

@@ -9,8 +9,15 @@ SQLite or S3. Nothing survives the process.
 from __future__ import annotations
 
 from taco_adapters.memory.auth_store import MemoryAuthStore
+from taco_adapters.memory.directory_store import MemoryDirectoryStore
 from taco_adapters.memory.rbac_store import MemoryRbacStore
 from taco_adapters.memory.staging import MemoryUploadStaging
 from taco_adapters.memory.state_store import MemoryStateStore
 
-__all__ = ["MemoryAuthStore", "MemoryRbacStore", "MemoryStateStore", "MemoryUploadStaging"]
+__all__ = [
+    "MemoryAuthStore",
+    "MemoryDirectoryStore",
+    "MemoryRbacStore",
+    "MemoryStateStore",
+    "MemoryUploadStaging",
+]

@@ -7,7 +7,7 @@ suite as the durable adapters. Nothing survives the process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -22,6 +22,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
+from taco_core.labels import apply_label_changes
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -107,6 +108,12 @@ class MemoryStateStore:
         doomed = [r.unit.id for r in self._deleted if expired(r)]
         self._deleted = [r for r in self._deleted if not expired(r)]
         return sorted(doomed)
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        record = self._record(unit_id)
+        labels = apply_label_changes(record.unit.labels, changes)
+        record.unit = attrs.evolve(record.unit, labels=labels)
+        return record.unit
 
     async def lock(self, unit_id: UnitId, wanted: LockInfo) -> LockInfo:
         record = self._record(unit_id)

@@ -1,12 +1,13 @@
 """The HTTP client of a running ``opentacosvc``.
 
 ``RemoteStateControl`` implements the core's ``StateControl`` port (what the
-CLI, a Terraform provider or a script does with units); ``RemoteAuth`` and
-``RemoteRbac`` are the server's auth and RBAC APIs beside it. All send
-``taco_adapters.wire`` shapes over one ``Transport`` each (timeouts, safe
-retries, Bearer tokens from ``Credentials`` and their renewal) and raise the
-core's ``TacoError`` classes, plus ``ServerUnreachable`` and ``SessionExpired``, which only a
-client meets.
+CLI, a Terraform provider or a script does with units), and
+``RemoteDependencyGraph`` its ``DependencyGraph`` port (what needs
+re-applying); ``RemoteAuth`` and ``RemoteRbac`` are the server's auth and RBAC
+APIs beside them. All send ``taco_adapters.wire`` shapes over one
+``Transport`` each (timeouts, safe retries, Bearer tokens from ``Credentials``
+and their renewal) and raise the core's ``TacoError`` classes, plus
+``ServerUnreachable`` and ``SessionExpired``, which only a client meets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from taco_adapters.remote.auth import RemoteAuth
 from taco_adapters.remote.client import RemoteStateControl
 from taco_adapters.remote.credentials import Credentials, Refresher, StaticToken
 from taco_adapters.remote.errors import ServerUnreachable, SessionExpired
+from taco_adapters.remote.graph import RemoteDependencyGraph
 from taco_adapters.remote.rbac import RemoteRbac
 from taco_adapters.remote.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Trace
 
@@ -24,6 +26,7 @@ __all__ = [
     "Credentials",
     "Refresher",
     "RemoteAuth",
+    "RemoteDependencyGraph",
     "RemoteRbac",
     "RemoteStateControl",
     "ServerUnreachable",

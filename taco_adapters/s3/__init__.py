@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from taco_adapters.s3.auth_store import S3AuthStore, S3SigningKeyStore, S3TokenStore
 from taco_adapters.s3.bucket import S3Bucket
+from taco_adapters.s3.directory_store import S3DirectoryStore
 from taco_adapters.s3.rbac_store import S3RbacStore
 from taco_adapters.s3.staging import S3UploadStaging
 from taco_adapters.s3.state_store import S3StateStore
@@ -19,6 +20,7 @@ from taco_adapters.s3.state_store import S3StateStore
 __all__ = [
     "S3AuthStore",
     "S3Bucket",
+    "S3DirectoryStore",
     "S3RbacStore",
     "S3SigningKeyStore",
     "S3StateStore",

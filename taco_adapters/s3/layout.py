@@ -19,9 +19,9 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials, the RBAC policy, the S3 endpoint's
-multipart uploads in progress) live under ``<prefix>/__opentaco/``, a folder
-no unit ID can name.
+The platform's own objects (credentials, the RBAC policy, the organization
+directory, the S3 endpoint's multipart uploads in progress) live under
+``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ VERSIONS_DIR = f"{META_DIR}/versions/"
 DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
+DIRECTORY = f"{META_DIR}/directory/directory.json"
 UPLOADS_DIR = f"{META_DIR}/uploads/"
 MIRROR_META = "opentaco-version"
 MIRROR_INCARNATION = "opentaco-incarnation"
@@ -91,6 +92,10 @@ class Layout:
     def rbac_policy(self) -> str:
         """The object holding the RBAC policy document."""
         return self.base + RBAC_POLICY
+
+    def directory(self) -> str:
+        """The object holding the organization directory."""
+        return self.base + DIRECTORY
 
     def uploads_root(self) -> str:
         """The folder of the S3 endpoint's multipart uploads in progress."""

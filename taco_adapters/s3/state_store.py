@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -79,6 +79,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
+from taco_core.labels import apply_label_changes
 from taco_core.model import (
     LockInfo,
     NewVersion,
@@ -525,6 +526,29 @@ class S3StateStore(BucketStore):
             await self._s3.delete(record.key)
             purged.append(unit_id)
         return purged
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Compare-and-swap ``unit.json`` with the labels changed. A state
+        written from outside is adopted first (a doc must exist to hold the
+        labels), as a commit would."""
+        for _ in range(_ATTEMPTS):
+            view = await self._view(unit_id)
+            base = view.doc
+            written: list[str] = []
+            if view.pending:
+                adopted = await self._adopt(view)
+                if adopted is None:
+                    continue
+                base, key = adopted
+                written.append(key)
+            doc = attrs.evolve(base, labels=apply_label_changes(base.labels, changes))
+            try:
+                await self._put_doc(unit_id, doc, etag=view.etag)
+            except PreconditionFailed:
+                await self._discard(written)
+                continue
+            return await self.get_unit(unit_id)
+        raise ConcurrentUpdate(unit_id)
 
     # -- locks ---------------------------------------------------------------
 

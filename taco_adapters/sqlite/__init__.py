@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from taco_adapters.sqlite.auth_store import SqliteAuthStore
 from taco_adapters.sqlite.database import SqliteDatabase, companion_files
+from taco_adapters.sqlite.directory_store import SqliteDirectoryStore
 from taco_adapters.sqlite.rbac_store import SqliteRbacStore
 from taco_adapters.sqlite.staging import SqliteUploadStaging
 from taco_adapters.sqlite.state_store import SqliteStateStore
@@ -19,6 +20,7 @@ from taco_adapters.sqlite.state_store import SqliteStateStore
 __all__ = [
     "SqliteAuthStore",
     "SqliteDatabase",
+    "SqliteDirectoryStore",
     "SqliteRbacStore",
     "SqliteStateStore",
     "SqliteUploadStaging",

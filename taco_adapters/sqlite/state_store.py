@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import attrs
 
 from taco_adapters.byte_cache import DEFAULT_BUDGET, ByteCache
 from taco_adapters.sqlite.compaction import Compactor, blob_bytes
@@ -51,6 +52,7 @@ from taco_core.errors import (
     UnitNotFound,
     VersionNotFound,
 )
+from taco_core.labels import apply_label_changes
 from taco_core.model import (
     MAX_NUMBER,
     LockInfo,
@@ -274,6 +276,19 @@ class SqliteStateStore:
             return [_unit_of(row)[1] for row in rows]
 
         return await self._db.run(op, write=False)
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        def op(conn: sqlite3.Connection) -> Unit:
+            key, unit = _live(conn, unit_id)
+            labels = apply_label_changes(unit.labels, changes)
+            # Stored compact, as create_unit does: listings splice the text in.
+            conn.execute(
+                "UPDATE units SET labels = ?, rev = rev + 1 WHERE key = ?",
+                (json.dumps(dict(labels), separators=(",", ":")), key),
+            )
+            return attrs.evolve(unit, labels=labels)
+
+        return await self._db.run(op, write=True)
 
     async def unit_documents(
         self,

@@ -56,6 +56,10 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.StillReferenced,
     core.WouldLockOut,
     core.ConcurrentPolicyUpdate,
+    core.OrganizationNotFound,
+    core.OrganizationAlreadyExists,
+    core.ConcurrentDirectoryUpdate,
+    core.UserNotFound,
 )
 
 
@@ -88,6 +92,8 @@ _DATA: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
     "item_id": ("item_id", str, str, ""),
     "assignee": ("assignee", str, str, ""),
     "referrers": ("referrers", list, tuple, ()),
+    "organization": ("organization", str, str, ""),
+    "subject": ("subject", str, str, ""),
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from taco_adapters.remote import ServerUnreachable, SessionExpired
 from taco_cli.auth_commands import AUTH_HANDLERS
 from taco_cli.commands import HANDLERS
-from taco_cli.errors import AuthenticationFailed, LocalFileError, UsageError
+from taco_cli.errors import AuthenticationFailed, LocalFileError, NotUpToDate, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.main import EXIT_CODES, exit_code_for, target_of
 from taco_cli.output import human_size, table
@@ -146,10 +146,12 @@ def test_server_comes_from_flag_then_environment_then_default() -> None:
         (AuthenticationFailed("x"), 5),
         (Forbidden("x"), 1),
         (TokenNotFound("t"), 4),
+        (NotUpToDate("x"), 6),
     ],
 )
 def test_exit_code_table(error: Exception, code: int) -> None:
-    """One table: usage 2, lock conflict 3, not found 4, authentication 5, else 1."""
+    """One table: usage 2, lock conflict 3, not found 4, authentication 5, not up to
+    date 6, else 1."""
     assert exit_code_for(error) == code
 
 

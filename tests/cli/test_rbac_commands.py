@@ -4,14 +4,18 @@ codes (0 allowed / 4 denied for ``rbac test``; the server's 403 is exit 1)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import httpx
 import pytest
 
+from taco_core.graph import GRAPH_UNIT
 from tests.cli.conftest import Taco
 from tests.servers import Server, running_server
+from tests.unit.graph_states import edge_resource, encode, graph_state
 
 
 @attrs.frozen
@@ -169,6 +173,58 @@ def test_deletes_cascade_only_when_asked_and_missing_things_exit_4(
     assert admin("rbac", "role", "rm", "temp", env=env).code == 4
     assert admin("rbac", "user", "revoke", "dana", "temp", env=env).code == 4
     assert admin("rbac", "role", "revoke-permission", "admin", "reader", env=env).code == 4
+
+
+def test_dependency_views_follow_the_callers_roles(admin: Taco, secured: Secured) -> None:
+    """taco unit status and dep ls with a token allowed g-dev/* only: the
+    other units are neither listed nor named (g-dev/app is red because of one,
+    counted but not shown), and asking for one exits 1 with the server's 403."""
+    env = {"OPENTACO_TOKEN": secured.admin}
+    for unit, value in (("g-prod/db", "1"), ("g-dev/net", "1"), ("g-dev/app", "1")):
+        admin.ok("unit", "create", unit, env=env)
+        admin.ok("unit", "push", unit, "-", stdin=_outputs(unit, 1, value), env=env)
+    links = [("g-prod/db", "out", "g-dev/app"), ("g-dev/net", "out", "g-dev/app")]
+    resources = [edge_resource(f"e{n}", *link) for n, link in enumerate(links)]
+    written = httpx.post(  # by Terraform, through the backend, which creates the unit
+        f"{secured.server.url}/v1/backend/{GRAPH_UNIT}",
+        content=encode(graph_state(*resources)),
+        auth=("terraform", secured.admin),
+    )
+    assert written.status_code == 200, written.text
+    admin.ok("unit", "push", "g-prod/db", "-", stdin=_outputs("g-prod/db", 2, "2"), env=env)
+    as_admin(
+        admin, secured, "rbac", "permission", "create", "g-dev-read", "--rule",
+        "allow:unit.read:g-dev/*",
+    )  # fmt: skip
+    as_admin(admin, secured, "rbac", "role", "create", "g-dev-read")
+    as_admin(admin, secured, "rbac", "role", "assign-permission", "g-dev-read", "g-dev-read")
+    as_admin(admin, secured, "rbac", "user", "assign", "g-dev", "g-dev-read")
+    token = admin.ok("token", "create", "--name", "g", "--subject", "g-dev", "--json", env=env)
+    mine = {"OPENTACO_TOKEN": token.json()["token"]}
+    assert admin.ok("unit", "status", "--prefix", "g-", env=mine).out.splitlines() == [
+        "UNIT       STATUS          PENDING  FIRST OFFENDER",
+        "g-dev/app  needs re-apply  1        -",
+        "g-dev/net  up to date      0        -",
+        "",
+        "Total: 2 units: 1 up to date, 1 needs re-apply",
+    ]
+    edges = admin.ok("dep", "ls", "--json", env=mine).json()["edges"]
+    assert [(e["from_unit_id"], e["to_unit_id"]) for e in edges] == [("g-dev/net", "g-dev/app")]
+    refused = admin("unit", "status", "g-prod/db", env=mine)
+    assert refused.code == 1, refused
+    assert "permission denied: unit.read_outputs on unit 'g-prod/db'" in refused.err
+    assert admin("dep", "ls", "--unit", "g-prod/db", env=mine).code == 1
+
+
+def _outputs(unit: str, serial: int, value: str) -> bytes:
+    doc = {
+        "version": 4,
+        "serial": serial,
+        "lineage": f"L-{unit}",
+        "outputs": {"out": {"value": value, "type": "string"}},
+        "resources": [],
+    }
+    return json.dumps(doc).encode()
 
 
 def test_rbac_commands_need_a_server(tmp_path: Path) -> None:

@@ -367,6 +367,45 @@ async def test_version_page_is_a_slice_of_the_history(store: StateStore) -> None
         assert list(page.versions) == everything[offset : offset + limit]
 
 
+async def test_labels_change_one_key_at_a_time(store: StateStore) -> None:
+    """update_labels sets and removes only the keys it names and returns the
+    unit as it now is (lock included); the change is what get_unit reads."""
+    await store.create_unit(unit(labels={"team": "a", "tier": "web"}))
+    await store.lock(U, LockInfo(id="L1"))
+    got = await store.update_labels(U, {"team": "b", "app": "", "tier": None, "gone": None})
+    assert got.labels == {"team": "b", "app": ""}
+    assert got.lock is not None and got.lock.id == "L1"
+    assert (await store.get_unit(U)).labels == {"team": "b", "app": ""}
+    [(_, listed)] = await store.unit_documents()
+    assert _wire(listed)["labels"] == {"team": "b", "app": ""}
+    with pytest.raises(UnitNotFound):
+        await store.update_labels(UnitId("app/none"), {"a": "b"})
+
+
+async def test_labels_keep_the_history_and_survive_a_commit(store: StateStore) -> None:
+    """Changing labels leaves versions and head alone, and a later commit keeps them."""
+    await store.create_unit(unit())
+    await store.commit(U, new(state(1)), expected_head=None, lock_id=None, retention=KEEP_ALL)
+    await store.update_labels(U, {"app": "billing"})
+    await store.commit(U, new(state(2)), expected_head=1, lock_id=None, retention=KEEP_ALL)
+    got = await store.get_unit(U)
+    assert (got.labels, got.head) == ({"app": "billing"}, 2)
+    assert [v.number for v in await store.list_versions(U)] == [2, 1]
+
+
+async def test_concurrent_label_changes_all_land(store: StateStore) -> None:
+    """Changes of different keys made at once are all kept (none overwrites another)."""
+    await store.create_unit(unit())
+
+    async def tag(n: int) -> None:
+        await store.update_labels(U, {f"k{n}": str(n)})
+
+    async with anyio.create_task_group() as tg:
+        for n in range(6):
+            tg.start_soon(tag, n)
+    assert (await store.get_unit(U)).labels == {f"k{n}": str(n) for n in range(6)}
+
+
 async def _settled(store: StateStore) -> None:
     """Let a store that compresses history in the background finish."""
     settle = getattr(store, "settle", None)

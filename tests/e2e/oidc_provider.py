@@ -82,10 +82,13 @@ class Provider:
 
 @contextlib.contextmanager
 def running_provider(
-    workdir: Path, redirect_uris: tuple[str, ...] = (REDIRECT_URI,)
+    workdir: Path,
+    redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
+    application_type: str = "native",
 ) -> Iterator[Provider]:
     """Start ``server.mjs`` on a free port, wait for discovery, stop it afterwards.
-    The public client allows ``redirect_uris`` (the first is ``Provider.redirect_uri``)."""
+    The public client allows ``redirect_uris`` (the first is ``Provider.redirect_uri``);
+    a ``web`` client may also redirect to ``https://localhost``."""
     node = _require("node")
     install()
     port = free_port()
@@ -96,6 +99,7 @@ def running_provider(
         "PORT": str(port),
         "CLIENT_ID": CLIENT_ID,
         "REDIRECT_URIS": ",".join(redirect_uris),
+        "APPLICATION_TYPE": application_type,
     }
     with log.open("ab") as sink:
         proc = subprocess.Popen(

@@ -28,6 +28,7 @@ from taco_http.s3_endpoint import S3Endpoint
 from taco_http.settings import Settings
 from taco_http.wiring import open_adapters, open_services
 from tests.http.s3_endpoint_server import FixedPayloadSigner, S3Server, run_server
+from tests.unit.graph_states import edge_resource, encode, graph_state
 from tests.unit.s3signing import signed_chunks
 
 MIB = 1024 * 1024
@@ -833,3 +834,19 @@ async def test_a_client_leaving_mid_upload_stores_nothing(
         assert sent == []
         assert await services.states.store.list_units() == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_state_put_through_s3_updates_the_dependency_graph(server: S3Server, s3: Any) -> None:
+    """A PutObject is a write like any other: the unit consuming one of the
+    state's outputs turns red when that output changes."""
+    key = "graph/net/terraform.tfstate"
+    s3.put_object(Bucket="opentaco", Key=key, Body=state(1, greeting="one"))
+    consumer = server.api("POST", "/v1/backend/graph/app", content=state(1, lineage="app"))
+    assert consumer.status_code == 200, consumer.text
+    edges = graph_state(edge_resource("e0", "graph/net", "greeting", "graph/app"))
+    declared = server.api("POST", "/v1/backend/__opentaco_system", content=encode(edges))
+    assert declared.status_code == 200, declared.text
+    assert server.api("GET", "/v1/units/graph/app/status").json()["status"] == "green"
+    s3.put_object(Bucket="opentaco", Key=key, Body=state(2, greeting="two"))
+    red = server.api("GET", "/v1/units/graph/app/status").json()
+    assert (red["status"], red["offender"]) == ("red", "graph/net")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,75 @@ def test_help_documents_every_variable() -> None:
     text = build_parser().format_help()
     for var in ENV_VARS:
         assert var in text
+
+
+def test_tls_needs_both_files_and_turns_the_issuer_to_https(tmp_path: Path) -> None:
+    """A certificate without its key (or the reverse) is refused; with both,
+    the service's own URL is https."""
+    for env in ({"OPENTACO_TLS_CERT": "c.pem"}, {"OPENTACO_TLS_KEY": "k.pem"}):
+        with pytest.raises(SettingsError, match="OPENTACO_TLS_CERT and OPENTACO_TLS_KEY"):
+            from_env(env)
+    s = settings_for(["--tls-cert", "c.pem", "--tls-key", "k.pem", "--port", "8443"])
+    assert (s.tls_cert, s.tls_key, s.tls) == (Path("c.pem"), Path("k.pem"), True)
+    assert s.token_issuer() == "https://127.0.0.1:8443"
+
+
+def test_proxy_trust_secrets_and_the_terraform_token_lifetime() -> None:
+    """Forwarded headers are off by default; secrets must be long enough;
+    terraform login's tokens live until revoked unless limited."""
+    s = settings_for([])
+    assert (s.trust_proxy, s.secret_key, s.internal_endpoints_secret) == (False, "", "")
+    assert s.terraform_token_ttl_seconds is None
+    s = settings_for(
+        ["--trust-proxy", "--terraform-token-ttl", "90d"],
+        {
+            "OPENTACO_SECRET_KEY": "0123456789abcdef",
+            "OPENTACO_ENABLE_INTERNAL_ENDPOINTS": "statesman-secret",
+        },
+    )
+    assert (s.trust_proxy, s.secret_key, s.internal_endpoints_secret) == (
+        True,
+        "0123456789abcdef",
+        "statesman-secret",
+    )
+    assert s.terraform_token_ttl_seconds == 90 * 86400
+    for var in ("OPENTACO_SECRET_KEY", "OPENTACO_ENABLE_INTERNAL_ENDPOINTS"):
+        for bad in ("short", "has a space in it"):
+            with pytest.raises(SettingsError, match=var):
+                from_env({var: bad})
+
+
+@pytest.mark.parametrize("problem", ["missing", "not-pem", "mismatched"])
+def test_unusable_tls_files_stop_the_service_with_one_line(tmp_path: Path, problem: str) -> None:
+    """An unreadable certificate, a file that is not PEM, or a key that does
+    not belong to the certificate: exit 2, one line naming both, no traceback."""
+    from tests.tls import issue
+
+    first, second = issue(tmp_path / "a"), issue(tmp_path / "b")
+    cert, key = first.cert, first.key
+    if problem == "missing":
+        cert = tmp_path / "nowhere.pem"
+    elif problem == "not-pem":
+        key = tmp_path / "junk.pem"
+        key.write_text("not a key\n")
+    else:
+        key = second.key
+    proc = subprocess.run(
+        [sys.executable, "-m", "taco_http.main", "--tls-cert", str(cert), "--tls-key", str(key)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "OPENTACO_STORAGE": "memory",
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("opentacosvc:")]
+    assert len(lines) == 1 and "OPENTACO_TLS_CERT" in lines[0] and str(cert) in lines[0]
 
 
 @pytest.mark.parametrize(

@@ -421,15 +421,15 @@ def oidc_clocked(provider: FakeProvider, clock: ManualClock) -> Iterator[TestCli
 
 
 def oidc_login(browser: UiBrowser, provider: FakeProvider, **claims: Any) -> Any:
-    """A login through the stand-in provider: the answer carries a code, and
-    the provider's token endpoint an ID token with the login's nonce."""
-    started = parse_qs(
-        urlsplit(browser.get("/ui/login/oidc?next=/ui/deleted").headers["location"]).query
-    )
-    claims.setdefault("nonce", started["nonce"][0])
-    provider.token_reply = (200, {"id_token": provider.mint(**claims)})
+    """A login through the stand-in provider: it grants a code for the
+    login's PKCE challenge, with an ID token carrying the login's nonce, and
+    the browser comes back with it."""
+    started = browser.get("/ui/login/oidc?next=/ui/deleted").headers["location"]
+    query = parse_qs(urlsplit(started).query)
+    claims.setdefault("nonce", query["nonce"][0])
+    provider.grant("the-code", query["code_challenge"][0], **claims)
     return browser.get(
-        f"/ui/auth/callback?code=the-code&state={started['state'][0]}&iss={provider.issuer}"
+        f"/ui/auth/callback?code=the-code&state={query['state'][0]}&iss={provider.issuer}"
     )
 
 
@@ -439,7 +439,7 @@ def test_a_whole_oidc_login_in_process(oidc_clocked: TestClient, provider: FakeP
     browser = UiBrowser(oidc_clocked)
     done = oidc_login(browser, provider)
     assert done.status_code == 303 and done.headers["location"] == "/ui/deleted"
-    (form,) = provider.token_requests
+    (form,) = provider.redeemed
     assert form["code"] == "the-code"
     assert form["redirect_uri"] == "http://testserver/ui/auth/callback"
     assert len(form["code_verifier"]) >= 43

@@ -92,6 +92,7 @@ def test_status_payload() -> None:
         status=RED,
         incoming=tuple(incoming[i] for i in (6, 5, 2, 3, 1, 4, 0)),
         summary=Summary(incoming_ok=2, incoming_pending=3, incoming_unknown=2),
+        offender="x",
     )
 
 

@@ -18,6 +18,8 @@ from taco_core.errors import (
     StateTooLarge,
     UnitNotFound,
 )
+from taco_core.event_bus import EventBus
+from taco_core.events import Event, UnitLabelsChanged
 from taco_core.model import LockInfo, RetentionPolicy, Surface
 from taco_core.service import Policy, StateService, with_serial
 from taco_core.unit_id import UnitId
@@ -200,3 +202,33 @@ async def test_retention_is_applied_on_write(clock: ManualClock) -> None:
     for serial in range(1, 8):
         await svc.upload(ME, U, tfstate(serial), create_missing=True)
     assert [v.number for v in await svc.list_versions(ME, U)] == [7, 6, 5]
+
+
+async def test_labels_change_and_are_published(clock: ManualClock) -> None:
+    """update_labels sets and removes the named labels only, and publishes the
+    unit as it now is."""
+    seen: list[Event] = []
+
+    class Recorder:
+        async def publish(self, event: Event) -> None:
+            seen.append(event)
+
+    svc = StateService(MemoryStateStore(), clock, events=EventBus([Recorder()]))
+    await svc.create_unit(ME, U, {"team": "a", "tier": "web"})
+    unit = await svc.update_labels(ME, U, {"app": "", "tier": None})
+    assert unit.labels == {"team": "a", "app": ""}
+    [event] = [e for e in seen if isinstance(e, UnitLabelsChanged)]
+    assert isinstance(event, UnitLabelsChanged)
+    assert (event.caller, event.unit) == (ME, unit)
+
+
+async def test_force_is_noted_only_when_it_overrode_the_guard(svc: StateService) -> None:
+    """A forced write the guard would have accepted anyway carries no note; one
+    it would have refused says so, and why."""
+    await svc.upload(ME, U, tfstate(1), create_missing=True)
+    plain = await svc.upload(ME, U, tfstate(2), force=True)
+    assert plain.version.note == ""
+    forced = await svc.upload(ME, U, tfstate(1, greeting="back"), force=True)
+    assert forced.version.note == (
+        "forced over the clobber guard: serial 1 is older than the current serial 2"
+    )

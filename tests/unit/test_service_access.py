@@ -158,6 +158,8 @@ async def test_a_denied_write_changes_nothing_and_says_why(
         (lambda s, c: s.list_versions(c, P), "unit.read_outputs"),
         (lambda s, c: s.read_version(c, P, 1), "unit.read"),
         (lambda s, c: s.restore(c, P, 1), "unit.write"),
+        (lambda s, c: s.update_labels(c, P, {"app": "x"}), "unit.write"),
+        (lambda s, c: s.check_write(c, P), "unit.write"),
         (lambda s, c: s.diff(c, P), "unit.read"),
     ],
 )

@@ -6,19 +6,22 @@
 // outside tests.
 //
 // Environment: PORT (default 3000), CLIENT_ID (default opentaco-cli),
-// REDIRECT_URIS (comma-separated, default http://127.0.0.1:8585/callback).
+// REDIRECT_URIS (comma-separated, default http://127.0.0.1:8585/callback),
+// APPLICATION_TYPE (default native; web allows https://localhost redirects,
+// which a server's own callback for `terraform login` needs).
 import Provider from 'oidc-provider';
 
 const PORT = Number(process.env.PORT || 3000);
 const ISSUER = `http://127.0.0.1:${PORT}`;
 const CLIENT_ID = process.env.CLIENT_ID || 'opentaco-cli';
 const REDIRECT_URIS = (process.env.REDIRECT_URIS || 'http://127.0.0.1:8585/callback').split(',');
+const APPLICATION_TYPE = process.env.APPLICATION_TYPE || 'native';
 
 const oidc = new Provider(ISSUER, {
   clients: [{
     client_id: CLIENT_ID,
     token_endpoint_auth_method: 'none',
-    application_type: 'native',
+    application_type: APPLICATION_TYPE,
     redirect_uris: REDIRECT_URIS,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
