@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 import anyio
 import anyio.to_thread
+import attrs
 from attrs import frozen
 from starlette.responses import Response
 
@@ -45,6 +46,7 @@ _INLINE_PARSE = 256 * 1024
 MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 # Author look-ups a listing page runs at once.
 _AUTHOR_LOOKUPS = 8
+COLOUR_WORDS = {"green": "up to date", "red": "needs re-apply", "yellow": "might need re-apply"}
 
 
 def unit_url(unit_id: str, page: str = "units") -> str:
@@ -66,6 +68,8 @@ class UnitRow:
     lock: dict[str, Any] | None
     labels: dict[str, str]
     author: str = ""
+    # The dependency status ("" when no edge names the unit).
+    colour: str = ""
 
 
 @frozen
@@ -142,10 +146,16 @@ async def _with_authors(visit: Visit, rows: Sequence[UnitRow]) -> list[UnitRow]:
         for row in rows:
             if row.version is not None:
                 tg.start_soon(look_up, row)
-    return [
-        UnitRow(r.id, r.size, r.updated, r.version, r.lock, r.labels, authors.get(r.id, ""))
-        for r in rows
-    ]
+    return [attrs.evolve(r, author=authors.get(r.id, "")) for r in rows]
+
+
+async def _with_colours(visit: Visit, prefix: str, rows: Sequence[UnitRow]) -> list[UnitRow]:
+    """The rows with their dependency status, for units the graph names."""
+    if not rows:
+        return []
+    statuses = await visit.services.graph.statuses(visit.caller, prefix)
+    colours = {s.unit_id: str(s.status) for s in statuses}
+    return [attrs.evolve(r, colour=colours.get(r.id, "")) for r in rows]
 
 
 def _search_text(raw: str | None) -> str:
@@ -159,7 +169,7 @@ async def units_list(visit: Visit) -> Response:
     after = check_prefix(text(query.get("after"), "after"))
     limit = bounded(query.get("limit"), "limit", default=PAGE_UNITS, low=1, high=MAX_PAGE_UNITS)
     listing = await _listing(visit, prefix, q, after, limit)
-    rows = await _with_authors(visit, listing.rows)
+    rows = await _with_colours(visit, prefix, await _with_authors(visit, listing.rows))
     next_link = None
     if listing.next_after is not None:
         params = {"prefix": prefix, "q": q, "after": listing.next_after}
@@ -175,6 +185,7 @@ async def units_list(visit: Visit) -> Response:
         after=after,
         next_link=next_link,
         scanned_out=listing.scanned_out,
+        colour_words=COLOUR_WORDS,
         unit_url=unit_url,
     )
 
@@ -222,6 +233,7 @@ async def unit_page(visit: Visit) -> Response:
     too_large = unit.size > MAX_SUMMARY_BYTES
     found = None if too_large else await states.download(caller, unit_id)
     summary = await _summary(found[1]) if found is not None else summarise_state({})
+    dependencies = await visit.services.graph.unit_status(caller, unit_id)
     shown, left = [], MAX_RESOURCES_SHOWN
     for group in summary.groups:
         if left <= 0:
@@ -237,6 +249,8 @@ async def unit_page(visit: Visit) -> Response:
         more_resources=max(0, summary.resource_count - MAX_RESOURCES_SHOWN),
         full=access is ReadAccess.FULL,
         too_large=too_large,
+        dependencies=dependencies,
+        colour_words=COLOUR_WORDS,
         may_lock=await visit.may(Action.UNIT_LOCK, unit_id),
         may_write=await visit.may(Action.UNIT_WRITE, unit_id),
         unit_url=unit_url,

@@ -37,6 +37,7 @@ PAGES = [
     f"/ui/restore/{UNIT}?version=1",
     "/ui/rbac",
     "/ui/rbac/test",
+    "/ui/graph",
 ]
 FORMS = [
     "/ui/logout",
@@ -249,7 +250,7 @@ def test_auth_disabled_shows_a_banner_and_needs_no_login() -> None:
 
 
 PARAMS = ["prefix", "q", "after", "limit", "offset", "from", "to", "version", "action", "resource",
-          "subject", "groups", "next"]  # fmt: skip
+          "unit", "subject", "groups", "next"]  # fmt: skip
 hostile = st.text(
     st.characters(codec="utf-8") | st.sampled_from(["\x00", "%", "/"]),
     max_size=30,
