@@ -42,6 +42,7 @@ from tests.e2e.terraform import (
     write_config,
 )
 from tests.servers import Server, free_port, start_server
+from tests.unit.graph_states import edge_resource, encode, graph_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -444,3 +445,43 @@ def test_keyboard_and_phone_width(world: World, browser: Browser) -> None:
         shot(world, page, "units-phone")
     finally:
         phone.close()
+
+
+# -- the dependency graph (last: it adds the graph unit and changes shop/network) --------
+
+
+def test_a_red_unit_in_the_graph_after_an_upstream_change(
+    world: World, context: BrowserContext
+) -> None:
+    """With shop/app depending on shop/network's output (and shop/frontend on
+    shop/app's), a real apply that changes the network turns shop/app red
+    (and shop/frontend yellow) in the picture, in the list and on its page."""
+    world.apply("shop/frontend", 1)
+    edges = [
+        edge_resource("app", "shop/network", "greeting", "shop/app"),
+        edge_resource("frontend", "shop/app", "greeting", "shop/frontend"),
+    ]
+    reply = httpx.post(
+        f"{world.taco.url}/v1/backend/__opentaco_system",
+        content=encode(graph_state(*edges, serial=1)),
+        auth=("opentaco", world.admin_token),
+    )
+    assert reply.status_code == 200, reply.text
+    page = context.new_page()
+    token_login(world, page, world.admin_token, "/ui/graph?prefix=shop/")
+    node = page.locator('a.node[href="/ui/units/shop/app"]')
+    assert "up to date" in (node.text_content() or "")
+    world.apply("shop/network", 2)
+    page.reload()
+    assert "needs re-apply" in (node.text_content() or "")
+    assert node.locator("rect").get_attribute("fill") == "#fee2e2"
+    frontend = page.locator('a.node[href="/ui/units/shop/frontend"]')
+    assert "might need re-apply" in (frontend.text_content() or "")
+    shot(world, page, "graph")
+    node.click()
+    assert page.url == f"{world.taco.url}/ui/units/shop/app"
+    deps = page.locator("section", has=page.get_by_role("heading", name="Dependencies"))
+    assert "needs re-apply" in deps.inner_text() and "shop/network" in deps.inner_text()
+    page.goto(f"{world.taco.url}/ui/")
+    row = page.locator("table.units tbody tr").filter(has_text="shop/app")
+    assert "needs re-apply" in row.inner_text()
