@@ -16,9 +16,15 @@ from typing import IO
 
 from attrs import frozen
 
-from taco_adapters.remote import Credentials, RemoteAuth, StaticToken
+from taco_adapters.remote import (
+    TOKEN_ENV,
+    Credentials,
+    CredentialsFile,
+    Profile,
+    RemoteAuth,
+    StaticToken,
+)
 from taco_adapters.wire import AuthConfig, api_token_json, principal_json, s3_credentials_json
-from taco_cli.credentials import CredentialsFile, Profile
 from taco_cli.errors import AuthenticationFailed, CliError, UsageError
 from taco_cli.login import (
     IdentityProvider,
@@ -30,7 +36,6 @@ from taco_cli.login import (
     partial_plan,
 )
 from taco_cli.output import Output, table, when
-from taco_cli.parser import TOKEN_ENV
 from taco_core.auth import ApiToken, IssuedTokens, Principal, PrincipalKind
 from taco_core.errors import NotFound, TacoError, Unauthenticated
 

@@ -41,6 +41,7 @@ from aiohttp import web
 from attrs import frozen
 
 from taco_adapters.identity.discovery import discover, same_issuer
+from taco_adapters.remote import CredentialsFileError
 from taco_adapters.wire import AuthConfig
 from taco_cli.errors import AuthenticationFailed, CliError
 from taco_cli.parser import CLIENT_ID_ENV, ISSUER_ENV
@@ -476,7 +477,7 @@ async def browser_login(
                 )
             await complete(await provider.swap_code(plan, code, pkce))
             problem = None
-        except (TacoError, CliError) as exc:
+        except (TacoError, CliError, CredentialsFileError) as exc:
             problem = exc.message
             raise
         finally:

@@ -26,11 +26,17 @@ from attrs import frozen
 
 from taco_adapters.clock import SystemClock
 from taco_adapters.remote import (
+    DEFAULT_SERVER,
+    SERVER_ENV,
+    TOKEN_ENV,
     Credentials,
+    CredentialsFile,
+    CredentialsFileError,
     RemoteAuth,
     RemoteDependencyGraph,
     RemoteRbac,
     RemoteStateControl,
+    SavedCredentials,
     ServerUnreachable,
     SessionExpired,
     StaticToken,
@@ -39,11 +45,11 @@ from taco_adapters.sqlite import SqliteStateStore
 from taco_adapters.wire import lock_json
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
-from taco_cli.credentials import CredentialsFile, SavedCredentials
 from taco_cli.errors import AuthenticationFailed, CliError, NotUpToDate, UsageError
 from taco_cli.lockfile import SavedLocks
 from taco_cli.output import Output, holder_lines
-from taco_cli.parser import DEFAULT_SERVER, LOCK_DIR, SERVER_ENV, TOKEN_ENV, build_parser
+from taco_cli.parser import LOCK_DIR, build_parser
+from taco_cli.provider_commands import PROVIDER_HANDLERS, ProviderContext
 from taco_cli.rbac_commands import RBAC_HANDLERS, RbacContext
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
@@ -70,6 +76,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationFailed, EXIT_AUTH),
     (TacoError, EXIT_ERROR),
     (CliError, EXIT_ERROR),
+    (CredentialsFileError, EXIT_ERROR),
 )
 
 
@@ -218,6 +225,9 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
         return EXIT_OK
     if args.command in RBAC_HANDLERS:
         return await run_rbac(args, target, out)
+    if args.command in PROVIDER_HANDLERS:
+        await run_provider_command(args, target, out)
+        return EXIT_OK
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -255,6 +265,19 @@ async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> Non
     )
     with explained_auth_errors(target, source):
         await AUTH_HANDLERS[args.command](ctx, args)
+
+
+async def run_provider_command(args: argparse.Namespace, target: Target, out: Output) -> None:
+    """The provider commands: local files, and (init) the server Terraform will use."""
+    embedded = target.embedded is not None
+    credentials, source = (None, "") if embedded else credentials_of(target, out)
+    ctx = ProviderContext(
+        server=None if embedded else target.server,
+        out=out,
+        connect=lambda: remote_control(target, out, credentials),
+    )
+    with explained_auth_errors(target, source):
+        await PROVIDER_HANDLERS[args.command](ctx, args)
 
 
 async def run_rbac(args: argparse.Namespace, target: Target, out: Output) -> int:
@@ -307,7 +330,7 @@ def explained_auth_errors(target: Target, source: str) -> Iterator[None]:
         ) from None
 
 
-def report(exc: TacoError | CliError, out: Output) -> int:
+def report(exc: TacoError | CliError | CredentialsFileError, out: Output) -> int:
     """Print the error the way its kind needs; return its exit code."""
     code = exit_code_for(exc)
     details: list[str] = []
@@ -346,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = target_of(args, os.environ)
         code = anyio.run(run, args, target, out, backend="asyncio")
-    except (TacoError, CliError) as exc:
+    except (TacoError, CliError, CredentialsFileError) as exc:
         return report(exc, out)
     except KeyboardInterrupt:
         return 130

@@ -15,14 +15,13 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from taco_adapters.remote.environment import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
 from taco_cli import __version__
+from taco_cli.provider_parser import add_provider_commands
 from taco_core.errors import InvalidInput
 from taco_core.rbac import Rule, parse_rule
 from taco_core.unit_id import UnitId, parse_unit_id, parse_user_unit_id
 
-DEFAULT_SERVER = "http://localhost:8080"
-SERVER_ENV = "OPENTACO_SERVER"
-TOKEN_ENV = "OPENTACO_TOKEN"
 ISSUER_ENV = "OPENTACO_AUTH_ISSUER"
 CLIENT_ID_ENV = "OPENTACO_AUTH_CLIENT_ID"
 LOCK_DIR = ".taco"
@@ -59,6 +58,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         'S3 credentials for Terraform\'s backend "s3" (AWS credential_process)',
     ),
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
+    ("taco provider install", "make the Terraform provider opentaco available to Terraform"),
+    ("taco provider init platform", "a Terraform configuration for units and dependencies"),
 )
 
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dep_commands(commands, globals_)
     _add_auth_commands(commands, globals_)
     _add_rbac_commands(commands, globals_)
+    add_provider_commands(commands, globals_, GLOBALS_NOTE, unit_id_arg)
     return parser
 
 

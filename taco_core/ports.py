@@ -222,6 +222,12 @@ class StateControl(Protocol):
         """Bring back a soft-deleted unit."""
         ...
 
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """Set each label of ``changes`` to its value, or remove it where the
+        value is ``None``, leaving the others; returns the unit as it now is.
+        ``UnitNotFound``."""
+        ...
+
     async def download(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         """The current state, ``None`` when the unit has none yet."""
         ...

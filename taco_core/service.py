@@ -674,6 +674,9 @@ class BoundStateControl:
     async def undelete_unit(self, unit_id: UnitId) -> Unit:
         return await self.service.undelete_unit(self.caller, unit_id)
 
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        return await self.service.update_labels(self.caller, unit_id, changes)
+
     async def download(self, unit_id: UnitId) -> tuple[StateVersion, bytes] | None:
         return await self.service.download(self.caller, unit_id)
 

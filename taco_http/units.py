@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from taco_adapters.wire import (
     CreateUnitRequest,
     RestoreRequest,
+    UpdateLabelsRequest,
     created_unit_json,
     diff_json,
     lock_from_json,
@@ -130,6 +131,15 @@ async def _get_unit(request: Request, unit_id: UnitId, _: str | None) -> Respons
     return JSONResponse(
         unit_json(await services_of(request).states.get_unit(_caller(request), unit_id))
     )
+
+
+async def _update_labels(request: Request, unit_id: UnitId, _: str | None) -> Response:
+    """``{"labels": {"k": "v" | null}}``: set or (null) remove those labels,
+    leave the others; answers the unit as it now is."""
+    doc = await read_json_object(request, "request body")
+    req = structure(doc, UpdateLabelsRequest, "labels update")
+    unit = await services_of(request).states.update_labels(_caller(request), unit_id, req.labels)
+    return JSONResponse(unit_json(unit))
 
 
 async def _delete_unit(request: Request, unit_id: UnitId, _: str | None) -> Response:
@@ -268,7 +278,11 @@ def _whole_number(what: str, raw: str) -> int:
     return int(digits)
 
 
-_UNIT_METHODS: dict[str, Handler] = {"GET": _get_unit, "DELETE": _delete_unit}
+_UNIT_METHODS: dict[str, Handler] = {
+    "GET": _get_unit,
+    "PATCH": _update_labels,
+    "DELETE": _delete_unit,
+}
 _ACTION_VERSION: dict[str, Handler] = {"GET": _version}
 _ACTIONS: dict[str, dict[str, Handler]] = {
     "download": {"GET": _download},

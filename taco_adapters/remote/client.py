@@ -8,7 +8,7 @@ not. Every request and answer is a shape of ``taco_adapters.wire``, and the
 HTTP side (session, timeouts, retries, tokens) is the ``Transport``'s.
 
 Which calls may be retried (``safe``): reads, a lock with the client-chosen
-ID (re-locking with the holder's ID is idempotent) and unlock. An upload,
+ID (re-locking with the holder's ID is idempotent), unlock and a labels update. An upload,
 create, delete or restore is never sent twice. A write's answer and a
 download's headers carry the version record, and downloaded bytes are checked
 against its SHA-256.
@@ -31,6 +31,7 @@ from taco_adapters.wire import (
     CreateUnitRequest,
     RestoreRequest,
     UnlockRequest,
+    UpdateLabelsRequest,
     created_unit_from_json,
     diff_from_json,
     held_lock_from_json,
@@ -102,6 +103,14 @@ class RemoteStateControl(RemoteClient):
 
     async def get_unit(self, unit_id: UnitId) -> Unit:
         reply = await self._http.call("GET", _path(unit_id), safe=True)
+        return unit_from_json(reply.json())
+
+    async def update_labels(self, unit_id: UnitId, changes: Mapping[str, str | None]) -> Unit:
+        """``PATCH`` the unit's labels: only the keys named change. Each is set
+        to a value or removed, so sending it twice is sending it once: it is
+        retried like a read."""
+        body = request_json(UpdateLabelsRequest(dict(changes)))
+        reply = await self._http.call("PATCH", _path(unit_id), json_body=body, safe=True)
         return unit_from_json(reply.json())
 
     async def delete_unit(self, unit_id: UnitId) -> None:

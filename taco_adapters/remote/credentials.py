@@ -1,7 +1,7 @@
 """What the HTTP client sends to prove who is calling, and how it renews it.
 
 The client never stores tokens itself, so one implementation can keep them in
-a file shared by several processes (``taco_cli.credentials``) and another in
+a file shared by several processes (``credentials_file``) and another in
 memory (``StaticToken``).
 """
 

@@ -82,6 +82,7 @@ from taco_adapters.wire.requests import (
     RestoreRequest,
     TokenRequest,
     UnlockRequest,
+    UpdateLabelsRequest,
     request_json,
 )
 from taco_adapters.wire.s3_credentials import s3_credentials_from_json, s3_credentials_json
@@ -142,6 +143,7 @@ __all__ = [
     "RuleRequest",
     "TokenRequest",
     "UnlockRequest",
+    "UpdateLabelsRequest",
     "api_token_from_json",
     "api_token_json",
     "api_tokens_from_json",

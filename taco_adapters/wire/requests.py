@@ -21,6 +21,13 @@ class CreateUnitRequest:
 
 
 @frozen
+class UpdateLabelsRequest:
+    """``PATCH /v1/units/{id}``: each label to set, or ``None`` to remove it."""
+
+    labels: dict[str, str | None]
+
+
+@frozen
 class RestoreRequest:
     version: int | None = None
     timestamp: str | None = None
@@ -43,7 +50,14 @@ class UnlockRequest:
     id: str
 
 
-for _cls in (CreateUnitRequest, RestoreRequest, ExchangeRequest, RefreshRequest, UnlockRequest):
+for _cls in (
+    CreateUnitRequest,
+    UpdateLabelsRequest,
+    RestoreRequest,
+    ExchangeRequest,
+    RefreshRequest,
+    UnlockRequest,
+):
     converter.register_unstructure_hook(
         _cls, make_dict_unstructure_fn(_cls, converter, _cattrs_omit_if_default=True)
     )

@@ -18,9 +18,16 @@ import httpx
 import pytest
 
 from taco_adapters.remote import StaticToken
+from taco_adapters.remote.credentials_file import (
+    CredentialsFile,
+    CredentialsFileError,
+    Profile,
+    SavedCredentials,
+    config_dir,
+    same_server,
+)
 from taco_adapters.wire import AuthConfig
-from taco_cli.credentials import CredentialsFile, Profile, SavedCredentials, config_dir, same_server
-from taco_cli.errors import AuthenticationFailed, CliError, LocalFileError
+from taco_cli.errors import AuthenticationFailed, CliError
 from taco_cli.login import (
     Callback,
     LoginOptions,
@@ -72,12 +79,12 @@ def test_a_damaged_file_is_an_error_naming_it(tmp_path: Path) -> None:
     """Broken JSON is reported with the file and the fix, exit code 1."""
     store = CredentialsFile(tmp_path / "credentials.json")
     store.path.write_text("{nope")
-    with pytest.raises(LocalFileError, match="is damaged") as caught:
+    with pytest.raises(CredentialsFileError, match="is damaged") as caught:
         store.read()
     assert str(store.path) in caught.value.message
     assert exit_code_for(caught.value) == 1
     store.path.write_text("[]")
-    with pytest.raises(LocalFileError, match="not a JSON object"):
+    with pytest.raises(CredentialsFileError, match="not a JSON object"):
         store.read()
 
 

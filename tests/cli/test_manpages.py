@@ -55,6 +55,8 @@ def test_man_pages_document_commands_options_and_examples() -> None:
         "taco logout",
         "taco whoami",
         "taco token create",
+        "taco provider install",
+        "taco provider init",
         "OPENTACO_TOKEN",
         "credentials.json",
         "session expired",
@@ -111,6 +113,7 @@ def test_pip_install_puts_the_man_pages_where_man_finds_them(tmp_path: Path) -> 
     assert (man1 / "taco.1").read_text() == (ROOT / "man" / "taco.1").read_text()
     assert (man1 / "opentacosvc.1").exists()
     assert (venv / "bin" / "taco").exists()
+    assert (venv / "bin" / "terraform-provider-opentaco").exists()
     if shutil.which("man") is not None:
         env = {**os.environ, "PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
         env.pop("MANPATH", None)

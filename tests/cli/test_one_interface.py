@@ -72,6 +72,9 @@ async def scenario(control: StateControl, prefix: str) -> list[Any]:
     log.append(_unit(unit))
     await step("create again", control.create_unit(uid))
     await step("create reserved", control.create_unit("__opentaco_x"))
+    relabelled = await step("relabel", control.update_labels(uid, {"tier": "1", "team": None}))
+    log.append(_unit(relabelled))
+    await step("relabel missing", control.update_labels(UnitId(f"{prefix}/missing"), {}))
     await step("get missing", control.get_unit(UnitId(f"{prefix}/missing")))
     log.append(await step("download empty", control.download(uid)))
     written = await step("upload 1", control.upload(uid, state(1)))
@@ -133,6 +136,10 @@ async def test_remote_and_embedded_give_the_same_transcript(
     assert outcomes["create again"][0] == "UnitAlreadyExists"
     assert outcomes["create reserved"][0] == "ReservedUnitId"
     assert outcomes["get missing"][0] == "UnitNotFound"
+    assert outcomes["relabel missing"][0] == "UnitNotFound"
+    assert outcomes["relabel"] == ("ok",)
+    relabelled = in_process[in_process.index(("step", "relabel", "ok")) + 1]
+    assert relabelled[4] == {"tier": "1"}
     assert outcomes["lock other"][0] == "LockConflict"
     assert outcomes["lock other"][1] == ("L1", "me")
     assert outcomes["upload unlocked"][0] == "LockConflict"

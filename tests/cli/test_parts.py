@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taco_adapters.remote import ServerUnreachable, SessionExpired
+from taco_adapters.remote import CredentialsFileError, ServerUnreachable, SessionExpired
 from taco_cli.auth_commands import AUTH_HANDLERS
 from taco_cli.commands import HANDLERS
 from taco_cli.errors import AuthenticationFailed, LocalFileError, NotUpToDate, UsageError
@@ -16,6 +16,7 @@ from taco_cli.lockfile import SavedLocks
 from taco_cli.main import EXIT_CODES, exit_code_for, target_of
 from taco_cli.output import human_size, table
 from taco_cli.parser import build_parser
+from taco_cli.provider_commands import PROVIDER_HANDLERS
 from taco_cli.rbac_commands import RBAC_HANDLERS
 from taco_core.errors import (
     Forbidden,
@@ -48,7 +49,7 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
     """The parser and the handler tables name the same commands, each once."""
     commands = {p.get_default("command") for p in _commands(build_parser()).values()}
-    tables = [set(HANDLERS), set(AUTH_HANDLERS), set(RBAC_HANDLERS)]
+    tables = [set(HANDLERS), set(AUTH_HANDLERS), set(RBAC_HANDLERS), set(PROVIDER_HANDLERS)]
     assert sum(len(t) for t in tables) == len(set().union(*tables))
     assert commands == set().union(*tables)
 
@@ -141,6 +142,7 @@ def test_server_comes_from_flag_then_environment_then_default() -> None:
         (ServerUnreachable("x"), 1),
         (StorageUnavailable("x"), 1),
         (LocalFileError("x"), 1),
+        (CredentialsFileError("x"), 1),
         (Unauthenticated("x"), 5),
         (SessionExpired("x"), 5),
         (AuthenticationFailed("x"), 5),

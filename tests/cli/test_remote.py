@@ -234,8 +234,30 @@ async def test_unit_ids_travel_as_one_percent_encoded_segment() -> None:
     ]
 
 
+async def test_update_labels_patches_the_unit_and_returns_it() -> None:
+    """PATCH /v1/units/<id as one segment> {"labels": changes}, a removal as null;
+    the answer is the unit as it now is."""
+    unit = {
+        "id": "app/lock",
+        "size": 0,
+        "created": "2026-01-01T00:00:00.000000Z",
+        "updated": "2026-01-01T00:00:00.000000Z",
+        "locked": False,
+        "lock": None,
+        "labels": {"team": "b"},
+        "version": None,
+    }
+    async with remote(answer(200, unit)) as (server, c):
+        got = await c.update_labels(UNIT, {"team": "b", "old": None})
+    assert dict(got.labels) == {"team": "b"}
+    [(method, path, body)] = server.requests
+    assert (method, path) == ("PATCH", "/v1/units/app%2Flock")
+    assert json.loads(body) == {"labels": {"team": "b", "old": None}}
+
+
 async def test_safe_calls_retry_transient_errors_and_writes_do_not() -> None:
-    """GET and unlock are retried on 503; an upload is sent exactly once."""
+    """GET, unlock and a labels update (idempotent) are retried on 503; an upload
+    is sent exactly once."""
     async with remote(answer(503, {"error": "busy"}), retries=2) as (server, c):
         with pytest.raises(StorageUnavailable):
             await c.get_unit(UNIT)
@@ -244,11 +266,14 @@ async def test_safe_calls_retry_transient_errors_and_writes_do_not() -> None:
             await c.unlock(UNIT, "lock-1")
         assert len(server.requests) == 6
         with pytest.raises(StorageUnavailable):
+            await c.update_labels(UNIT, {"k": None})
+        assert len(server.requests) == 9
+        with pytest.raises(StorageUnavailable):
             await c.upload(UNIT, b"{}")
-        assert len(server.requests) == 7
+        assert len(server.requests) == 10
         with pytest.raises(StorageUnavailable):
             await c.create_unit("app/x")
-        assert len(server.requests) == 8
+        assert len(server.requests) == 11
 
 
 async def test_a_retried_read_succeeds_when_the_server_recovers() -> None:

@@ -40,7 +40,7 @@ def test_unknown_methods_on_the_backend_are_405(client: TestClient, method: str)
 
 PATHS_AND_METHODS = [
     ("/v1/units", {"GET", "HEAD", "POST"}),
-    ("/v1/units/myapp/prod", {"DELETE", "GET", "HEAD"}),
+    ("/v1/units/myapp/prod", {"DELETE", "GET", "HEAD", "PATCH"}),
     ("/v1/units/myapp/prod/download", {"GET", "HEAD"}),
     ("/v1/units/myapp/prod/upload", {"POST", "PUT"}),
     ("/v1/units/myapp/prod/lock", {"POST"}),

@@ -485,6 +485,7 @@ EVERY_ROUTE: list[tuple[str, str, Any]] = [
     ("DELETE", "/v1/backend/a/b", None),
     ("POST", "/v1/units", {"id": "a/b"}),
     ("GET", "/v1/units/a/b", None),
+    ("PATCH", "/v1/units/a/b", {"labels": {"k": "v"}}),
     ("DELETE", "/v1/units/a/b", None),
     ("GET", "/v1/units/a/b/download", None),
     (

@@ -206,6 +206,47 @@ def test_undelete(client: TestClient) -> None:
     assert client.get("/v1/units/u/download").content == tfstate(1)
 
 
+def test_patch_sets_and_removes_labels_and_leaves_the_others(client: TestClient) -> None:
+    """PATCH {"labels": {k: v | null}} sets or removes exactly those keys and
+    answers the unit; a locked unit's labels change too (they are not state)."""
+    client.post("/v1/units", json={"id": "my/app", "labels": {"team": "a", "tier": "1", "x": ""}})
+    client.post("/v1/units/my/app/lock", json={"id": "L"})
+    r = client.patch("/v1/units/my%2Fapp", json={"labels": {"team": "b", "x": None, "new": "n"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["labels"] == {"team": "b", "tier": "1", "new": "n"}
+    assert r.json()["locked"] is True
+    assert client.get("/v1/units/my/app").json()["labels"] == r.json()["labels"]
+    assert (
+        client.patch("/v1/units/my/app", json={"labels": {}}).json()["labels"]
+        == (r.json()["labels"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({}, "labels"),
+        ({"labels": {"k": 1}}, "labels"),
+        ({"labels": ["k"]}, "labels"),
+        ({"labels": None}, "labels"),
+    ],
+)
+def test_patch_refuses_bad_bodies(client: TestClient, body: object, needle: str) -> None:
+    """A body that is not {"labels": {string: string | null}} is a 400 naming labels."""
+    client.post("/v1/units", json={"id": "u", "labels": {"keep": "me"}})
+    r = client.patch("/v1/units/u", json=body)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["error"]
+    assert client.get("/v1/units/u").json()["labels"] == {"keep": "me"}
+
+
+def test_patch_of_a_missing_unit_is_404(client: TestClient) -> None:
+    """No unit, nothing to label: 404 naming it."""
+    r = client.patch("/v1/units/nope", json={"labels": {"k": "v"}})
+    assert r.status_code == 404
+    assert r.json()["kind"] == "unit_not_found"
+
+
 def test_delete_locked_unit_is_refused(client: TestClient) -> None:
     """Deleting a locked unit is 423; nothing is lost."""
     client.post("/v1/units", json={"id": "u"})

@@ -1,5 +1,9 @@
 """The user's saved tokens: ``~/.config/opentaco/credentials.json``.
 
+Shared by every client on the machine: ``taco login`` writes it, and the
+``taco`` CLI and the Terraform provider send (and renew) what it holds, which
+is why it lives beside the HTTP client rather than in either front end.
+
 The file is the one the reference CLI reads, ``{"profiles": {"<server base
 URL>": {"access_token", "refresh_token"}}}``, so both CLIs share a login. It
 lives under ``$XDG_CONFIG_HOME`` when that is set. It holds secrets, so the
@@ -19,6 +23,9 @@ matters most for a refresh: refresh tokens are single-use and the server
 revokes the whole session when one is presented twice, so two ``taco``
 processes renewing at once must not both spend the same token. The second
 one waits, sees the rotated pair and uses it instead.
+
+A file that cannot be read or written raises ``CredentialsFileError``, whose
+message names the file and the fix.
 """
 
 from __future__ import annotations
@@ -36,14 +43,22 @@ from urllib.parse import urlsplit
 import anyio
 from attrs import frozen
 
-from taco_adapters.remote import Refresher
-from taco_cli.errors import LocalFileError
+from taco_adapters.remote.credentials import Refresher
 
 if sys.platform != "win32":
     import fcntl
 
 CREDENTIALS_FILE = "credentials.json"
 _LOCK_FILE = ".credentials.lock"
+
+
+class CredentialsFileError(Exception):
+    """The credentials file cannot be read, locked or written, or is damaged;
+    the message names the file and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def config_dir(environ: Mapping[str, str]) -> Path:
@@ -145,7 +160,7 @@ class CredentialsFile:
         except FileNotFoundError:
             return Profiles({})
         except OSError as exc:
-            raise LocalFileError(
+            raise CredentialsFileError(
                 f"cannot read the credentials file {self.path}: {exc.strerror or exc}"
             ) from None
         try:
@@ -190,7 +205,7 @@ class CredentialsFile:
             self._make_dir()
             fd = os.open(self.path.parent / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise LocalFileError(
+            raise CredentialsFileError(
                 f"cannot lock the credentials file in {self.path.parent}: {exc.strerror or exc}"
             ) from None
         try:
@@ -219,12 +234,12 @@ class CredentialsFile:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise LocalFileError(
+            raise CredentialsFileError(
                 f"cannot save the credentials file {self.path}: {exc.strerror or exc}"
             ) from None
 
-    def _damaged(self, why: str) -> LocalFileError:
-        return LocalFileError(
+    def _damaged(self, why: str) -> CredentialsFileError:
+        return CredentialsFileError(
             f"the credentials file {self.path} is damaged ({why}); "
             "delete it and log in again with: taco login"
         )
