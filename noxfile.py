@@ -74,6 +74,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Only the fuzz run (also part of ``tests``): schemathesis over every
+    operation of /v1/openapi.json, and the Hypothesis no-500 properties."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/http/test_fuzz.py",
+        "tests/http/test_no_server_errors.py",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (style and bugs) and import-linter (the hexagon's layering)."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "lint"))

@@ -17,7 +17,8 @@ import getpass
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from taco_adapters.remote import (
     Credentials,
     CredentialsFile,
     CredentialsFileError,
+    RemoteAuditTrail,
     RemoteAuth,
     RemoteDependencyGraph,
     RemoteRbac,
@@ -41,8 +43,9 @@ from taco_adapters.remote import (
     SessionExpired,
     StaticToken,
 )
-from taco_adapters.sqlite import SqliteStateStore
+from taco_adapters.sqlite import SqliteAuditLog, SqliteStateStore
 from taco_adapters.wire import lock_json
+from taco_cli.audit_command import AUDIT_HANDLERS, AuditContext
 from taco_cli.auth_commands import AUTH_HANDLERS, AuthContext
 from taco_cli.commands import HANDLERS, Context
 from taco_cli.errors import AuthenticationFailed, CliError, NotUpToDate, UsageError
@@ -51,11 +54,12 @@ from taco_cli.output import Output, holder_lines
 from taco_cli.parser import LOCK_DIR, build_parser
 from taco_cli.provider_commands import PROVIDER_HANDLERS, ProviderContext
 from taco_cli.rbac_commands import RBAC_HANDLERS, RbacContext
+from taco_core.audit_service import AuditService
 from taco_core.caller import local_caller
 from taco_core.errors import LockConflict, NotFound, StateRejected, TacoError, Unauthenticated
 from taco_core.event_bus import EventBus
 from taco_core.graph_service import GraphService, Outcome
-from taco_core.ports import DependencyGraph, StateControl
+from taco_core.ports import AuditTrail, DependencyGraph, StateControl
 from taco_core.service import StateService
 
 EXIT_OK = 0
@@ -167,25 +171,32 @@ async def open_control(
 ) -> AsyncIterator[Connected]:
     """The ports for ``target``, opened inside the running loop.
 
-    Embedded, the commands' own writes feed the dependency graph as they do
-    on a server: they are applied to it before the command ends (unless the
-    graph unit is locked; a server's reconciliation catches up then)."""
+    Embedded, what the commands change is recorded in the file's audit trail
+    as the server would record it (surface ``cli``), and their writes feed
+    the dependency graph as they do on a server: they are applied to it
+    before the command ends (unless the graph unit is locked; a server's
+    reconciliation catches up then)."""
     if target.embedded is not None:
         if target.verbose:
             out.trace(f"embedded: SQLite at {target.embedded.resolve()}")
+        clock = SystemClock()
         store = await SqliteStateStore.open(target.embedded)
         try:
-            bus = EventBus()
-            states = StateService(store, SystemClock(), events=bus)
-            graph = GraphService(states, reconcile_interval=None)
-            bus.subscribe(graph)
-            caller = local_caller(whoami())
-            yield Connected(states.acting_as(caller), graph.acting_as(caller))
-            if graph.queued and await graph.flush() is Outcome.BLOCKED:
-                out.warn(
-                    "the dependency graph's unit is locked: its statuses will catch up "
-                    "when a server next reconciles it"
-                )
+            audit_log = await SqliteAuditLog.open(target.embedded)
+            try:
+                bus = EventBus([AuditService(audit_log, clock)], on_error=_not_taken(out))
+                states = StateService(store, clock, events=bus)
+                graph = GraphService(states, reconcile_interval=None)
+                bus.subscribe(graph)
+                caller = local_caller(whoami())
+                yield Connected(states.acting_as(caller), graph.acting_as(caller))
+                if graph.queued and await graph.flush() is Outcome.BLOCKED:
+                    out.warn(
+                        "the dependency graph's unit is locked: its statuses will catch up "
+                        "when a server next reconciles it"
+                    )
+            finally:
+                await audit_log.aclose()
         finally:
             await store.aclose()
         return
@@ -197,6 +208,36 @@ async def open_control(
         ) as remote_graph,
     ):
         yield Connected(remote, remote_graph)
+
+
+def _not_taken(out: Output) -> Callable[[object, object, Exception], None]:
+    def warn(sink: object, event: object, exc: Exception) -> None:
+        if isinstance(sink, AuditService):
+            out.warn(f"the change was made but not recorded in the audit trail: {exc}")
+        else:
+            out.warn(f"the change was made but not applied to the dependency graph: {exc}")
+
+    return warn
+
+
+@contextlib.asynccontextmanager
+async def open_audit_trail(
+    target: Target, out: Output, credentials: Credentials | None = None
+) -> AsyncIterator[AuditTrail]:
+    """The ``AuditTrail`` of ``target``: the server's, or the local file's."""
+    if target.embedded is not None:
+        audit_log = await SqliteAuditLog.open(target.embedded)
+        try:
+            service = AuditService(audit_log, SystemClock())
+            yield service.reading_as(local_caller(whoami()))
+        finally:
+            await audit_log.aclose()
+        return
+    trace = out.trace if target.verbose else None
+    async with RemoteAuditTrail(
+        target.server, timeout=target.timeout, trace=trace, credentials=credentials
+    ) as remote:
+        yield remote
 
 
 def remote_control(
@@ -228,6 +269,9 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
     if args.command in PROVIDER_HANDLERS:
         await run_provider_command(args, target, out)
         return EXIT_OK
+    if args.command in AUDIT_HANDLERS:
+        await run_audit(args, target, out)
+        return EXIT_OK
     handler = HANDLERS[args.command]
     credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
     with explained_auth_errors(target, source):
@@ -242,6 +286,14 @@ async def run(args: argparse.Namespace, target: Target, out: Output) -> int:
             )
             await handler(ctx, args)
     return EXIT_OK
+
+
+async def run_audit(args: argparse.Namespace, target: Target, out: Output) -> None:
+    credentials, source = credentials_of(target, out) if target.embedded is None else (None, "")
+    with explained_auth_errors(target, source):
+        async with open_audit_trail(target, out, credentials) as trail:
+            ctx = AuditContext(trail=trail, out=out, now=datetime.now(UTC))
+            await AUDIT_HANDLERS[args.command](ctx, args)
 
 
 async def run_auth(args: argparse.Namespace, target: Target, out: Output) -> None:

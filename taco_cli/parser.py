@@ -12,7 +12,9 @@ after it (``taco unit ls --json``), because scripts and people write both.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taco_adapters.remote.environment import DEFAULT_SERVER, SERVER_ENV, TOKEN_ENV
@@ -60,6 +62,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("OPENTACO_TOKEN=otc_... taco unit ls", "use an API token without saving it (CI)"),
     ("taco provider install", "make the Terraform provider opentaco available to Terraform"),
     ("taco provider init platform", "a Terraform configuration for units and dependencies"),
+    ("taco audit --unit myapp/prod --since 7d", "who did what to a unit this week"),
 )
 
 EXIT_STATUS: tuple[tuple[int, str], ...] = (
@@ -183,6 +186,33 @@ def seconds_arg(raw: str) -> float:
     return value
 
 
+_AGO = re.compile(r"(\d+)\s*([smhdw]?)")
+_AGO_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def since_arg(raw: str) -> datetime | timedelta:
+    """``--since``: an RFC 3339 time (UTC when it names no zone), or how long
+    ago (``30m``, ``12h``, ``7d``, ``2w``), resolved against the clock later."""
+    text = raw.strip()
+    ago = _AGO.fullmatch(text)
+    if ago and text.isascii():
+        return timedelta(seconds=int(ago.group(1)) * _AGO_UNITS[ago.group(2)])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a time such as 2026-05-01T12:00:00Z or a duration such as 7d, got {raw!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def count_arg(raw: str) -> int:
+    """A positive whole number (``--limit``)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {raw!r}")
+    return int(raw)
+
+
 GLOBALS_NOTE = (
     "Global options (--server, --embedded, --json, -v, --timeout) may also "
     "follow the command: taco unit ls --json."
@@ -255,9 +285,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_unit_commands(unit, globals_)
     _add_dep_commands(commands, globals_)
     _add_auth_commands(commands, globals_)
+    _add_audit_command(commands, globals_)
     _add_rbac_commands(commands, globals_)
     add_provider_commands(commands, globals_, GLOBALS_NOTE, unit_id_arg)
     return parser
+
+
+def _add_audit_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    globals_: argparse.ArgumentParser,
+) -> None:
+    p = commands.add_parser(
+        "audit",
+        help="read the audit trail",
+        description="Show the audit trail, oldest first: who wrote, locked, unlocked, "
+        "force-unlocked, deleted, undeleted or restored which unit, refused writes and "
+        "denied access, API tokens and RBAC changes, with when, from where and the request "
+        "ID. On a server this needs the audit.read permission (rbac.manage implies it); "
+        "with --embedded it reads the local file's trail (what taco --embedded itself did).",
+        epilog=GLOBALS_NOTE,
+        parents=[globals_],
+    )
+    p.set_defaults(command="audit")
+    p.add_argument("--unit", metavar="ID", type=unit_id_arg, help="only records about this unit")
+    p.add_argument("--subject", metavar="SUBJECT", help="only records of this subject")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=since_arg,
+        help="only records from this time on: RFC 3339 (UTC when no zone is given), or how "
+        "long ago, e.g. 30m, 12h, 7d, 2w",
+    )
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=count_arg,
+        default=100,
+        help="show at most N records (default 100); the cursor to go on from is printed",
+    )
+    p.add_argument(
+        "--after", metavar="CURSOR", help="go on after this cursor (printed by a previous run)"
+    )
 
 
 def _add_unit_commands(unit: argparse.ArgumentParser, globals_: argparse.ArgumentParser) -> None:
@@ -701,7 +769,7 @@ def _add_rbac_commands(
         "actions on unit-ID patterns), roles (sets of permissions) and which subjects hold "
         "which roles. Everything but 'me' and a test of yourself needs rbac.manage. "
         "Actions: unit.read, unit.read_outputs, unit.write, unit.lock, unit.delete, "
-        "rbac.manage, token.manage, *.",
+        "rbac.manage, token.manage, audit.read, *.",
     )
     groups = rbac.add_subparsers(title="rbac commands", dest="rbac_command", metavar="COMMAND")
     groups.required = True
@@ -750,9 +818,9 @@ def _add_rbac_commands(
         "test",
         "may SUBJECT do ACTION on UNIT?",
         "Ask the server's evaluator, the one that enforces, whether SUBJECT may do ACTION on "
-        "UNIT (a unit ID, or * for rbac.manage and token.manage), and print which rule "
-        "decided. Exits 0 when allowed and 4 when denied. Testing anyone but yourself "
-        "needs rbac.manage.",
+        "UNIT (a unit ID, or * for rbac.manage, token.manage and audit.read), and print "
+        "which rule decided. Exits 0 when allowed and 4 when denied. Testing anyone but "
+        "yourself needs rbac.manage.",
     )
     p.add_argument("subject", metavar="SUBJECT", help="the subject, e.g. ci-dev")
     p.add_argument("action", metavar="ACTION", help="e.g. unit.write")

@@ -3,18 +3,20 @@
 Pure Python (attrs and anyio only): no I/O, no framework. The names below are
 the library's public API; everything a front end or a tool needs goes through
 the use-case classes, ``StateService`` (units, locks, history), ``AuthService``
-(logins, tokens), ``RbacService`` (authorization decisions) and ``RbacAdmin``
-(managing roles and permissions), over the ports in ``taco_core.ports``, which
-``taco_adapters`` implements by technology. ``GraphService`` keeps the
-dependency graph between units up to date and says what needs re-applying.
-The rules themselves stay in their modules (``guard``, ``locks``,
-``retention``, ``diff``, ``state_doc``, ``graph_rules``), where the adapters
-and the services call them.
+(logins, tokens), ``RbacService`` (authorization decisions), ``RbacAdmin``
+(managing roles and permissions) and ``AuditService`` (the audit trail), over
+the ports in ``taco_core.ports``, which ``taco_adapters`` implements by
+technology. ``GraphService`` keeps the dependency graph between units up to
+date and says what needs re-applying. The rules themselves stay in their
+modules (``guard``, ``locks``, ``retention``, ``diff``, ``state_doc``,
+``graph_rules``), where the adapters and the services call them.
 """
 
 from __future__ import annotations
 
 from taco_core.access import ALLOW_ALL, AccessControl, ReadAccess
+from taco_core.audit import AuditAction, AuditPage, AuditQuery, AuditRecord
+from taco_core.audit_service import AuditService
 from taco_core.auth import (
     ANONYMOUS,
     ApiToken,
@@ -94,6 +96,8 @@ from taco_core.model import (
 )
 from taco_core.ports import (
     AccessTokenCodec,
+    AuditLog,
+    AuditTrail,
     AuthStore,
     Clock,
     DependencyGraph,
@@ -124,6 +128,13 @@ __all__ = [
     "AlreadyAssigned",
     "ApiToken",
     "AttributeChange",
+    "AuditAction",
+    "AuditLog",
+    "AuditPage",
+    "AuditQuery",
+    "AuditRecord",
+    "AuditService",
+    "AuditTrail",
     "AuthPolicy",
     "AuthService",
     "AuthStore",

@@ -334,10 +334,18 @@ class AuthService:
         revoked = await self.tokens.revoke_api_token(token_id, now)
         if revoked is None:
             raise TokenNotFound(token_id)
+        cascaded: list[ApiToken] = []
         for child in descendants(token_id, await self.tokens.list_api_tokens()):
             if child.revoked is None:
-                await self.tokens.revoke_api_token(child.id, now)
+                gone = await self.tokens.revoke_api_token(child.id, now)
+                if gone is not None:
+                    cascaded.append(gone)
         await self.events.publish(TokenRevoked(caller=caller, at=now, token=revoked))
+        for gone in cascaded:
+            # Each is revoked in its own right: the audit trail names every one.
+            await self.events.publish(
+                TokenRevoked(caller=caller, at=now, token=gone, cascaded_from=token_id)
+            )
         return revoked
 
     async def bootstrap_admin_token(self) -> NewApiToken | None:

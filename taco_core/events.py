@@ -171,9 +171,11 @@ class TokenCreated(Event):
 @frozen(kw_only=True)
 class TokenRevoked(Event):
     """An API token was revoked (also when it already was: the request is
-    what an audit trail records)."""
+    what an audit trail records). A token revoked because the token that
+    created it was (down the line) names that one in ``cascaded_from``."""
 
     token: ApiToken
+    cascaded_from: str = ""
 
 
 @frozen(kw_only=True)

@@ -97,6 +97,9 @@ class Surface(StrEnum):
     # Written by Terraform's ``remote`` or ``cloud`` backend through the
     # Terraform-Cloud-compatible API (``/api/v2``).
     TFE = "tfe"
+    # Through the internal API (``/internal/api``), by a UI acting for the
+    # user it names in ``X-User-ID``.
+    INTERNAL = "internal"
     # The built-in web UI (``/ui/``): a person in a browser.
     UI = "ui"
 

@@ -6,7 +6,9 @@ one permission allows every action on the organization's units
 (``<name>/*``) and nothing else (no RBAC or token management, no other
 organization). The role and permission are made once per organization and
 shared by everyone later given it; an admin can revoke it like any role.
-Service accounts and the service itself get nothing.
+Service accounts and the service itself get nothing. The grant is an RBAC
+change like an admin's: it is published (``RbacChanged``, operation
+``role_assigned``) on behalf of the creator, for the audit trail.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import hashlib
 from datetime import datetime
 
 from taco_core.auth import PrincipalKind
-from taco_core.events import Event, OrganizationCreated
-from taco_core.ports import Clock
+from taco_core.event_bus import EventBus
+from taco_core.events import Event, OrganizationCreated, RbacChanged
+from taco_core.ports import Clock, EventSink
 from taco_core.rbac import Action, Effect, RbacPolicy, Rule
 from taco_core.rbac_policy import SYSTEM_AUTHOR, assign_role, create_permission, create_role
 from taco_core.rbac_service import RbacService
@@ -72,9 +75,10 @@ def grant_organization_admin(
 class OrganizationAdmins:
     """An ``EventSink``: makes the person who created an organization its admin."""
 
-    def __init__(self, rbac: RbacService, clock: Clock) -> None:
+    def __init__(self, rbac: RbacService, clock: Clock, events: EventSink | None = None) -> None:
         self.rbac = rbac
         self.clock = clock
+        self.events: EventSink = events or EventBus()
 
     async def publish(self, event: Event) -> None:
         if not isinstance(event, OrganizationCreated):
@@ -83,6 +87,16 @@ class OrganizationAdmins:
         if principal.kind is not PrincipalKind.USER or not principal.subject:
             return
         name, now = event.organization.name, self.clock.now()
-        await self.rbac.edit(
+        saved = await self.rbac.edit(
             lambda policy: grant_organization_admin(policy, name, principal.subject, now)
+        )
+        await self.events.publish(
+            RbacChanged(
+                caller=event.caller,
+                at=self.clock.now(),
+                operation="role_assigned",
+                version=saved.version,
+                role=organization_admin_role(name),
+                subject=principal.subject,
+            )
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from taco_core.audit import AuditPage, AuditQuery, AuditRecord
 from taco_core.auth import ApiToken, Principal, RefreshToken, SigningKey
 from taco_core.content import StateReader
 from taco_core.diff import StateDiff
@@ -474,6 +475,49 @@ class RbacStore(Protocol):
         Callers pass ``policy.version == expected_version + 1`` (``1`` when
         creating), so a version number never names two different documents.
         """
+        ...
+
+
+class AuditLog(Protocol):
+    """The audit trail's storage: records are appended, never edited, read
+    in ID order (which is time order, ``taco_core.audit``) and forgotten
+    only when older than the retention.
+
+    Every process sharing the storage sees every record. Vendor errors
+    surface as ``StorageUnavailable``.
+    """
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        """Store ``records``, durably once this returns. Idempotent per
+        record ID: a record whose ID is stored already is left as it is, so a
+        batch that failed half-way may be appended again whole."""
+        ...
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        """The records ``query.matches``, in ID order, at most ``query.limit``.
+        ``next`` is ``None`` when no matching record follows the page, else the
+        cursor (the ID to pass as ``after``); a store that reads in bounded
+        steps may return a short or empty page with ``next`` set. A record
+        appended before the call (in any process) is seen."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Delete the records made before ``before``; return how many."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and clients."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """What a front end reads of the audit trail, on behalf of one caller:
+    ``AuditService.reading_as(caller)`` in process, or
+    ``taco_adapters.remote.RemoteAuditTrail`` over HTTP. Both raise
+    ``PermissionDenied`` for a caller who may not read it."""
+
+    async def query(self, query: AuditQuery) -> AuditPage:
+        """The page of records ``query`` selects (see ``AuditLog.query``)."""
         ...
 
 

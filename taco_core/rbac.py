@@ -15,17 +15,22 @@ One evaluator, ``Authorizer``, serves enforcement, list filtering and
 - otherwise the answer is no.
 
 A rule matches when its resources match the resource (``taco_core.rbac_pattern``)
-and its actions name the action or ``*``. One implication: an allow of
+and its actions name the action or ``*``. Two implications: an allow of
 ``unit.read`` also allows ``unit.read_outputs`` (who may read a whole state
-may read its outputs). A deny of ``unit.read`` does not deny
-``unit.read_outputs``: it takes away the whole state, and outputs stay
-governed by their own action, so "everything but the full state of prod" is a
-plain deny of ``unit.read`` on ``prod/*``. Both directions stay monotone:
-adding an allow never removes access and adding a deny never adds any.
+may read its outputs), and an allow of ``rbac.manage`` also allows
+``audit.read`` (who may grant any permission may grant themselves that one,
+and should see what their grants did). Implications hold for allows only: a
+deny of ``unit.read`` does not deny ``unit.read_outputs``: it takes away the
+whole state, and outputs stay governed by their own action, so "everything
+but the full state of prod" is a plain deny of ``unit.read`` on ``prod/*``.
+Both directions stay monotone: adding an allow never removes access and
+adding a deny never adds any.
 
-Actions that concern no unit (``rbac.manage``, ``token.manage``) are decided
-on the resource ``GLOBAL_RESOURCE`` (``*``), which only the pattern ``*``
-matches (no unit ID contains a ``*``).
+Actions that concern no unit (``rbac.manage``, ``token.manage``,
+``audit.read``) are decided on the resource ``GLOBAL_RESOURCE`` (``*``),
+which only the pattern ``*`` matches (no unit ID contains a ``*``). The
+audit trail is one such: it names every caller and where they called from,
+so reading it is all or nothing, never per unit.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Action(StrEnum):
     UNIT_DELETE = "unit.delete"
     RBAC_MANAGE = "rbac.manage"
     TOKEN_MANAGE = "token.manage"
+    AUDIT_READ = "audit.read"
     ALL = "*"
 
 
@@ -65,6 +71,7 @@ GLOBAL_RESOURCE = "*"
 # the action itself and ``*`` (see the module docstring).
 _IMPLIED_BY: Mapping[str, frozenset[str]] = {
     Action.UNIT_READ_OUTPUTS: frozenset({Action.UNIT_READ}),
+    Action.AUDIT_READ: frozenset({Action.RBAC_MANAGE}),
 }
 
 

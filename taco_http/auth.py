@@ -41,6 +41,7 @@ PUBLIC_PATHS = frozenset(
     {
         "/healthz",
         "/readyz",
+        "/v1/openapi.json",
         "/v1/auth/config",
         "/v1/auth/exchange",
         "/v1/auth/token",
@@ -75,10 +76,17 @@ def principal_of(request: Request) -> Principal:
 REQUEST_ID_KEY = "opentaco.request_id"
 
 
+# Where a route that serves another API's handlers (the internal API serves
+# the units API's) names the surface the request really came through.
+SURFACE_KEY = "opentaco.surface"
+
+
 def caller_of(request: Request, surface: Surface) -> Caller:
     """The ``Caller`` the core's use cases need for ``request``, arriving
-    through ``surface``: its principal, the client's address and request ID."""
-    return caller_in(request.scope, principal_of(request), surface)
+    through ``surface`` (or the one under ``SURFACE_KEY``, when set): its
+    principal, the client's address and request ID."""
+    chosen = request.scope.get(SURFACE_KEY, surface)
+    return caller_in(request.scope, principal_of(request), chosen)
 
 
 def caller_in(scope: Scope, principal: Principal, surface: Surface) -> Caller:
@@ -120,13 +128,16 @@ def credential_of(authorization: str) -> str:
 
 
 def _public(scope: Scope, settings: Settings) -> bool:
-    """Routes that need no credential of ours: the probes, the endpoints that
-    hand credentials out, Terraform's discovery and signed uploads, the S3
+    """Routes that need no credential of ours: the probes, the API
+    description, the endpoints that hand credentials out, the metrics unless
+    ``OPENTACO_METRICS=auth``, Terraform's discovery and signed uploads, the S3
     endpoint (SigV4 signs each request), the internal API (it checks its
     own webhook secret), and the web UI (it authenticates its sessions)."""
     path: str = scope["path"]
     if path in PUBLIC_PATHS or is_public_tfe(scope["method"], path) or _signed(path):
         return True
+    if path == "/metrics":
+        return settings.metrics != "auth"
     if is_ui(path):
         return True
     return bool(settings.internal_endpoints_secret) and path.startswith(INTERNAL_PREFIX)

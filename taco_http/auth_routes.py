@@ -27,9 +27,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import (
+    CREDENTIAL_PROCESS_NAMES,
+    ApiTokenListDoc,
     AuthConfig,
+    CredentialProcessDoc,
     ExchangeRequest,
+    IssuedTokensDoc,
+    JwksDoc,
+    MessageDoc,
+    NewApiTokenDoc,
+    PrincipalDoc,
     RefreshRequest,
+    TokenRequest,
     api_tokens_json,
     auth_config_json,
     issued_tokens_json,
@@ -45,6 +54,7 @@ from taco_core.model import Surface
 from taco_http.auth import caller_of, principal_of
 from taco_http.body import read_json_object
 from taco_http.context import services_of
+from taco_http.operations import Json, Operation, Param, Reply, error, errors, ok
 from taco_http.settings import SettingsError, parse_duration
 
 # Where `taco login` listens for the provider's redirect; register it with the
@@ -182,3 +192,125 @@ async def list_tokens(request: Request) -> Response:
 async def revoke_token(request: Request) -> Response:
     await _auth(request).revoke_api_token(_caller(request), request.path_params["token_id"])
     return Response(status_code=204)
+
+
+_TAG = "auth"
+_NO_STORE = {"Cache-Control": "no-store: the body holds secrets"}
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/v1/auth/config",
+        "How to log in to this server",
+        _TAG,
+        description="Whether authentication is on, and the OIDC provider, client ID, "
+        "endpoints, redirect URIs and scopes a login client needs.",
+        replies=(ok(AuthConfig),),
+        public=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/exchange",
+        "Trade an ID token of the OIDC provider for this server's tokens",
+        _TAG,
+        body=Json(ExchangeRequest),
+        body_required=True,
+        replies=(
+            Reply(200, "a new login session", Json(IssuedTokensDoc), _NO_STORE),
+            *errors(400),
+            error(401, "the ID token (or its nonce) is not valid"),
+            *errors(501, 502),
+        ),
+        public=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/token",
+        "A new token pair for a refresh token, which is used up",
+        _TAG,
+        description="Presenting a used refresh token again revokes its whole session.",
+        body=Json(RefreshRequest),
+        body_required=True,
+        replies=(
+            Reply(200, "the next tokens of the session", Json(IssuedTokensDoc), _NO_STORE),
+            *errors(400),
+            error(401, "the refresh token is unknown, used, revoked or expired"),
+        ),
+        public=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/logout",
+        "End the login session a refresh token belongs to",
+        _TAG,
+        description="Always 200 for a well-formed request, like RFC 7009 revocation.",
+        body=Json(RefreshRequest),
+        body_required=True,
+        replies=(ok(MessageDoc, "logged out (or nothing to do)"), *errors(400)),
+        public=True,
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/issue-s3-creds",
+        "Short-lived S3 credentials acting as the caller, for the S3 endpoint",
+        _TAG,
+        description="AWS's credential_process document (what `taco creds --json` prints): "
+        "sign requests to /s3 with it. They expire with the credential that asked for them, "
+        "at the latest, and die with the API token they were issued for. No request body.",
+        replies=(
+            Reply(
+                200,
+                "the credentials",
+                Json(
+                    CredentialProcessDoc,
+                    name="CredentialProcess",
+                    rename=CREDENTIAL_PROCESS_NAMES,
+                ),
+                _NO_STORE,
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/auth/me",
+        "Who the server takes the caller for",
+        _TAG,
+        replies=(ok(PrincipalDoc),),
+    ),
+    Operation(
+        "GET",
+        "/v1/auth/jwks",
+        "The public keys of this server's access tokens",
+        _TAG,
+        replies=(ok(JwksDoc, "a JSON Web Key Set"),),
+        public=True,
+    ),
+    Operation(
+        "GET",
+        "/v1/auth/tokens",
+        "The caller's API tokens (every token, for admins)",
+        _TAG,
+        replies=(ok(ApiTokenListDoc),),
+    ),
+    Operation(
+        "POST",
+        "/v1/auth/tokens",
+        "Create an API token acting as the caller",
+        _TAG,
+        description="The secret is in this answer only: the server keeps its hash.",
+        body=Json(TokenRequest),
+        body_required=True,
+        replies=(
+            Reply(201, "the token and its secret", Json(NewApiTokenDoc), _NO_STORE),
+            *errors(400, 403),
+        ),
+    ),
+    Operation(
+        "DELETE",
+        "/v1/auth/tokens/{token_id}",
+        "Revoke an API token",
+        _TAG,
+        params=(Param("token_id", "path", "the token's ID"),),
+        replies=(Reply(204, "revoked (or already revoked)"), *errors(404)),
+    ),
+)

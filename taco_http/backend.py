@@ -16,16 +16,17 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import lock_from_json, terraform_lock_json
+from taco_adapters.wire import TERRAFORM_LOCK_NAMES, lock_from_json, terraform_lock_json
 from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, UnitNotFound
-from taco_core.model import Surface, UnitId
+from taco_core.model import LockInfo, Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import caller_of
 from taco_http.body import SMALL_BODY, parse_json_object, read_body, read_json_object, verified_md5
 from taco_http.context import services_of
 from taco_http.methods import pick
+from taco_http.operations import STATE, Json, Operation, Param, Reply, errors, unit_id_param
 from taco_http.streaming import state_answer
 
 
@@ -118,3 +119,101 @@ _HANDLERS: dict[str, Callable[[Request, UnitId], Awaitable[Response]]] = {
     "UNLOCK": _unlock,
     "DELETE": _delete,
 }
+
+
+# -- the API description (taco_http.openapi) ----------------------------------
+
+_TAG = "backend"
+_PATH = "/v1/backend/{id}"
+_ID = unit_id_param("the unit's ID: the whole rest of the path, slashes included")
+# Terraform's fields only: ``owner`` is ours, never sent to or taken from Terraform.
+_HELD = Json(LockInfo, name="TerraformLockInfo", rename=TERRAFORM_LOCK_NAMES, omit=("owner",))
+_WANTED = Json(
+    LockInfo,
+    name="TerraformLockRequest",
+    rename=TERRAFORM_LOCK_NAMES,
+    omit=("owner",),
+    optional=True,
+    open=True,
+)
+_LOCKED = Reply(423, "the unit is locked by someone else: the holder's LockInfo", _HELD)
+_LOCK_ID = (
+    Param("ID", "query", "the lock ID the write is made under (what Terraform sends)"),
+    Param("id", "query", "the lock ID, lowercase spelling"),
+    Param("X-Terraform-Lock-ID", "header", "the lock ID, as a header"),
+)
+_IF_NONE_MATCH = Param(
+    "If-None-Match", "header", "ETags the client holds: 304 without the body when one matches"
+)
+_CONTENT_MD5 = Param(
+    "Content-MD5", "header", "the body's MD5, base64 (Terraform sends it): checked, 400 if wrong"
+)
+_STATE_HEADERS = {
+    "Content-MD5": "the state's MD5, base64",
+    "ETag": "strong validator: the SHA-256 of the bytes sent",
+}
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        _PATH,
+        "Read the current state",
+        _TAG,
+        description="HEAD answers the same headers without the body.",
+        params=(_ID, _IF_NONE_MATCH),
+        replies=(
+            Reply(200, "the state", STATE, _STATE_HEADERS),
+            Reply(304, "the client's copy is current (If-None-Match); empty body"),
+            Reply(404, "no state yet (the unit does not exist or was never written); empty body"),
+            *errors(400),
+        ),
+    ),
+    *(
+        Operation(
+            method,
+            _PATH,
+            "Write the state",
+            _TAG,
+            description="Creates the unit on first use. While it is locked, only the "
+            "holder's lock ID may write. The clobber guard applies (409; the refused state is "
+            "kept in quarantine).",
+            params=(_ID, *_LOCK_ID, _CONTENT_MD5),
+            body=STATE,
+            body_required=True,
+            replies=(Reply(200, "stored; empty body"), *errors(400, 409, 413), _LOCKED),
+        )
+        for method in ("POST", "PUT")
+    ),
+    Operation(
+        "LOCK",
+        _PATH,
+        "Lock the unit (Terraform's LockInfo)",
+        _TAG,
+        description="Creates the unit on first use. A missing ID gets a fresh UUID, a missing "
+        "Created the server's time; locking again with the holder's ID is idempotent.",
+        params=(_ID,),
+        body=_WANTED,
+        replies=(Reply(200, "locked: the lock held", _HELD), *errors(400), _LOCKED),
+    ),
+    Operation(
+        "UNLOCK",
+        _PATH,
+        "Unlock the unit",
+        _TAG,
+        description="With the holder's LockInfo (its ID; a LockInfo without one is 400); an "
+        "empty body is a forced unlock (terraform force-unlock). Unlocking an unlocked unit "
+        "is 200.",
+        params=(_ID, _LOCK_ID[2]),
+        body=_WANTED,
+        replies=(Reply(200, "unlocked; empty body"), *errors(400), _LOCKED),
+    ),
+    Operation(
+        "DELETE",
+        _PATH,
+        "Soft-delete the unit",
+        _TAG,
+        description="Recoverable during the delete grace period (POST /v1/units/{id}/undelete).",
+        params=(_ID,),
+        replies=(Reply(200, "deleted; empty body"), *errors(400, 404), _LOCKED),
+    ),
+)

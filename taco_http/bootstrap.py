@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from taco_core.auth import NewApiToken
+from taco_http.logs import json_line
 from taco_http.wiring import Services, admin_token_file
 
 
@@ -25,7 +26,34 @@ async def bootstrap(services: Services) -> None:
         return
     created = await services.auth.bootstrap_admin_token()
     if created is not None:
-        announce_admin_token(created, admin_token_file(settings))
+        path = admin_token_file(settings)
+        if settings.log_format == "json":
+            announce_admin_token_json(created, path)
+        else:
+            announce_admin_token(created, path)
+
+
+def announce_admin_token_json(created: NewApiToken, path: Path | None) -> None:
+    """The announcement as one line of the JSON log's shape. The secret is in
+    it only when there is no file to hold it: JSON logs are made to be
+    shipped elsewhere."""
+    fields: dict[str, str] = {}
+    if path is not None:
+        write_private_file(path, created.secret + "\n")
+        fields["admin_token_file"] = str(path.resolve())
+    else:
+        fields["admin_token"] = created.secret
+    sys.stderr.write(
+        json_line(
+            "warning",
+            "opentaco.bootstrap",
+            "OpenTaco created an admin API token on this first start"
+            + (f"; it is in {path.resolve()} (mode 0600)" if path is not None else ""),
+            **fields,
+        )
+        + "\n"
+    )
+    sys.stderr.flush()
 
 
 def announce_admin_token(created: NewApiToken, path: Path | None) -> None:

@@ -21,11 +21,17 @@ good, and some thousands of them leave the service unable to accept anyone.
 ``quiet_accept_errors`` replaces asyncio's report of a failed ``accept()``
 (out of descriptors), which logs a traceback per attempt, thousands per
 second, by one warning line every few seconds.
+
+What happens here never reaches the app, so the request metrics cannot see
+it: ``CONNECTIONS`` counts it instead (connections open, connections dropped
+by reason, failed accepts) for ``taco_http.metrics`` to report. It is the
+process's, like the sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -39,6 +45,21 @@ log = logging.getLogger("opentaco.http")
 MAX_HEADER_BYTES = 64 * 1024
 # At most one line per this many seconds for a condition that repeats per connection.
 _REPORT_EVERY = 10.0
+
+
+class ConnectionStats:
+    """What the protocol did to connections, for the metrics: how many are
+    open, how many were dropped by reason (``too_many``, ``header_timeout``,
+    ``headers_too_large``, ``body_stalled``) and how many ``accept()`` calls
+    failed (out of file descriptors)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.accept_failures = 0
+
+
+CONNECTIONS = ConnectionStats()
 
 
 class _Throttle:
@@ -74,6 +95,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        CONNECTIONS.open += 1
         if len(self.connections) > self.max_connections:
             if self._over_limit.ready():
                 log.warning(
@@ -81,12 +103,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                     "connections are answered 503 until some close",
                     len(self.connections) - 1,
                 )
-            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; retry later")
+            self._refuse(
+                HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; retry later", "too_many"
+            )
             return
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        CONNECTIONS.open -= 1
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -99,6 +124,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(
                     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                     f"request headers exceed {MAX_HEADER_BYTES} bytes",
+                    "headers_too_large",
                 )
 
     # -- parser callbacks --------------------------------------------------------
@@ -149,6 +175,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._arm(self.read_timeout - idle)
                 return
             log.debug("dropped %s: the request body stalled for %ss", self.client, idle)
+            CONNECTIONS.dropped["body_stalled"] += 1
             # The handler is waiting for the body: it sees the client gone.
             self.transport.close()
             return
@@ -158,15 +185,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined request behind a response still being sent: an answer
             # of ours would land inside that response.
+            CONNECTIONS.dropped["header_timeout"] += 1
             self.transport.close()
             return
         self._refuse(
             HTTPStatus.REQUEST_TIMEOUT,
             f"request headers not received within {self.read_timeout:g}s",
+            "header_timeout",
         )
 
-    def _refuse(self, status: HTTPStatus, message: str) -> None:
-        """Answer ``status`` with a JSON error and close (no request is running)."""
+    def _refuse(self, status: HTTPStatus, message: str, reason: str) -> None:
+        """Answer ``status`` with a JSON error and close (no request is running);
+        counted under ``reason``."""
+        CONNECTIONS.dropped[reason] += 1
         self._disarm()
         body = json.dumps({"error": message}).encode()
         head = (
@@ -196,6 +227,7 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if context.get("message") == "socket.accept() out of system resource":
+            CONNECTIONS.accept_failures += 1
             if throttle.ready():
                 log.warning(
                     "cannot accept connections: %s; they wait until some close (raise the "

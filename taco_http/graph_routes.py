@@ -19,7 +19,14 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from taco_adapters.wire import edge_json, status_json, summary_json
+from taco_adapters.wire import (
+    GraphDoc,
+    StatusesDoc,
+    UnitStatusDoc,
+    edge_json,
+    status_json,
+    summary_json,
+)
 from taco_core.caller import Caller
 from taco_core.graph import Edge
 from taco_core.graph_status import GraphView, UnitStatus
@@ -27,6 +34,7 @@ from taco_core.model import Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http.auth import caller_of
 from taco_http.context import services_of
+from taco_http.operations import Operation, Param, errors, ok, unit_id_param
 
 # Answers about more units than this are rendered off the event loop.
 _INLINE_UNITS = 500
@@ -113,3 +121,44 @@ async def graph(request: Request) -> Response:
     unit_id = decode_path_id(raw) if raw else None
     view = await services_of(request).graph.view(_caller(request), unit_id)
     return await _json(lambda: _graph_body(view), len(view.nodes) > _INLINE_UNITS)
+
+
+# -- the API description (taco_http.openapi) ----------------------------------
+
+_TAG = "dependencies"
+_READABLE = (
+    " Units the caller may not read are left out, and the digests of edges from units it may "
+    "read only the outputs of."
+)
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/v1/units/{id}/status",
+        "A unit's dependency status",
+        _TAG,
+        description="Green, yellow (something upstream is red) or red (an input changed "
+        "since it was last applied), with its incoming edges." + _READABLE,
+        params=(unit_id_param("the unit's ID (a unit, or an ID an edge names)"),),
+        replies=(ok(UnitStatusDoc), *errors(400, 403, 404)),
+    ),
+    Operation(
+        "GET",
+        "/v1/status",
+        "The dependency status of every unit the graph names",
+        _TAG,
+        description="Sorted by unit ID; a unit no edge names is green and not listed." + _READABLE,
+        params=(Param("prefix", "query", "only unit IDs that start with this"),),
+        replies=(ok(StatusesDoc),),
+    ),
+    Operation(
+        "GET",
+        "/v1/graph",
+        "The dependency graph: units with their colours, and edges",
+        _TAG,
+        description="With unit, only the edges from and to that unit and the units at their "
+        "ends." + _READABLE,
+        params=(Param("unit", "query", "a unit ID: its neighbourhood only"),),
+        replies=(ok(GraphDoc), *errors(400, 403, 404)),
+    ),
+)

@@ -8,8 +8,10 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from taco_adapters.wire import InfoDoc, ProbeDoc
 from taco_core.errors import StorageUnavailable
 from taco_http.context import services_of
+from taco_http.operations import Json, Operation, Reply, ok
 from taco_http.wiring import storage_info
 
 
@@ -48,3 +50,33 @@ async def readyz(request: Request) -> Response:
 async def info(request: Request) -> Response:
     """Which storage this server uses (the reference's ``/v1/info``)."""
     return JSONResponse({"storage": storage_info(services_of(request).settings)})
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/healthz",
+        "Liveness: the process serves HTTP",
+        "service",
+        replies=(ok(ProbeDoc, "the process is up"),),
+        public=True,
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        "Readiness: the storage answers in time",
+        "service",
+        replies=(
+            ok(ProbeDoc, "the store answered a round trip"),
+            Reply(503, "the store did not answer (in time)", Json(ProbeDoc)),
+        ),
+        public=True,
+    ),
+    Operation(
+        "GET",
+        "/v1/info",
+        "Which storage this server uses",
+        "service",
+        replies=(ok(InfoDoc),),
+    ),
+)

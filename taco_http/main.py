@@ -5,6 +5,11 @@ starts, in the same event loop, and handed to the app, so a storage that
 cannot be reached (or a signing key file that cannot be used) stops the
 service with one clear line instead of a traceback, and never with a silent
 fallback to another storage.
+
+Logging is configured once the settings are read (``taco_http.logs``), in the
+chosen format, for uvicorn's loggers too. uvicorn's access log is off: the
+app writes its own (``taco_http.telemetry``), which names the route template,
+the duration and the request ID.
 """
 
 from __future__ import annotations
@@ -23,22 +28,12 @@ import uvicorn
 from taco_core.errors import StorageUnavailable
 from taco_http.app import create_app
 from taco_http.connections import guarded_protocol, quiet_accept_errors
+from taco_http.logs import configure_logging
 from taco_http.parser import build_parser
 from taco_http.settings import Settings, SettingsError, from_env, notices
 from taco_http.wiring import configured_key, open_adapters
 
 log = logging.getLogger("opentaco")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # botocore narrates credential lookups at INFO; keep start-up output to our own lines.
-    for noisy in ("botocore", "aiobotocore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def check_tls(settings: Settings) -> None:
@@ -75,6 +70,7 @@ async def serve(settings: Settings) -> None:
             timeout_graceful_shutdown=10,
             server_header=False,
             log_config=None,
+            access_log=False,
             ssl_certfile=settings.tls_cert,
             ssl_keyfile=settings.tls_key,
             # X-Forwarded-For and -Proto are taken only from a proxy the
@@ -145,22 +141,28 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"opentacosvc: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     for level, message in notices(os.environ, vars(args), settings):
         log.log(level, message)
     try:
         asyncio.run(serve(settings))
     except SettingsError as exc:
-        print(f"opentacosvc: {exc}", file=sys.stderr)
+        _fatal(settings, str(exc))
         return 2
     except StorageUnavailable as exc:
-        print(
-            f"opentacosvc: cannot open {settings.storage} storage: {exc.message}", file=sys.stderr
-        )
+        _fatal(settings, f"cannot open {settings.storage} storage: {exc.message}")
         return 1
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _fatal(settings: Settings, message: str) -> None:
+    """Why the service stops: one plain line, or one JSON line in JSON logs."""
+    if settings.log_format == "json":
+        log.critical("%s", message)
+    else:
+        print(f"opentacosvc: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

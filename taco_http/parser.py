@@ -340,4 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level: debug, info, warning (or warn), error or critical, in any case "
         "(env OPENTACO_LOG_LEVEL, default info)",
     )
+    add(
+        "--log-format",
+        type=_typed(s.parse_log_format),
+        dest="log_format",
+        help="text (default) or json: one JSON object per line, access log included "
+        "(env OPENTACO_LOG_FORMAT)",
+    )
+    add(
+        "--metrics",
+        type=_typed(s.parse_metrics),
+        dest="metrics",
+        help="who may read /metrics: public (default, like the probes), auth (a credential), "
+        "or off (env OPENTACO_METRICS)",
+    )
+    add(
+        "--audit-retention",
+        type=_typed(s.parse_duration),
+        dest="audit_retention_seconds",
+        help="how long audit records are kept, e.g. 90d; 0 keeps them forever "
+        "(env OPENTACO_AUDIT_RETENTION, default 365d)",
+    )
     return parser

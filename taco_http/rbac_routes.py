@@ -28,10 +28,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from taco_adapters.wire import (
+    AssignmentChangeDoc,
+    AssignmentDoc,
     AssignPermissionRequest,
     AssignRoleRequest,
+    HeldRolesDoc,
+    PermissionDoc,
     PermissionRequest,
+    RbacTestDoc,
     RbacTestRequest,
+    RoleChangeDoc,
+    RoleDoc,
     RoleRequest,
     assignments_json,
     held_roles_json,
@@ -51,6 +58,7 @@ from taco_core.rbac_admin import RbacAdmin
 from taco_http.auth import caller_of
 from taco_http.body import read_json_object
 from taco_http.context import services_of
+from taco_http.operations import Json, Operation, Param, Reply, error, errors, ok, ok_list
 
 PREFIX = "/v1/rbac"
 
@@ -229,3 +237,162 @@ ROUTES = [
     Route(f"{PREFIX}/permissions/{{permission_id}}", get_permission, methods=["GET"]),
     Route(f"{PREFIX}/permissions/{{permission_id}}", delete_permission, methods=["DELETE"]),
 ]
+
+
+# -- the API description (taco_http.openapi) ----------------------------------
+
+_TAG = "rbac"
+_MANAGE = "Needs rbac.manage."
+_ROLE_ID = Param("role_id", "path", "the role's ID")
+_PERMISSION_ID = Param("permission_id", "path", "the permission's ID")
+_CASCADE = Param(
+    "cascade", "query", "also remove it from whatever still uses it (else 409)", kind=bool
+)
+_IN_USE = error(
+    409, "still in use (the body names its referrers), or it would lock every admin out"
+)
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        f"{PREFIX}/me",
+        "The caller's subject, groups and roles",
+        _TAG,
+        replies=(ok(HeldRolesDoc),),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/test",
+        "Would a subject be allowed an action on a unit, and which rule decides",
+        _TAG,
+        description="Without a subject, tests the caller as it is now (allowed to anyone); "
+        "another subject needs rbac.manage.",
+        body=Json(RbacTestRequest),
+        body_required=True,
+        replies=(ok(RbacTestDoc, "the decision"), *errors(400, 403)),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/users",
+        "Every subject holding a role",
+        _TAG,
+        description=_MANAGE,
+        replies=(ok_list(AssignmentDoc, "subjects and their roles, by subject"), *errors(403)),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/users/assign",
+        "Give a subject a role",
+        _TAG,
+        description=_MANAGE,
+        body=Json(AssignRoleRequest),
+        body_required=True,
+        replies=(ok(AssignmentChangeDoc, "assigned"), *errors(400, 403, 404, 409)),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/users/revoke",
+        "Take a role from a subject",
+        _TAG,
+        description=_MANAGE,
+        body=Json(AssignRoleRequest),
+        body_required=True,
+        replies=(
+            ok(AssignmentChangeDoc, "revoked"),
+            *errors(400, 403, 404),
+            error(409, "it would lock every admin out"),
+        ),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/roles",
+        "Every role",
+        _TAG,
+        description=_MANAGE,
+        replies=(ok_list(RoleDoc, "the roles, by ID"), *errors(403)),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/roles",
+        "Create a role",
+        _TAG,
+        description=_MANAGE,
+        body=Json(RoleRequest),
+        body_required=True,
+        replies=(ok(RoleChangeDoc, "created"), *errors(400, 403, 404, 409)),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/roles/{{role_id}}",
+        "A role",
+        _TAG,
+        description=_MANAGE,
+        params=(_ROLE_ID,),
+        replies=(ok(RoleDoc), *errors(403, 404)),
+    ),
+    Operation(
+        "DELETE",
+        f"{PREFIX}/roles/{{role_id}}",
+        "Delete a role",
+        _TAG,
+        description=_MANAGE,
+        params=(_ROLE_ID, _CASCADE),
+        replies=(Reply(204, "deleted"), *errors(400, 403, 404), _IN_USE),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/roles/{{role_id}}/permissions",
+        "Give a role a permission",
+        _TAG,
+        description=_MANAGE,
+        params=(_ROLE_ID,),
+        body=Json(AssignPermissionRequest),
+        body_required=True,
+        replies=(ok(RoleChangeDoc, "assigned"), *errors(400, 403, 404, 409)),
+    ),
+    Operation(
+        "DELETE",
+        f"{PREFIX}/roles/{{role_id}}/permissions/{{permission_id}}",
+        "Take a permission from a role",
+        _TAG,
+        description=_MANAGE,
+        params=(_ROLE_ID, _PERMISSION_ID),
+        replies=(Reply(204, "revoked"), *errors(403, 404), _IN_USE),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/permissions",
+        "Every permission",
+        _TAG,
+        description=_MANAGE,
+        replies=(ok_list(PermissionDoc, "the permissions, by ID"), *errors(403)),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/permissions",
+        "Create a permission from rules",
+        _TAG,
+        description=_MANAGE,
+        body=Json(PermissionRequest),
+        body_required=True,
+        replies=(ok(PermissionDoc, "created", 201), *errors(400, 403, 409)),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/permissions/{{permission_id}}",
+        "A permission",
+        _TAG,
+        description=_MANAGE,
+        params=(_PERMISSION_ID,),
+        replies=(ok(PermissionDoc), *errors(403, 404)),
+    ),
+    Operation(
+        "DELETE",
+        f"{PREFIX}/permissions/{{permission_id}}",
+        "Delete a permission",
+        _TAG,
+        description=_MANAGE,
+        params=(_PERMISSION_ID, _CASCADE),
+        replies=(Reply(204, "deleted"), *errors(400, 403, 404), _IN_USE),
+    ),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from attrs import frozen
@@ -21,6 +21,10 @@ from taco_core.rbac import GroupRoles, parse_group_roles
 from taco_core.service import DEFAULT_MAX_STATE_BYTES, Policy
 
 STORAGE_KINDS = ("sqlite", "memory", "s3")
+LOG_FORMATS = ("text", "json")
+# Who may read /metrics: anyone who reaches the port (like the probes), only
+# callers with a credential, or nobody (the route answers 404).
+METRICS_ACCESS = ("public", "auth", "off")
 
 # How long a replica on S3 reuses the RBAC policy it loaded before loading it
 # again: every decision would otherwise be a GET. An edit made on this replica
@@ -52,6 +56,9 @@ class Settings:
     s3_endpoint: str = ""
     s3_timeout_seconds: float = 10.0
     log_level: str = "info"
+    log_format: str = "text"
+    metrics: str = "public"
+    audit_retention_seconds: float = 365 * 24 * 3600.0
     read_timeout_seconds: float = 20.0
     idle_timeout_seconds: float = 5.0
     max_connections: int = 1000
@@ -244,6 +251,20 @@ def parse_storage(name: str, raw: str) -> str:
     return value
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+parse_log_format = _one_of(LOG_FORMATS)
+parse_metrics = _one_of(METRICS_ACCESS)
+
+
 _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -322,6 +343,9 @@ ENV_VARS = {
     "OPENTACO_S3_ENDPOINT": ("s3_endpoint", _text),
     "OPENTACO_S3_TIMEOUT": ("s3_timeout_seconds", parse_positive_duration),
     "OPENTACO_LOG_LEVEL": ("log_level", parse_log_level),
+    "OPENTACO_LOG_FORMAT": ("log_format", parse_log_format),
+    "OPENTACO_METRICS": ("metrics", parse_metrics),
+    "OPENTACO_AUDIT_RETENTION": ("audit_retention_seconds", parse_duration),
     "OPENTACO_READ_TIMEOUT": ("read_timeout_seconds", parse_positive_duration),
     "OPENTACO_IDLE_TIMEOUT": ("idle_timeout_seconds", parse_positive_duration),
     "OPENTACO_MAX_CONNECTIONS": ("max_connections", parse_positive_int),

@@ -20,9 +20,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taco_adapters.wire import (
+    QUARANTINED_HEADER,
+    RECORD_HEADER,
+    VERSION_HEADER,
+    CreatedUnitDoc,
     CreateUnitRequest,
+    DiffDoc,
+    MessageDoc,
+    RestoredDoc,
     RestoreRequest,
+    UnitDoc,
+    UnitListDoc,
     UpdateLabelsRequest,
+    UploadDoc,
+    VersionPageDoc,
     created_unit_json,
     diff_json,
     lock_from_json,
@@ -38,16 +49,31 @@ from taco_adapters.wire import (
 from taco_core.caller import Caller
 from taco_core.errors import InvalidInput, NotFound, UnitNotFound
 from taco_core.history import current_at
-from taco_core.model import MAX_NUMBER, Surface, UnitId
+from taco_core.model import MAX_NUMBER, LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http import graph_routes
-from taco_http.auth import caller_of
+from taco_http.auth import SURFACE_KEY, caller_of
 from taco_http.body import read_body, read_json_object, verified_md5
 from taco_http.context import services_of
 from taco_http.methods import pick
+from taco_http.operations import (
+    STATE,
+    Json,
+    Operation,
+    Param,
+    Reply,
+    errors,
+    ok,
+    unit_id_param,
+)
 from taco_http.streaming import state_answer, state_response
+from taco_http.telemetry import ROUTE_TEMPLATE_KEY
 
 Handler = Callable[[Request, UnitId, str | None], Awaitable[Response]]
+
+# The path templates of the operations (taco_http.openapi), which metrics use too.
+_UNIT = "/v1/units/{id}"
+_VERSION = "/v1/units/{id}/versions/{n}"
 
 
 def _caller(request: Request) -> Caller:
@@ -101,10 +127,13 @@ async def unit_route(request: Request) -> Response:
     return await dispatch(request, "/v1/units/")
 
 
-async def dispatch(request: Request, base: str, namespace: str = "") -> Response:
-    """Dispatch ``<base><id>[/<action>[/<arg>]]``; a unit outside
-    ``namespace`` (an ID prefix, for APIs scoped to an organization) is
-    ``UnitNotFound``, as if it did not exist."""
+async def dispatch(
+    request: Request, base: str, namespace: str = "", surface: Surface = Surface.API
+) -> Response:
+    """Dispatch ``<base><id>[/<action>[/<arg>]]`` for ``surface``; a unit
+    outside ``namespace`` (an ID prefix, for APIs scoped to an organization)
+    is ``UnitNotFound``, as if it did not exist."""
+    request.scope[SURFACE_KEY] = surface
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     raw = raw_path.decode("latin-1").split("?", 1)[0]
     rest = raw[len(base) :].rstrip("/")
@@ -115,15 +144,18 @@ async def dispatch(request: Request, base: str, namespace: str = "") -> Response
         action, arg, parts = "version", parts[-1], parts[:-2]
     elif len(parts) >= 2 and parts[-1] in _ACTIONS:
         action, parts = parts[-1], parts[:-1]
+    # Metrics and the access log name the operation, never the unit.
+    unit_template = f"{base}{{id}}"
+    if action is None:
+        handlers, template = _UNIT_METHODS, unit_template
+    elif action == "version":
+        handlers, template = _ACTION_VERSION, f"{unit_template}/versions/{{n}}"
+    else:
+        handlers, template = _ACTIONS[action], f"{unit_template}/{action}"
+    request.scope[ROUTE_TEMPLATE_KEY] = template
     unit_id = decode_path_id("/".join(parts))
     if not unit_id.startswith(namespace):
         raise UnitNotFound(unit_id)
-    if action is None:
-        handlers = _UNIT_METHODS
-    elif action == "version":
-        handlers = _ACTION_VERSION
-    else:
-        handlers = _ACTIONS[action]
     return await pick(request.method, handlers)(request, unit_id, arg)
 
 
@@ -295,3 +327,213 @@ _ACTIONS: dict[str, dict[str, Handler]] = {
     "diff": {"GET": _diff},
     "status": {"GET": graph_routes.unit_status},
 }
+
+
+def served() -> list[tuple[str, str]]:
+    """``(method, path template)`` of everything ``unit_route`` dispatches,
+    read from its tables (the API description must cover each)."""
+    pairs = [(m, _UNIT) for m in _UNIT_METHODS]
+    pairs += [(m, _VERSION) for m in _ACTION_VERSION]
+    pairs += [(m, f"{_UNIT}/{action}") for action, table in _ACTIONS.items() for m in table]
+    return pairs
+
+
+# -- the API description (taco_http.openapi) ----------------------------------
+
+_TAG = "units"
+_ID = unit_id_param(
+    "the unit's ID; a '/' in it may be sent raw, as %2F or as '__' (and must be encoded "
+    "when the ID's last segment is an action word such as 'lock')"
+)
+_IF_LOCKED_BY = Param("if_locked_by", "query", "the lock ID the write is made under")
+_IF_NONE_MATCH = Param(
+    "If-None-Match", "header", "ETags the client holds: 304 without the body when one matches"
+)
+_VERSION_HEADERS = {
+    VERSION_HEADER: "the version's number",
+    QUARANTINED_HEADER: "true when the clobber guard refused this version",
+    RECORD_HEADER: "the whole version record (VersionDoc) as compact JSON",
+}
+# ``owner`` is the server's to set: a request's is ignored.
+_LOCK_BODY = Json(LockInfo, name="LockRequest", omit=("owner",), optional=True, open=True)
+_LOCKED = errors(423)
+
+
+def _number(name: str, description: str) -> Param:
+    return Param(name, "query", description, kind=int, schema={"minimum": 0})
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/v1/units",
+        "List units, sorted by ID",
+        _TAG,
+        description="Without limit, every unit the caller may see. With limit, one page "
+        "(keyset pagination, stable while units come and go): the next page's URL is in next "
+        "and in a Link header.",
+        params=(
+            Param("prefix", "query", "only IDs that start with this (a plain string prefix)"),
+            Param("deleted", "query", "list the soft-deleted units instead", kind=bool),
+            Param(
+                "limit", "query", "units per page (at most 10000)", kind=int, schema={"minimum": 1}
+            ),
+            Param("after", "query", "the last unit ID of the previous page"),
+        ),
+        replies=(
+            Reply(200, "done", Json(UnitListDoc), {"Link": 'the next page: <url>; rel="next"'}),
+            *errors(400),
+        ),
+    ),
+    Operation(
+        "POST",
+        "/v1/units",
+        "Create a unit",
+        _TAG,
+        body=Json(CreateUnitRequest),
+        body_required=True,
+        replies=(ok(CreatedUnitDoc, "created", 201), *errors(400, 409)),
+    ),
+    Operation(
+        "GET",
+        _UNIT,
+        "A unit, with its lock",
+        _TAG,
+        params=(_ID,),
+        replies=(ok(UnitDoc), *errors(400, 404)),
+    ),
+    Operation(
+        "PATCH",
+        _UNIT,
+        "Set or remove some of a unit's labels",
+        _TAG,
+        description="Each label named with a string is set, each named with null removed; "
+        "labels not named stay. Needs unit.write.",
+        params=(_ID,),
+        body=Json(UpdateLabelsRequest),
+        body_required=True,
+        replies=(ok(UnitDoc), *errors(400, 404)),
+    ),
+    Operation(
+        "DELETE",
+        _UNIT,
+        "Soft-delete a unit (recoverable during the grace period)",
+        _TAG,
+        params=(_ID,),
+        replies=(Reply(204, "deleted"), *errors(400, 404), *_LOCKED),
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/undelete",
+        "Bring back the most recently deleted incarnation of the ID",
+        _TAG,
+        params=(_ID,),
+        replies=(ok(UnitDoc), *errors(400, 404, 409)),
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/download",
+        "The current state",
+        _TAG,
+        params=(_ID, _IF_NONE_MATCH),
+        replies=(
+            Reply(
+                200,
+                "the state (an empty body before the first write)",
+                STATE,
+                {**_VERSION_HEADERS, "ETag": "strong validator: the SHA-256 of the bytes sent"},
+            ),
+            Reply(304, "the client's copy is current (If-None-Match); empty body"),
+            *errors(400, 404),
+        ),
+    ),
+    *(
+        Operation(
+            method,
+            f"{_UNIT}/upload",
+            "Store a new current state",
+            _TAG,
+            description="The lock, the state's shape and the clobber guard apply: a refused "
+            "write is kept as a quarantined version (409 names it).",
+            params=(
+                _ID,
+                _IF_LOCKED_BY,
+                Param("force", "query", "write past the clobber guard", kind=bool),
+                Param("Content-MD5", "header", "the body's MD5, base64: checked, 400 if wrong"),
+            ),
+            body=STATE,
+            body_required=True,
+            replies=(ok(UploadDoc), *errors(400, 404, 409, 413), *_LOCKED),
+        )
+        for method in ("POST", "PUT")
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/lock",
+        "Lock a unit",
+        _TAG,
+        description="A missing ID gets a fresh UUID; locking again with the holder's ID is "
+        "idempotent.",
+        params=(_ID,),
+        body=_LOCK_BODY,
+        replies=(ok(LockInfo, "the lock held"), *errors(400, 404), *_LOCKED),
+    ),
+    *(
+        Operation(
+            method,
+            f"{_UNIT}/unlock",
+            "Unlock a unit",
+            _TAG,
+            description='With the holder\'s lock ID as {"id": ...}, or ?force=true.',
+            params=(_ID, Param("force", "query", "unlock whoever holds it", kind=bool)),
+            body=_LOCK_BODY,
+            replies=(ok(MessageDoc, "unlocked"), *errors(400, 404), *_LOCKED),
+        )
+        for method in ("DELETE", "POST")
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/versions",
+        "A page of the unit's history, newest first",
+        _TAG,
+        params=(
+            _ID,
+            _number("limit", "versions per page (default 100)"),
+            _number("offset", "how many of the newest to skip (default 0)"),
+        ),
+        replies=(ok(VersionPageDoc), *errors(400, 404)),
+    ),
+    Operation(
+        "GET",
+        _VERSION,
+        "The bytes of one version",
+        _TAG,
+        params=(
+            _ID,
+            Param("n", "path", "the version's number", kind=int, schema={"minimum": 0}),
+        ),
+        replies=(Reply(200, "the version's state", STATE, _VERSION_HEADERS), *errors(400, 404)),
+    ),
+    Operation(
+        "POST",
+        f"{_UNIT}/restore",
+        "Make an old version current again, as a new version",
+        _TAG,
+        params=(_ID, _IF_LOCKED_BY),
+        body=Json(RestoreRequest),
+        body_required=True,
+        replies=(ok(RestoredDoc), *errors(400, 404, 409), *_LOCKED),
+    ),
+    Operation(
+        "GET",
+        f"{_UNIT}/diff",
+        "What changed between two versions",
+        _TAG,
+        params=(
+            _ID,
+            _number("from", "the older version (default: the one before 'to')"),
+            _number("to", "the newer version (default: the current one)"),
+        ),
+        replies=(ok(DiffDoc), *errors(400, 404)),
+    ),
+)

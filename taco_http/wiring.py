@@ -4,18 +4,18 @@ chooses the adapters and builds the use cases over them.
 Two steps, each an async context manager that closes what it opened:
 
 - ``open_adapters(settings)``: every adapter for the configured storage, in
-  ``Adapters``. The credentials, the RBAC policy and the organization
-  directory live wherever the states do (the same SQLite file, the same
-  bucket and prefix on one S3 client, or memory), so they survive restarts
-  and every replica sharing the storage shares them.
+  ``Adapters``. The credentials, the RBAC policy, the audit trail and the
+  organization directory live wherever the states do (the same SQLite file,
+  the same bucket and prefix on one S3 client, or memory), so they survive
+  restarts and every replica sharing the storage shares them.
 - ``open_services(settings, adapters)``: the use cases and the few adapters
   routes speak to, in ``Services``, the typed object the app's lifespan
   yields and handlers reach with ``taco_http.context.services_of``.
 
-A new service (an audit log, say) is one field on ``Services`` and one line
-in ``open_services``; a new storage technology is one branch in
-``open_adapters``. Nothing else in ``taco_http`` asks which storage is
-configured.
+A new service is one field on ``Services`` and one line in
+``open_services`` (as the audit trail and the metrics are); a new storage
+technology is one branch in ``open_adapters``. Nothing else in
+``taco_http`` asks which storage is configured.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from taco_adapters.identity import (
     signing_key_from_pem,
 )
 from taco_adapters.memory import (
+    MemoryAuditLog,
     MemoryAuthStore,
     MemoryDirectoryStore,
     MemoryRbacStore,
@@ -47,6 +48,7 @@ from taco_adapters.memory import (
     MemoryUploadStaging,
 )
 from taco_adapters.sqlite import (
+    SqliteAuditLog,
     SqliteAuthStore,
     SqliteDirectoryStore,
     SqliteRbacStore,
@@ -55,6 +57,7 @@ from taco_adapters.sqlite import (
     companion_files,
 )
 from taco_adapters.webhooks import WebhookSender
+from taco_core.audit_service import AuditService
 from taco_core.auth import BOOTSTRAP_SUBJECT, SigningKey
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.directory_service import DirectoryService
@@ -64,6 +67,7 @@ from taco_core.events import Event
 from taco_core.graph_service import GraphService
 from taco_core.org_roles import OrganizationAdmins
 from taco_core.ports import (
+    AuditLog,
     AuthStore,
     Clock,
     DirectoryStore,
@@ -77,6 +81,7 @@ from taco_core.rbac_admin import RbacAdmin
 from taco_core.rbac_service import RbacService
 from taco_core.s3_credentials import S3CredentialService
 from taco_core.service import StateService
+from taco_http.metrics import Metrics, MetricsSink, metered
 from taco_http.private_files import exposed
 from taco_http.settings import Settings, SettingsError
 
@@ -85,15 +90,17 @@ log = logging.getLogger("opentaco")
 
 @frozen
 class Adapters:
-    """Every adapter the service runs on. ``directory`` (organizations and
-    users) defaults to memory only for callers that build this by hand
-    (tests); ``open_adapters`` keeps it beside the states. ``staging`` holds
-    the S3 endpoint's multipart uploads in progress, beside the states."""
+    """Every adapter the service runs on. ``audit`` (the audit trail) and
+    ``directory`` (organizations and users) default to memory only for
+    callers that build this by hand (tests); ``open_adapters`` keeps them
+    beside the states. ``staging`` holds the S3 endpoint's multipart uploads
+    in progress, beside the states."""
 
     states: StateStore
     auth: AuthStore
     rbac: RbacStore
     clock: Clock
+    audit: AuditLog = field(factory=MemoryAuditLog)
     directory: DirectoryStore = field(factory=MemoryDirectoryStore)
     staging: UploadStaging = field(factory=MemoryUploadStaging)
 
@@ -126,6 +133,8 @@ class Services:
     # What the use cases publish (``taco_core.events``); listeners (the audit
     # log, the dependency graph, metrics) subscribe here in ``open_services``.
     events: EventBus
+    audit: AuditService
+    metrics: Metrics
     # Organizations and their users (the internal API syncs them in).
     directory: DirectoryService
     keys: Keys
@@ -149,24 +158,29 @@ async def open_adapters(
 
     With S3 and authentication disabled no credential is ever checked and
     nothing is authorized, so there is nothing worth keeping: memory holds the
-    (unused) credentials and policy, and serving a bucket then writes nothing
-    of ours to it.
+    (unused) credentials and policy, and the bucket gets no credentials of
+    ours. The audit trail is kept in the bucket all the same: without a
+    subject, its records still say what changed, when, from which address
+    and in which request.
     """
     clock = clock or SystemClock()
     async with contextlib.AsyncExitStack() as stack:
         states: StateStore
         auth: AuthStore
         rbac: RbacStore
+        audit: AuditLog
         directory: DirectoryStore
         staging: UploadStaging
         if settings.storage == "memory":
             log.warning("storage: memory; every state is lost when the process stops")
             states, auth, rbac = MemoryStateStore(), MemoryAuthStore(), MemoryRbacStore()
+            audit = MemoryAuditLog()
             directory = MemoryDirectoryStore()
             staging = MemoryUploadStaging()
         elif settings.storage == "s3":
             # Imported here: aiobotocore takes a while to import, and only S3 needs it.
             from taco_adapters.s3 import (
+                S3AuditLog,
                 S3AuthStore,
                 S3Bucket,
                 S3DirectoryStore,
@@ -193,6 +207,7 @@ async def open_adapters(
             else:
                 auth = S3AuthStore(bucket, prefix=settings.s3_prefix)
                 rbac = S3RbacStore(bucket, prefix=settings.s3_prefix)
+            audit = S3AuditLog(bucket, prefix=settings.s3_prefix)
         else:
             states = await SqliteStateStore.open(settings.sqlite_db_path)
             stack.push_async_callback(states.aclose)
@@ -204,6 +219,9 @@ async def open_adapters(
             sqlite_rbac = await SqliteRbacStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_rbac.aclose)
             rbac = sqlite_rbac
+            sqlite_audit = await SqliteAuditLog.open(settings.sqlite_db_path)
+            stack.push_async_callback(sqlite_audit.aclose)
+            audit = sqlite_audit
             sqlite_directory = await SqliteDirectoryStore.open(settings.sqlite_db_path)
             stack.push_async_callback(sqlite_directory.aclose)
             directory = sqlite_directory
@@ -218,6 +236,7 @@ async def open_adapters(
             auth=auth,
             rbac=rbac,
             clock=clock,
+            audit=audit,
             directory=directory,
             staging=staging,
         )
@@ -229,14 +248,30 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     fresh install's RBAC policy, with the bootstrap admin subject as admin,
     if there is none), the state service asking it, our access tokens
     (creating the first signing key if there is none), the OIDC verifier when
-    a provider is configured, and the auth service over them.
-    ``SettingsError`` names a signing key file that cannot be used."""
+    a provider is configured, the auth service over them, the audit trail
+    (appending in groups until the services close), the metrics, the
+    organization directory, the S3 endpoint's credentials, the dependency
+    graph and its webhooks. ``SettingsError`` names a signing key file that
+    cannot be used.
+
+    Every storage port is ``metered`` (its calls timed, its failures
+    counted); the audit trail, the metrics, the graph, the webhooks and (with
+    RBAC) the organization admins listen to the event bus."""
     clock = adapters.clock
+    metrics = Metrics()
+    storage = settings.storage
+    states_store = metered(adapters.states, storage, metrics)
+    auth_store = metered(adapters.auth, storage, metrics)
+    # RBAC policy and directory both ``load`` and ``save``: named apart.
+    rbac_store = metered(adapters.rbac, storage, metrics, port="rbac")
+    audit_log = metered(adapters.audit, storage, metrics)
+    directory_store = metered(adapters.directory, storage, metrics, port="directory")
+    staging = metered(adapters.staging, storage, metrics)
     policy = AuthPolicy(
         access_ttl=timedelta(seconds=settings.tokens_access_ttl_seconds),
         refresh_ttl=timedelta(seconds=settings.tokens_refresh_ttl_seconds),
     )
-    access_tokens = await _open_access_tokens(settings, adapters, policy)
+    access_tokens = await _open_access_tokens(settings, adapters.clock, auth_store, policy)
     oidc = None
     if settings.auth_issuer:
         oidc = OidcIdTokenVerifier(
@@ -249,20 +284,29 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             )
         )
     events = EventBus(on_error=_listener_failed)
-    keys = await _open_keys(settings, adapters)
-    rbac = await _open_rbac(settings, adapters)
-    if rbac.enabled:
-        # Whoever creates an organization administers its units.
-        events.subscribe(OrganizationAdmins(rbac, clock))
+    keys = await _open_keys(settings, auth_store)
+    rbac = await _open_rbac(settings, adapters.clock, rbac_store)
     s3_credentials = S3CredentialService(
         access_tokens,
-        adapters.auth,
-        adapters.auth,
+        auth_store,
+        auth_store,
         clock,
         ttl=timedelta(seconds=settings.s3_creds_ttl_seconds),
         allow_anonymous=settings.auth_disable,
     )
-    states = StateService(adapters.states, clock, settings.policy(), access=rbac, events=events)
+    states = StateService(states_store, clock, settings.policy(), access=rbac, events=events)
+
+    def audit_trouble(message: str) -> None:
+        metrics.audit_failures.inc()
+        log.error("%s", message)
+
+    audit = AuditService(audit_log, clock, access=rbac, events=events, report=audit_trouble)
+    events.subscribe(audit)
+    events.subscribe(MetricsSink(metrics, storage))
+    if rbac.enabled:
+        # Whoever creates an organization administers its units (after the
+        # audit trail: the organization is recorded before the grant).
+        events.subscribe(OrganizationAdmins(rbac, clock, events))
     graph = GraphService(
         states,
         reconcile_interval=settings.graph_reconcile_seconds or None,
@@ -273,12 +317,15 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
     if settings.webhook_urls:
         webhooks = WebhookSender(settings.webhook_urls, settings.webhook_secret)
         events.subscribe(webhooks)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        if oidc is not None:
+            stack.push_async_callback(oidc.aclose)
+        await stack.enter_async_context(audit.batching())
         yield Services(
             settings=settings,
             states=states,
             auth=AuthService(
-                adapters.auth,
+                auth_store,
                 access_tokens,
                 clock,
                 id_tokens=oidc,
@@ -291,36 +338,35 @@ async def open_services(settings: Settings, adapters: Adapters) -> AsyncIterator
             access_tokens=access_tokens,
             oidc=oidc,
             events=events,
-            directory=DirectoryService(adapters.directory, clock, events=events),
+            audit=audit,
+            metrics=metrics,
+            directory=DirectoryService(directory_store, clock, events=events),
             keys=keys,
             s3_credentials=s3_credentials,
-            staging=adapters.staging,
+            staging=staging,
             graph=graph,
             webhooks=webhooks,
         )
-    finally:
-        if oidc is not None:
-            await oidc.aclose()
 
 
-async def _open_keys(settings: Settings, adapters: Adapters) -> Keys:
+async def _open_keys(settings: Settings, store: AuthStore) -> Keys:
     async def key(purpose: str) -> bytes:
         if settings.secret_key:
             # One operator secret, a distinct key per purpose: a value signed
             # for one use is never valid for another.
             return hmac.new(settings.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
-        return await adapters.auth.secret(purpose, secrets.token_bytes(32))
+        return await store.secret(purpose, secrets.token_bytes(32))
 
     return Keys(signed_urls=await key("signed-urls"), terraform_login=await key("terraform-login"))
 
 
-async def _open_rbac(settings: Settings, adapters: Adapters) -> RbacService:
+async def _open_rbac(settings: Settings, clock: Clock, store: RbacStore) -> RbacService:
     """Authorization as configured: off with authentication (everything is
     allowed, as ``taco_http.main`` logs loudly), else deny-by-default over
     the stored policy, created on a fresh install."""
     rbac = RbacService(
-        adapters.rbac,
-        adapters.clock,
+        store,
+        clock,
         group_roles=settings.group_roles(),
         subject_roles=settings.subject_roles(),
         enabled=not settings.auth_disable,
@@ -372,10 +418,10 @@ def _graph_failed(message: str, exc: Exception) -> None:
 
 
 async def _open_access_tokens(
-    settings: Settings, adapters: Adapters, policy: AuthPolicy
+    settings: Settings, clock: Clock, keys: AuthStore, policy: AuthPolicy
 ) -> JoseAccessTokens:
     issuer = settings.token_issuer()
-    now = adapters.clock.now()
+    now = clock.now()
     configured = configured_key(settings, now)
     if configured is not None:
         return JoseAccessTokens(issuer=issuer, configured=configured)
@@ -384,7 +430,7 @@ async def _open_access_tokens(
     # access tokens, and the session tokens of S3 credentials.
     longest = max(policy.access_ttl, timedelta(seconds=settings.s3_creds_ttl_seconds))
     return await JoseAccessTokens.open(
-        adapters.auth,
+        keys,
         issuer=issuer,
         now=now,
         rotate_after=timedelta(seconds=rotation) if rotation > 0 else None,

@@ -3,11 +3,11 @@
 ``RemoteStateControl`` implements the core's ``StateControl`` port (what the
 CLI, a Terraform provider or a script does with units), and
 ``RemoteDependencyGraph`` its ``DependencyGraph`` port (what needs
-re-applying); ``RemoteAuth`` and ``RemoteRbac`` are the server's auth and RBAC
-APIs beside them. All send ``taco_adapters.wire`` shapes over one
-``Transport`` each (timeouts, safe retries, Bearer tokens from ``Credentials``
-and their renewal) and raise the core's ``TacoError`` classes, plus
-``ServerUnreachable`` and ``SessionExpired``, which only a client meets.
+re-applying); ``RemoteAuth``, ``RemoteRbac`` and ``RemoteAuditTrail`` are the
+server's auth, RBAC and audit APIs beside them. All send ``taco_adapters.wire``
+shapes over one ``Transport`` each (timeouts, safe retries, Bearer tokens from
+``Credentials`` and their renewal) and raise the core's ``TacoError`` classes,
+plus ``ServerUnreachable`` and ``SessionExpired``, which only a client meets.
 ``CredentialsFile`` and ``SavedCredentials`` are the logins that ``taco
 login`` saves for every client of the machine, and ``environment`` the
 variables they all read.
@@ -15,6 +15,7 @@ variables they all read.
 
 from __future__ import annotations
 
+from taco_adapters.remote.audit import RemoteAuditTrail
 from taco_adapters.remote.auth import RemoteAuth
 from taco_adapters.remote.client import RemoteStateControl
 from taco_adapters.remote.credentials import Credentials, Refresher, StaticToken
@@ -41,6 +42,7 @@ __all__ = [
     "CredentialsFileError",
     "Profile",
     "Refresher",
+    "RemoteAuditTrail",
     "RemoteAuth",
     "RemoteDependencyGraph",
     "RemoteRbac",

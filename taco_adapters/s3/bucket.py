@@ -343,12 +343,16 @@ class S3Bucket:
         *,
         page_size: int,
         skip: Callable[[str], str | None] | None = None,
+        start_after: str | None = None,
     ) -> AsyncIterator[S3Object]:
         """Every object under ``prefix``, in key order, ``page_size`` keys per
-        request. ``skip``, given the last key of a page that is not the last,
-        may name a key to continue after instead of the next page: how a
-        listing jumps past folders it does not need."""
+        request; with ``start_after``, only the keys greater than it. ``skip``,
+        given the last key of a page that is not the last, may name a key to
+        continue after instead of the next page: how a listing jumps past
+        folders it does not need."""
         args: dict[str, Any] = {"Bucket": self.name, "Prefix": prefix, "MaxKeys": page_size}
+        if start_after:
+            args["StartAfter"] = start_after
         while True:
             with vendor_errors(f"ListObjectsV2 s3://{self.name}/{prefix}"):
                 resp = await self._client.list_objects_v2(**args)

@@ -19,8 +19,8 @@ Per unit, under ``<prefix>/<unit-id>/`` (``docs/storage.md`` has the full story)
 - ``__opentaco/deleted/<incarnation>-<token>.json`` are soft-deleted
   incarnations, waiting for undelete or purge.
 
-The platform's own objects (credentials, the RBAC policy, the organization
-directory, the S3 endpoint's multipart uploads in progress) live under
+The platform's own objects (credentials, the RBAC policy, the audit trail, the
+organization directory, the S3 endpoint's multipart uploads in progress) live under
 ``<prefix>/__opentaco/``, a folder no unit ID can name.
 """
 
@@ -40,6 +40,7 @@ UNIT_DOC = f"{META_DIR}/unit.json"
 VERSIONS_DIR = f"{META_DIR}/versions/"
 DELETED_DIR = f"{META_DIR}/deleted/"
 AUTH_DIR = f"{META_DIR}/auth/"
+AUDIT_DIR = f"{META_DIR}/audit/"
 RBAC_POLICY = f"{META_DIR}/rbac/policy.json"
 DIRECTORY = f"{META_DIR}/directory/directory.json"
 UPLOADS_DIR = f"{META_DIR}/uploads/"
@@ -88,6 +89,10 @@ class Layout:
     def auth_root(self) -> str:
         """The folder of the platform's credentials."""
         return self.base + AUTH_DIR
+
+    def audit_root(self) -> str:
+        """The folder of the audit trail's records."""
+        return self.base + AUDIT_DIR
 
     def rbac_policy(self) -> str:
         """The object holding the RBAC policy document."""

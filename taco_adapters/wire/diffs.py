@@ -5,7 +5,55 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from attrs import frozen
+
 from taco_core.diff import OutputChange, ResourceChange, StateDiff
+
+
+@frozen
+class ResourceChangeDoc:
+    """A changed resource and the names of its changed attributes."""
+
+    address: str
+    changed_attributes: list[str]
+
+
+@frozen
+class ResourceChangesDoc:
+    added: list[str]
+    removed: list[str]
+    changed: list[ResourceChangeDoc]
+
+
+@frozen
+class OutputChangeDoc:
+    """An output's values before and after (``"(sensitive)"`` when sensitive)."""
+
+    name: str
+    before: Any
+    after: Any
+    sensitive: bool
+
+
+@frozen
+class OutputChangesDoc:
+    added: list[OutputChangeDoc]
+    removed: list[OutputChangeDoc]
+    changed: list[OutputChangeDoc]
+
+
+@frozen
+class DiffDoc:
+    """What changed between two versions of a unit (``diff_json`` and its ID)."""
+
+    unit_id: str
+    from_version: int | None
+    to_version: int
+    from_serial: int | None
+    to_serial: int | None
+    resources: ResourceChangesDoc
+    outputs: OutputChangesDoc
+    empty: bool
 
 
 def _output_json(o: OutputChange) -> dict[str, Any]:

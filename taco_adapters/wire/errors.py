@@ -16,9 +16,21 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from attrs import frozen
+
 from taco_adapters.wire.locks import held_lock_from_json, lock_json
 from taco_core import errors as core
 from taco_core.errors import TacoError
+
+
+@frozen
+class ErrorDoc:
+    """An error answer (``error_json``): what is wrong and how to fix it, the
+    error's class in snake case, and its data (``unit_id``, ``lock`` ...)."""
+
+    error: str
+    kind: str = ""
+
 
 # Every class a server may name, by kind. Base classes are here too: a front
 # end may raise one directly (``NotFound`` for an unknown route).

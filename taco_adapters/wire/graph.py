@@ -6,7 +6,8 @@ A status is the reference's payload (``unit_id``, ``status``, ``incoming``,
 plus ``offender``: the unit to look at first (the source of a red unit's first
 pending edge, the red unit upstream of a yellow one; ``null`` when green).
 Renderers are written out by hand: ``GET /v1/status`` renders every unit of a
-large graph.
+large graph. The ``...Doc`` classes describe what they render, for the API
+description (``taco_http.openapi``); nothing is converted through them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from attrs import frozen
 
 from taco_adapters.wire.converter import rfc3339
 from taco_core.events import UnitStatusChanged
@@ -23,6 +26,84 @@ from taco_core.graph_status import Colour, GraphNode, GraphView, Summary, UnitSt
 STATUS_CHANGED = "unit.status_changed"
 
 _OPTIONAL = ("in_digest", "out_digest", "last_in_at", "last_out_at")
+
+
+@frozen
+class SummaryDoc:
+    """How many of a unit's incoming edges are ok, pending, or neither."""
+
+    incoming_ok: int
+    incoming_pending: int
+    incoming_unknown: int
+
+
+@frozen
+class IncomingEdgeDoc:
+    """An edge into the unit, as its status lists it: attributes that are
+    empty are left out."""
+
+    from_unit_id: str
+    from_output: str
+    status: str
+    edge_id: str = ""
+    in_digest: str = ""
+    out_digest: str = ""
+    last_in_at: str = ""
+    last_out_at: str = ""
+
+
+@frozen
+class UnitStatusDoc:
+    """A unit's dependency status: its colour, its incoming edges (``null``
+    when there is no graph) and ``offender``, the unit to look at first
+    (``null`` when green)."""
+
+    unit_id: str
+    status: Colour
+    incoming: list[IncomingEdgeDoc] | None
+    summary: SummaryDoc
+    offender: str | None
+
+
+@frozen
+class StatusesDoc:
+    """The statuses of many units, sorted by ID, and how many."""
+
+    units: list[UnitStatusDoc]
+    count: int
+
+
+@frozen
+class EdgeDoc:
+    """An edge of the graph with every attribute; timestamps never set are ``null``."""
+
+    edge_id: str
+    from_unit_id: str
+    from_output: str
+    to_unit_id: str
+    to_input: str
+    status: str
+    in_digest: str
+    out_digest: str
+    last_in_at: str | None
+    last_out_at: str | None
+
+
+@frozen
+class GraphNodeDoc:
+    """A unit of the graph with its colour."""
+
+    unit_id: str
+    status: Colour
+    summary: SummaryDoc
+
+
+@frozen
+class GraphDoc:
+    """Units with their colours and the edges between them."""
+
+    units: list[GraphNodeDoc]
+    edges: list[EdgeDoc]
 
 
 def summary_json(s: Summary) -> dict[str, int]:

@@ -24,11 +24,11 @@ from taco_core.model import LockInfo
 LOCK_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(LockInfo))
 
 # Terraform spells the ID "ID" and every other field capitalised.
-_TERRAFORM_NAMES = {name: "ID" if name == "id" else name.capitalize() for name in LOCK_FIELDS}
+TERRAFORM_LOCK_NAMES = {name: "ID" if name == "id" else name.capitalize() for name in LOCK_FIELDS}
 _terraform = make_dict_unstructure_fn(
     LockInfo,
     converter,
-    **{name: override(rename=key) for name, key in _TERRAFORM_NAMES.items()},  # type: ignore[arg-type]
+    **{name: override(rename=key) for name, key in TERRAFORM_LOCK_NAMES.items()},  # type: ignore[arg-type]
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import cattrs
 from attrs import field, frozen
@@ -175,6 +175,113 @@ def permission_rules(request: PermissionRequest) -> list[Rule]:
 
 
 # -- answers ------------------------------------------------------------------------
+#
+# The classes below are the answers' shapes, for the API description
+# (``taco_adapters.wire.schema``); the functions after them write and read them.
+
+
+@frozen
+class RuleDoc:
+    """One rule of a permission (``rule_json``)."""
+
+    effect: Effect
+    actions: list[str]
+    resources: list[str]
+
+
+@frozen
+class PermissionDoc:
+    """A permission (``permission_json``)."""
+
+    id: str
+    name: str
+    description: str
+    rules: list[RuleDoc]
+    created_at: datetime | None
+    created_by: str
+
+
+@frozen
+class RoleDoc:
+    """A role (``role_json``), with the version of the policy it was read from."""
+
+    id: str
+    name: str
+    description: str
+    permissions: list[str]
+    created_at: datetime | None
+    created_by: str
+    version: int
+
+
+@frozen
+class RoleChangeDoc:
+    """The answer to creating a role or giving it a permission."""
+
+    message: str
+    role: RoleDoc
+
+
+@frozen
+class AssignmentDoc:
+    """A subject and the roles assigned to it (``assignments_json``)."""
+
+    subject: str
+    roles: list[str]
+    version: int
+
+
+@frozen
+class AssignmentChangeDoc:
+    """The answer to assigning or revoking a role: the subject's roles now."""
+
+    message: str
+    subject: str
+    roles: list[str]
+    version: int
+
+
+@frozen
+class HeldRolesDoc:
+    """Who the caller is to RBAC (``held_roles_json``)."""
+
+    rbac_enabled: bool
+    subject: str
+    email: str
+    groups: list[str]
+    kind: PrincipalKind
+    roles: list[str]
+    token_id: str = ""
+    narrowed_to: list[str] = field(factory=list)
+    message: str = ""
+
+
+@frozen
+class DecidingRuleDoc:
+    """The rule that decided a test: where it is (``number`` counts from 1)
+    and, when it still exists, what it says."""
+
+    role: str | None
+    permission: str
+    number: int
+    effect: Effect | None = None
+    actions: list[str] = field(factory=list)
+    resources: list[str] = field(factory=list)
+
+
+@frozen
+class RbacTestDoc:
+    """The answer of ``POST /v1/rbac/test`` (``rbac_test_json``)."""
+
+    status: Literal["allowed", "denied"]
+    reason: str
+    subject: str
+    action: str
+    resource: str
+    basis: Basis
+    rule: DecidingRuleDoc | None
+    user_roles: list[str]
+    applicable_permissions: list[str]
 
 
 def _time(value: Any) -> str | None:

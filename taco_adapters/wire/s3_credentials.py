@@ -10,14 +10,36 @@ boto3). The shape is AWS's: ``Version`` 1, the three credentials, and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from attrs import frozen
 
 from taco_adapters.wire.converter import parse_time
 from taco_core.errors import InvalidInput
 from taco_core.s3_credentials import S3Credentials
 
 CREDENTIAL_PROCESS_VERSION = 1
+# The document's keys are AWS's; ``CredentialProcessDoc`` spells them in Python.
+CREDENTIAL_PROCESS_NAMES = {
+    "version": "Version",
+    "access_key_id": "AccessKeyId",
+    "secret_access_key": "SecretAccessKey",
+    "session_token": "SessionToken",
+    "expiration": "Expiration",
+}
+
+
+@frozen
+class CredentialProcessDoc:
+    """S3 credentials as AWS's ``credential_process`` document (keys as in
+    ``CREDENTIAL_PROCESS_NAMES``), for the API description."""
+
+    version: Literal[1]
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
 
 
 def s3_credentials_json(credentials: S3Credentials) -> dict[str, Any]:

@@ -3,10 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+
+from attrs import frozen
 
 from taco_adapters.wire.converter import parse_time, rfc3339
 from taco_core.auth import ApiToken, IssuedTokens, NewApiToken, Principal, PrincipalKind
+
+
+@frozen
+class ApiTokenDoc:
+    """An API token's record (``api_token_json``); never its secret."""
+
+    id: str
+    name: str
+    subject: str
+    email: str
+    groups: list[str]
+    created: datetime
+    created_by: str
+    expires: datetime | None
+    revoked: datetime | None
+    # The token's narrowing (null: every role of its subject), and the token
+    # it was made with (null: made by a login or at bootstrap).
+    roles: list[str] | None
+    parent: str | None
+
+
+@frozen
+class ApiTokenListDoc:
+    tokens: list[ApiTokenDoc]
+    count: int
+
+
+@frozen
+class NewApiTokenDoc(ApiTokenDoc):
+    """A token just created: its record and, this once, its secret (``token``)."""
+
+    token: str
+
+
+@frozen
+class IssuedTokensDoc:
+    """A token pair (RFC 6749 section 5.1), ``issued_tokens_json``."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    token_type: str
+
+
+@frozen
+class PrincipalDoc:
+    """The caller (``principal_json``); ``token_id`` when an API token acts."""
+
+    subject: str
+    email: str
+    groups: list[str]
+    kind: PrincipalKind
+    token_id: str = ""
 
 
 def api_token_json(token: ApiToken) -> dict[str, Any]:

@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+from attrs import frozen
 
 from taco_adapters.wire.converter import parse_time, rfc3339
 from taco_adapters.wire.locks import held_lock_from_json, lock_json
-from taco_core.model import Unit, UnitId
+from taco_core.model import LockInfo, Unit, UnitId
 from taco_core.unit_id import parse_unit_id
+
+
+@frozen
+class UnitDoc:
+    """A unit as the API shows it (``unit_json``)."""
+
+    id: str
+    size: int
+    created: datetime
+    updated: datetime
+    locked: bool
+    lock: LockInfo | None
+    labels: dict[str, str]
+    version: int | None
+    deleted_at: datetime | None = None
+
+
+@frozen
+class UnitListDoc:
+    """A listing of units, sorted by ID (``units_document``); ``next`` links
+    to the following page of a paged listing, when there is one."""
+
+    units: list[UnitDoc]
+    count: int
+    next: str | None = None
+
+
+@frozen
+class CreatedUnitDoc:
+    """The answer to a create (``created_unit_json``)."""
+
+    id: str
+    created: datetime
 
 
 def unit_json(unit: Unit) -> dict[str, Any]:

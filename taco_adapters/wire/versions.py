@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+from attrs import frozen
 
 from taco_adapters.wire.converter import parse_time, rfc3339
 from taco_core.model import StateVersion, UnitId, WriteResult
@@ -18,6 +21,61 @@ from taco_core.model import StateVersion, UnitId, WriteResult
 VERSION_HEADER = "X-OpenTaco-Version"
 RECORD_HEADER = "X-OpenTaco-Version-Record"
 QUARANTINED_HEADER = "X-OpenTaco-Quarantined"
+
+
+@frozen
+class VersionDoc:
+    """A history entry (``version_json``): the reference's ``timestamp``,
+    ``hash`` (the SHA-256's first 8 digits) and ``size``, plus ours."""
+
+    number: int
+    timestamp: datetime
+    hash: str
+    size: int
+    serial: int | None
+    lineage: str | None
+    sha256: str
+    md5: str
+    created: datetime
+    author: str
+    surface: str
+    quarantined: bool
+    note: str
+    restored_from: int | None
+
+
+@frozen
+class VersionPageDoc:
+    """One page of a unit's history, newest first (``versions_page_json``)."""
+
+    unit_id: str
+    versions: list[VersionDoc]
+    count: int
+    total: int
+    offset: int
+    limit: int
+
+
+@frozen
+class UploadDoc:
+    """The answer to an upload (``upload_json``)."""
+
+    message: str
+    version: int
+    version_record: VersionDoc
+    changed: bool
+    forced: bool
+
+
+@frozen
+class RestoredDoc:
+    """The answer to a restore (``restored_json``)."""
+
+    unit_id: str
+    restored_version: int
+    restored_timestamp: datetime
+    version: VersionDoc
+    message: str
 
 
 def version_json(v: StateVersion) -> dict[str, Any]:

@@ -46,7 +46,7 @@ PREFIX = "/internal/api"
 
 
 def _caller(request: Request) -> Caller:
-    return caller_of(request, Surface.API)
+    return caller_of(request, Surface.INTERNAL)
 
 
 async def _organization(request: Request) -> Organization:
@@ -152,7 +152,7 @@ async def create_unit(request: Request) -> Response:
 async def unit_route(request: Request) -> Response:
     """``/units/<id>[/<action>]`` as under ``/v1/units``, inside the organization."""
     namespace = _namespace(await _organization(request))
-    return await units.dispatch(request, f"{PREFIX}/units/", namespace)
+    return await units.dispatch(request, f"{PREFIX}/units/", namespace, Surface.INTERNAL)
 
 
 # -- the caller and the API itself ----------------------------------------------------------

@@ -39,11 +39,13 @@ from taco_http.s3_endpoint.mapping import Buckets, ObjectRef
 from taco_http.s3_endpoint.xml import XML_TYPE
 from taco_http.s3api import S3Error, S3Request, SigV4Verifier, render_error
 from taco_http.s3api.errors import (
+    ExpiredToken,
     InternalError,
     InvalidArgument,
     MethodNotAllowed,
     NotImplementedS3,
 )
+from taco_http.telemetry import AUTH_FAILURE_KEY
 
 log = logging.getLogger("opentaco.s3")
 
@@ -128,7 +130,14 @@ class S3Endpoint:
     ) -> Response:
         services = services_in(scope)
         verifier = SigV4Verifier(TacoCredentials(services.s3_credentials), services.states.clock)
-        verified = await verifier.verify(request)
+        try:
+            verified = await verifier.verify(request)
+        except S3Error as exc:
+            # Not authenticated (a storage failure is a TacoError, not this):
+            # counted with the refused credentials of the other surfaces.
+            expired = isinstance(exc, ExpiredToken)
+            scope[AUTH_FAILURE_KEY] = "s3_expired" if expired else "s3"
+            raise
         bucket, key = _split(request.raw_path)
         query: dict[str, str] = {}
         for name, value in _query_pairs(request.raw_query):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taco_adapters.remote import CredentialsFileError, ServerUnreachable, SessionExpired
+from taco_cli.audit_command import AUDIT_HANDLERS
 from taco_cli.auth_commands import AUTH_HANDLERS
 from taco_cli.commands import HANDLERS
 from taco_cli.errors import AuthenticationFailed, LocalFileError, NotUpToDate, UsageError
@@ -49,7 +50,13 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
     """The parser and the handler tables name the same commands, each once."""
     commands = {p.get_default("command") for p in _commands(build_parser()).values()}
-    tables = [set(HANDLERS), set(AUTH_HANDLERS), set(RBAC_HANDLERS), set(PROVIDER_HANDLERS)]
+    tables = [
+        set(HANDLERS),
+        set(AUTH_HANDLERS),
+        set(RBAC_HANDLERS),
+        set(PROVIDER_HANDLERS),
+        set(AUDIT_HANDLERS),
+    ]
     assert sum(len(t) for t in tables) == len(set().union(*tables))
     assert commands == set().union(*tables)
 

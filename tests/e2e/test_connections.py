@@ -1,7 +1,7 @@
 """A real ``opentacosvc`` against clients that misbehave on the socket:
 silent, slow, oversized or too many. Each is dropped with a clear answer
-in bounded time, memory follows the bytes that arrive, and the log gets at
-most a line, never a traceback."""
+in bounded time (and counted in the metrics), memory follows the bytes that
+arrive, and the log gets at most a line, never a traceback."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ def test_a_silent_client_gets_408_and_is_closed(fast_server: Server) -> None:
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b"request headers not received within 1s" in answer
     assert time.monotonic() - started < 5
+    metrics = httpx.get(f"{fast_server.url}/metrics").text
+    assert 'opentaco_connections_dropped_total{reason="header_timeout"} 1.0' in metrics
     assert_no_traceback(fast_server)
 
 
@@ -163,6 +165,8 @@ def test_connections_over_the_limit_get_503_at_once(tmp_path: Path) -> None:
         while httpx.get(f"{server.url}/healthz").status_code != 200:
             assert time.monotonic() < deadline
         assert "connection limit reached" in server.logs()
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'opentaco_connections_dropped_total{reason="too_many"} 1.0' in metrics
         assert_no_traceback(server)
 
 

@@ -1,8 +1,13 @@
 """No input reaches a 500: generated unit IDs, numbers, query parameters and
-JSON bodies sent to the backend and management routes get an answer below
-500 (4xx for what is wrong), never an unhandled error. SQLite is the store:
-it is the one that refuses what Python would accept (64-bit integers, text
-that is not UTF-8)."""
+JSON bodies sent to the backend, management, graph and audit routes get an answer
+below 500 (4xx for what is wrong), never an unhandled error. SQLite is the
+store: it is the one that refuses what Python would accept (64-bit integers,
+text that is not UTF-8).
+
+Where schemathesis (``test_fuzz.py``) sends what the API description says
+each operation takes, these properties aim at what the description cannot
+say: any text as a unit ID, any spelling of a number, any JSON document.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,18 @@ from taco_http.app import create_app
 from taco_http.settings import Settings
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "LOCK", "UNLOCK", "PATCH"]
-ACTIONS = ["", "download", "upload", "lock", "unlock", "versions", "restore", "undelete", "diff"]
+ACTIONS = [
+    "",
+    "download",
+    "upload",
+    "lock",
+    "unlock",
+    "versions",
+    "restore",
+    "undelete",
+    "diff",
+    "status",
+]
 
 # Text that probes every edge: ID characters, separators, encodings, digits
 # that are not ASCII, NUL, lone surrogates.
@@ -189,3 +205,93 @@ def test_token_creation_never_answers_500(tmp_path: Path, body: bytes) -> None:
             "/v1/auth/tokens", content=body, headers={"Authorization": f"Bearer {token}"}
         )
         assert r.status_code < 500, (body[:200], r.status_code, r.text[:300])
+
+
+def nested(depth: int) -> bytes:
+    return b'{"serial": 1, "lineage": "x", "n": ' + b"[" * depth + b"1" + b"]" * depth + b"}"
+
+
+def long_integer(digits: int) -> bytes:
+    return b'{"serial": ' + b"9" * digits + b', "lineage": "x", "version": ' + b"7" * digits + b"}"
+
+
+extreme_json = st.one_of(
+    st.integers(min_value=100, max_value=5000).map(nested),
+    st.integers(min_value=20, max_value=9000).map(long_integer),
+    st.sampled_from(
+        [
+            b'{"id": "\\ud800", "serial": 1}',
+            b'{"serial": NaN, "lineage": Infinity}',
+            b'{"serial": 1, "serial": "two"}',
+            b"\xef\xbb\xbf{}",
+            b'{"id": "\xff\xfe"}',
+            b"[" * 100_000,
+        ]
+    ),
+)
+
+
+@FUZZ
+@given(raw=extreme_json)
+def test_extreme_json_never_answers_500(sqlite_client: TestClient, raw: bytes) -> None:
+    """Deep nesting, integers of thousands of digits, lone surrogates and other
+    JSON that parsers choke on, on every route that reads a body."""
+    base = "/v1/units/fuzz/unit"
+    for method, url in [
+        ("POST", "/v1/units"),
+        ("PUT", "/v1/backend/fuzz/raw"),
+        ("POST", f"{base}4/upload"),
+        ("LOCK", "/v1/backend/fuzz/raw"),
+        ("UNLOCK", "/v1/backend/fuzz/raw"),
+        ("POST", f"{base}/lock"),
+        ("POST", f"{base}/unlock?force=true"),
+        ("POST", f"{base}/restore"),
+    ]:
+        _check(sqlite_client, method, url, raw)
+
+
+@FUZZ
+@given(
+    stamp=st.one_of(st.datetimes().map(str), st.datetimes().map(lambda d: d.isoformat()), edgy_text)
+)
+def test_restore_timestamps_never_answer_500(sqlite_client: TestClient, stamp: str) -> None:
+    """Any text as a restore timestamp, with or without a time zone."""
+    sqlite_client.post("/v1/backend/fuzz/u", content=b'{"serial": 1, "lineage": "L"}')
+    _check(sqlite_client, "POST", "/v1/units/fuzz/u/restore", _dump({"timestamp": stamp}))
+
+
+audit_queries = st.dictionaries(
+    st.sampled_from(["unit", "subject", "since", "limit", "after"]),
+    st.one_of(
+        number_text,
+        edgy_text,
+        st.datetimes().map(lambda d: d.isoformat()),
+        st.sampled_from(["7d", "1h", "99999999999d", "-1d", "20260101T000000000000Z-000000abcdef"]),
+    ),
+    max_size=4,
+)
+
+
+@FUZZ
+@given(method=st.sampled_from(METHODS), query=audit_queries)
+def test_audit_queries_never_answer_500(
+    sqlite_client: TestClient, method: str, query: dict[str, str]
+) -> None:
+    """Any filter, time, limit or cursor on /v1/audit answers below 500."""
+    query_string = urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in query.items()})
+    _check(sqlite_client, method, f"/v1/audit?{query_string}", b"")
+
+
+@FUZZ
+@given(
+    method=st.sampled_from(METHODS),
+    route=st.sampled_from(["/v1/status", "/v1/graph"]),
+    key=st.sampled_from(["prefix", "unit", "x"]),
+    value=edgy_text,
+)
+def test_graph_views_never_answer_500(
+    sqlite_client: TestClient, method: str, route: str, key: str, value: str
+) -> None:
+    """Any prefix or unit ID on /v1/status and /v1/graph answers below 500."""
+    query_string = urlencode({key: value.encode("utf-8", "surrogatepass")})
+    _check(sqlite_client, method, f"{route}?{query_string}", b"")

@@ -20,6 +20,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from taco_core.auth import ANONYMOUS
@@ -291,6 +292,34 @@ def test_lockfile_is_the_units_lock(server: S3Server, s3: Any) -> None:
     other.put_object(**state_key, Body=state(serial=2))
 
 
+def test_what_the_endpoint_changes_is_audited_as_its_surface(server: S3Server, s3: Any) -> None:
+    """A lock, a write, an unlock and a delete through S3 are in the audit
+    trail with surface s3-endpoint, the signer and the request's ID; a
+    refusal under someone else's lock is recorded too."""
+    lock_key = {"Bucket": "opentaco", "Key": "audited/app/terraform.tfstate.tflock"}
+    state_key = {"Bucket": "opentaco", "Key": "audited/app/terraform.tfstate"}
+    s3.put_object(**lock_key, Body=lockfile("lock-a"), IfNoneMatch="*")
+    s3.put_object(**state_key, Body=state())
+    other_secret, _ = server.token("audited-other")
+    other = server.s3(server.creds(other_secret))
+    assert refused(other.put_object, **state_key, Body=state(serial=2)) == (409, "StateLocked")
+    s3.delete_object(**lock_key)
+    s3.delete_object(**state_key)
+    reply = server.api("GET", "/v1/audit", params={"unit": "audited/app"})
+    assert reply.status_code == 200, reply.text
+    records = reply.json()["records"]
+    assert [(r["action"], r["surface"], r["subject"]) for r in records] == [
+        ("create", "s3-endpoint", "admin"),
+        ("lock", "s3-endpoint", "admin"),
+        ("state.write", "s3-endpoint", "admin"),
+        ("lock.refused", "s3-endpoint", "admin"),
+        ("unlock", "s3-endpoint", "admin"),
+        ("delete", "s3-endpoint", "admin"),
+    ]
+    assert records[1]["lock_id"] == "lock-a" and records[2]["version"] == 1
+    assert all(r["request_id"] and r["origin"] == "127.0.0.1" for r in records)
+
+
 def test_lockfile_without_an_id_gets_one(server: S3Server, s3: Any) -> None:
     """A lockfile that names no ID (or is empty) still locks, under a fresh ID."""
     key = {"Bucket": "opentaco", "Key": "noid/app/terraform.tfstate.tflock"}
@@ -461,6 +490,40 @@ def test_expired_credentials_are_expired_token(server: S3Server) -> None:
     assert refused(
         server.s3(old).put_object, Bucket="opentaco", Key="late/terraform.tfstate", Body=state()
     ) == (400, "ExpiredToken")
+
+
+def auth_failures(server: S3Server) -> dict[str, float]:
+    """``opentaco_auth_failures_total`` by kind, as the server's /metrics says."""
+    text = httpx.get(server.url + "/metrics").text
+    return {
+        sample.labels["kind"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "opentaco_auth_failures"
+        for sample in family.samples
+        if sample.name == "opentaco_auth_failures_total"
+    }
+
+
+def test_refused_signatures_count_as_auth_failures(server: S3Server) -> None:
+    """An unsigned request and a wrong signature count as kind s3, expired
+    credentials as s3_expired, and neither as a 403 'forbidden'."""
+    before = auth_failures(server)
+    path = "/s3/opentaco/counted/app/terraform.tfstate"
+    assert xml_code(httpx.put(server.url + path, content=state())) == "AccessDenied"
+    creds, other = server.creds(), server.creds()
+    wrong = server.s3(creds | {"SecretAccessKey": other["SecretAccessKey"]})
+    key = {"Bucket": "opentaco", "Key": "counted/app/terraform.tfstate", "Body": state()}
+    assert refused(wrong.put_object, **key) == (403, "SignatureDoesNotMatch")
+    server.clock.offset = -timedelta(hours=2)
+    try:
+        old = server.creds()
+    finally:
+        server.clock.offset = timedelta(0)
+    assert refused(server.s3(old).put_object, **key) == (400, "ExpiredToken")
+    after = auth_failures(server)
+    assert after.get("s3", 0) - before.get("s3", 0) == 2
+    assert after.get("s3_expired", 0) - before.get("s3_expired", 0) == 1
+    assert after.get("forbidden", 0) == before.get("forbidden", 0)
 
 
 def test_revoking_the_api_token_kills_its_s3_credentials(server: S3Server) -> None:

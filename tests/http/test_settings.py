@@ -51,6 +51,9 @@ def test_go_style_single_dash_flags() -> None:
         ("OPENTACO_AUTH_DISABLE", "maybe"),
         ("OPENTACO_MAX_STATE_BYTES", "lots"),
         ("OPENTACO_DELETE_GRACE", "soon"),
+        ("OPENTACO_LOG_FORMAT", "yaml"),
+        ("OPENTACO_METRICS", "private"),
+        ("OPENTACO_AUDIT_RETENTION", "forever"),
         ("OPENTACO_RBAC_GROUP_ROLES", "platform"),
         ("OPENTACO_RBAC_GROUP_ROLES", "platform=bad role"),
         ("OPENTACO_RBAC_SUBJECT_ROLES", "alice"),
@@ -68,6 +71,35 @@ def test_units_in_sizes_and_durations() -> None:
     s = from_env({"OPENTACO_MAX_STATE_BYTES": "2MiB", "OPENTACO_DELETE_GRACE": "2d"})
     assert s.max_state_bytes == 2 * 1024 * 1024
     assert s.delete_grace_seconds == 2 * 86400
+
+
+def test_operations_settings() -> None:
+    """Log format, who reads /metrics and the audit retention, by variable or flag;
+    text logs, public metrics and a year of audit records by default."""
+    defaults = settings_for([])
+    assert (defaults.log_format, defaults.metrics) == ("text", "public")
+    assert defaults.audit_retention_seconds == 365 * 86400
+    env = {"OPENTACO_LOG_FORMAT": "JSON", "OPENTACO_METRICS": "auth"}
+    s = settings_for(["--audit-retention", "90d"], env)
+    assert (s.log_format, s.metrics, s.audit_retention_seconds) == ("json", "auth", 90 * 86400)
+    assert settings_for(["--metrics", "off", "--log-format", "text"], env).metrics == "off"
+
+
+def test_a_bad_log_format_exits_2_naming_it(tmp_path: Path) -> None:
+    """OPENTACO_LOG_FORMAT=xml stops opentacosvc with exit 2 and one line naming it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "taco_http.main"],
+        env={**env, "OPENTACO_LOG_FORMAT": "xml"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "opentacosvc: OPENTACO_LOG_FORMAT must be one of text, json, got 'xml'"
+    ]
 
 
 def test_rbac_settings() -> None:

@@ -10,7 +10,7 @@ from taco_adapters.clock import ManualClock
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.caller import SYSTEM_CALLER, Caller
 from taco_core.directory import Organization
-from taco_core.events import OrganizationCreated
+from taco_core.events import Event, OrganizationCreated, RbacChanged
 from taco_core.model import Surface
 from taco_core.org_roles import (
     OrganizationAdmins,
@@ -59,6 +59,38 @@ async def test_the_creator_may_do_anything_with_the_organizations_units_only() -
     assert (await rbac.roles_of(ALICE)) == ("org-admin.acme",)
 
 
+class Recorder:
+    """An ``EventSink`` that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+
+async def test_the_grant_is_published_as_an_rbac_change_by_the_creator() -> None:
+    """The grant is an RBAC change like an admin's (the audit trail records
+    it): role_assigned, the role and subject, the saved policy's version,
+    on behalf of whoever created the organization."""
+    store = PolicyStore(initial_policy(["admin"], NOW))
+    recorder = Recorder()
+    event = created(ALICE)
+    await OrganizationAdmins(RbacService(store, ManualClock()), ManualClock(), recorder).publish(
+        event
+    )
+    assert store.policy is not None
+    [change] = recorder.events
+    assert isinstance(change, RbacChanged)
+    assert (change.operation, change.role, change.subject, change.version) == (
+        "role_assigned",
+        "org-admin.acme",
+        "alice",
+        store.policy.version,
+    )
+    assert change.caller == event.caller
+
+
 async def test_granting_twice_changes_nothing_and_others_share_the_role() -> None:
     policy = grant_organization_admin(RbacPolicy(), "acme", "alice", NOW)
     assert grant_organization_admin(policy, "acme", "alice", NOW) is policy
@@ -76,11 +108,15 @@ async def test_granting_twice_changes_nothing_and_others_share_the_role() -> Non
     ],
 )
 async def test_only_people_become_admins(principal: Principal) -> None:
+    """Service subjects, the service and anonymous callers get no role, and
+    no change is published."""
     store = PolicyStore()
-    await OrganizationAdmins(RbacService(store, ManualClock()), ManualClock()).publish(
+    recorder = Recorder()
+    await OrganizationAdmins(RbacService(store, ManualClock()), ManualClock(), recorder).publish(
         created(principal)
     )
     assert store.policy is None
+    assert recorder.events == []
 
 
 def test_long_names_get_a_valid_role_id() -> None:

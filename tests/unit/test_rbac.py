@@ -128,6 +128,21 @@ def test_read_implies_read_outputs_but_deny_read_does_not_deny_outputs() -> None
     assert not decide(p, ["reader"], "unit.write", "a").allowed
 
 
+def test_rbac_manage_implies_audit_read_but_not_the_other_way() -> None:
+    """An allow of rbac.manage grants audit.read; audit.read alone grants no
+    management, and a deny of rbac.manage leaves audit.read alone."""
+    p = policy_of(
+        ("rbac", [Rule(ALLOW, ("rbac.manage",), ("*",))]),
+        ("auditor", [Rule(ALLOW, ("audit.read",), ("*",))]),
+        ("no-rbac", [Rule(DENY, ("rbac.manage",), ("*",))]),
+    )
+    assert decide(p, ["rbac"], "audit.read", "*").allowed
+    assert decide(p, ["auditor"], "audit.read", "*").allowed
+    assert not decide(p, ["auditor"], "rbac.manage", "*").allowed
+    assert decide(p, ["auditor", "no-rbac"], "audit.read", "*").allowed
+    assert not decide(p, ["rbac", "no-rbac"], "rbac.manage", "*").allowed
+
+
 def test_global_actions_need_the_star_pattern() -> None:
     """rbac.manage is decided on '*', which a unit pattern like 'dev/*' never matches."""
     p = policy_of(
@@ -296,6 +311,7 @@ def test_every_action_is_known() -> None:
                 "unit.delete",
                 "rbac.manage",
                 "token.manage",
+                "audit.read",
                 "*",
             }
         )
@@ -356,6 +372,8 @@ def model_allows(policy: RbacPolicy, roles: list[str], action: str, resource: st
         names = {action, "*"}
         if effect is ALLOW and action == "unit.read_outputs":
             names.add("unit.read")
+        if effect is ALLOW and action == "audit.read":
+            names.add("rbac.manage")
         return (
             rule.effect is effect
             and bool(names & set(rule.actions))
