@@ -16,7 +16,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from taco_core.errors import NotFound
-from taco_http.ui import graph_views, history_views, login, rbac_views, unit_views
+from taco_http.ui import (
+    audit_views,
+    graph_views,
+    history_views,
+    login,
+    rbac_views,
+    unit_views,
+)
 from taco_http.ui.frame import HOME, SESSIONS_KEY, Visit, page_route
 from taco_http.ui.session import SessionStore
 
@@ -52,6 +59,7 @@ ROUTES: list[BaseRoute] = [
     page_route(f"/ui/restore/{_ID}", history_views.restore_confirm),
     page_route(f"/ui/restore/{_ID}", history_views.restore, methods=["POST"]),
     page_route("/ui/graph", graph_views.graph_page),
+    page_route("/ui/audit", audit_views.audit_page),
     page_route(rbac_views.RBAC_PAGE, rbac_views.overview),
     page_route("/ui/rbac/assign", rbac_views.assign_role, methods=["POST"]),
     page_route("/ui/rbac/revoke", rbac_views.revoke_role, methods=["POST"]),

@@ -74,6 +74,7 @@ class Visit:
     session: Session
     principal: Principal | None
     may_manage_rbac: bool = False
+    may_read_audit: bool = False
 
     @property
     def caller(self) -> Caller:
@@ -101,6 +102,7 @@ class Visit:
                 "csrf_token": self.session.csrf,
                 "auth_disabled": self.auth_disabled,
                 "may_manage_rbac": self.may_manage_rbac,
+                "may_read_audit": self.may_read_audit,
                 "rbac_enabled": self.services.rbac.enabled,
                 "flash": flash,
                 "path": self.request.url.path,
@@ -152,6 +154,8 @@ async def _serve(request: Request, view: View, *, public: bool) -> Response:
             request.scope.setdefault("state", {})["principal"] = principal
             if visit.principal is not None and services.rbac.enabled:
                 visit.may_manage_rbac = await visit.may(Action.RBAC_MANAGE)
+            if visit.principal is not None:
+                visit.may_read_audit = await visit.may(Action.AUDIT_READ)
             response = await view(visit)
     except TacoError as exc:
         response = error_page(visit, exc)

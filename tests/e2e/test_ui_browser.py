@@ -435,7 +435,9 @@ def test_keyboard_and_phone_width(world: World, browser: Browser) -> None:
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.id") == "main"
-        for path in ("/ui/", "/ui/units/shop/app", "/ui/history/shop/app", "/ui/diff/shop/app"):
+        pages = ("/ui/", "/ui/units/shop/app", "/ui/history/shop/app", "/ui/diff/shop/app",
+                 "/ui/graph", "/ui/audit", "/ui/rbac")  # fmt: skip
+        for path in pages:
             page.goto(f"{world.taco.url}{path}")
             wide = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -485,3 +487,15 @@ def test_a_red_unit_in_the_graph_after_an_upstream_change(
     page.goto(f"{world.taco.url}/ui/")
     row = page.locator("table.units tbody tr").filter(has_text="shop/app")
     assert "needs re-apply" in row.inner_text()
+
+
+def test_the_audit_trail(world: World, context: BrowserContext) -> None:
+    """The admin reads who did what through the UI: the restore, the lock
+    released from the unit page, the outputs-only user's refused diff."""
+    page = context.new_page()
+    token_login(world, page, world.admin_token, "/ui/audit?since=all")
+    rows = page.locator("table.audit tbody tr")
+    restore = rows.filter(has=page.locator("code", has_text="restore")).filter(has_text="shop/app")
+    assert "alice" in restore.first.inner_text() and "ui" in restore.first.inner_text()
+    assert rows.filter(has_text="access.denied").filter(has_text="viewer").count() >= 1
+    shot(world, page, "audit")

@@ -17,7 +17,8 @@ PAIRS = [
     ("text", "bg"), ("muted", "bg"), ("muted", "panel"), ("link", "bg"), ("link", "panel"),
     ("green-text", "green-bg"), ("red-text", "red-bg"), ("yellow-text", "yellow-bg"),
     ("grey-text", "grey-bg"), ("text", "panel"), ("#ffffff", "#1f2933"), ("#ffffff", "accent"),
-    ("#ffffff", "danger"), ("muted", "yellow-bg"),
+    ("#ffffff", "danger"), ("muted", "yellow-bg"), ("text", "red-bg"), ("link", "red-bg"),
+    ("muted", "red-bg"), ("link", "yellow-bg"),
 ]  # fmt: skip
 
 

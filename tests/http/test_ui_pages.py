@@ -288,3 +288,23 @@ def test_a_huge_state_is_not_read_for_its_page(
     page = written.browser(written.admin).get(f"/ui/units/{UNIT}").text
     assert "too large to show here" in page and f"taco unit pull {UNIT}" in page
     assert "db-2.internal" not in page
+
+
+def test_audit_trail_for_those_who_may_read_it(written: App) -> None:
+    """Admins see who wrote, locked and was refused, filtered by unit; others
+    get 403 and no menu entry."""
+    written.api("POST", f"/v1/units/{UNIT}/lock", {"ID": "l-1", "Who": "ci"})
+    written.api("POST", "/v1/units", {"id": "other/x"}, status=201)
+    reader = written.browser(written.grant("reader", "ui-reader", ["unit.read"], "team/*"))
+    assert 'href="/ui/audit"' not in reader.get("/ui/").text
+    assert reader.get("/ui/audit").status_code == 403
+    reader.get("/ui/units/other/x")  # refused: an access.denied record
+    admin = written.browser(written.admin)
+    page = admin.get("/ui/audit").text
+    assert 'href="/ui/audit"' in page
+    for action in ("state.write", "lock", "access.denied", "create"):
+        assert f"<code>{action}</code>" in page, action
+    assert 'class="refused"' in page
+    only = admin.get(f"/ui/audit?unit={UNIT}&since=all").text
+    assert "<code>state.write</code>" in only and "other/x" not in only
+    assert "No records match" in admin.get("/ui/audit?subject=nobody").text

@@ -38,6 +38,7 @@ PAGES = [
     "/ui/rbac",
     "/ui/rbac/test",
     "/ui/graph",
+    "/ui/audit",
 ]
 FORMS = [
     "/ui/logout",
@@ -250,7 +251,7 @@ def test_auth_disabled_shows_a_banner_and_needs_no_login() -> None:
 
 
 PARAMS = ["prefix", "q", "after", "limit", "offset", "from", "to", "version", "action", "resource",
-          "unit", "subject", "groups", "next"]  # fmt: skip
+          "unit", "subject", "groups", "next", "since"]  # fmt: skip
 hostile = st.text(
     st.characters(codec="utf-8") | st.sampled_from(["\x00", "%", "/"]),
     max_size=30,
