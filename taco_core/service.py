@@ -619,12 +619,16 @@ class StateService:
         unit_id: UnitId,
         from_version: int | None = None,
         to_version: int | None = None,
+        *,
+        values: bool = False,
     ) -> StateDiff:
         """What changed between two versions (needs full read access: a diff
         shows resources).
 
         ``to_version`` defaults to the current version; ``from_version`` to the
         newest non-quarantined version before it (or nothing, for the first).
+        ``values`` adds the attribute values of changed resources
+        (``taco_core.diff``), for a visual diff.
         """
         await self._authorize(caller, Action.UNIT_READ, unit_id)
         if to_version is None:
@@ -642,7 +646,9 @@ class StateService:
         before: dict[str, object] = {}
         if from_version is not None:
             before = load_object((await self.store.read_version(unit_id, from_version))[1])
-        return diff_states(before, after, from_version=from_version, to_version=to_version)
+        return diff_states(
+            before, after, from_version=from_version, to_version=to_version, values=values
+        )
 
 
 class BoundStateControl:

@@ -4,14 +4,14 @@ The lifespan opens the adapters (unless the caller hands them in already
 open, as ``opentacosvc`` does to report start-up failures cleanly, and tests
 do), builds the ``Services`` over them (``taco_http.wiring``) inside the event
 loop that serves requests, and yields them as the app's state, where
-handlers find them with ``taco_http.context.services_of``. Whoever opens the
-adapters closes them.
+handlers find them with ``taco_http.context.services_of`` (beside the web
+UI's sessions, ``taco_http.ui``). Whoever opens the adapters closes them.
 
 Every route module declares the operations it serves (``OPERATIONS``,
 ``taco_http.operations``); ``OPERATIONS`` here gathers them for the API
 description at ``/v1/openapi.json``. The surfaces with protocols of their
 own (``other_protocols``: the Terraform-Cloud-compatible API, the S3
-endpoint, the internal API) are left out of it.
+endpoint, the web UI, the internal API) are left out of it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from taco_http import (
     metrics_routes,
     openapi,
     rbac_routes,
+    ui,
     units,
 )
 from taco_http.auth import AuthMiddleware
@@ -50,7 +51,7 @@ from taco_http.settings import Settings
 from taco_http.telemetry import RequestTelemetry
 from taco_http.tfe import routes as tfe
 from taco_http.tfe.paths import API_PREFIXES
-from taco_http.wiring import Adapters, Services, open_adapters, open_services
+from taco_http.wiring import Adapters, open_adapters, open_services
 
 BACKEND_METHODS = ["GET", "POST", "PUT", "DELETE", "LOCK", "UNLOCK"]
 
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with contextlib.AsyncExitStack() as stack:
             opened = adapters
             if opened is None:
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 await tg.start(services.graph.run)
                 if services.webhooks is not None:
                     await tg.start(services.webhooks.run)
-                yield {STATE_KEY: services}
+                yield {STATE_KEY: services, ui.SESSIONS_KEY: ui.SessionStore()}
                 tg.cancel_scope.cancel()
 
     routes: list[BaseRoute] = [
@@ -144,8 +145,9 @@ def other_protocols(settings: Settings) -> list[BaseRoute]:
     description (``OPERATIONS``) leaves out on purpose: the
     Terraform-Cloud-compatible API (JSON:API, as Terraform's ``remote`` and
     ``cloud`` backends expect it) with Terraform's discovery and login, the
-    S3 endpoint (S3's XML protocol, signed with SigV4), and the internal API
-    for a UI (only with ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS``)."""
+    S3 endpoint (S3's XML protocol, signed with SigV4), the built-in web UI
+    (HTML pages, ``taco_http.ui``), and the internal API for an external UI
+    (only with ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS``)."""
     s3_endpoint = S3Endpoint()
     routes: list[BaseRoute] = [
         *tfe.ROUTES,
@@ -153,6 +155,7 @@ def other_protocols(settings: Settings) -> list[BaseRoute]:
         # Every method: S3's own errors answer the ones it does not serve.
         Route("/s3", s3_endpoint),
         Route("/s3/{path:path}", s3_endpoint),
+        *ui.ROUTES,
     ]
     if settings.internal_endpoints_secret:
         routes.append(

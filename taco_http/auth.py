@@ -9,6 +9,10 @@ with the token as the password and any user name: Terraform's ``backend
 only when a ``username`` is configured; a token given as the user name with
 an empty password is taken too.
 
+The web UI (``/ui/``, and ``/`` which sends browsers there) is let through:
+a browser sends no such header, and ``taco_http.ui.frame`` authenticates the
+UI session's credential with the same ``AuthService`` instead.
+
 The resolved ``Principal`` is put on the request scope (``principal_of``) so
 handlers pass it to the core; it is the anonymous principal only when the
 operator disabled authentication.
@@ -55,6 +59,11 @@ _MISSING = (
     "authentication required: send 'Authorization: Bearer <token>', or Basic auth with an "
     'API token as the password (Terraform: username = "opentaco", password = "<API token>")'
 )
+
+
+def is_ui(path: str) -> bool:
+    """Whether ``path`` belongs to the web UI, which signs its sessions in itself."""
+    return path in ("/", "/ui") or path.startswith("/ui/")
 
 
 def principal_of(request: Request) -> Principal:
@@ -122,13 +131,15 @@ def _public(scope: Scope, settings: Settings) -> bool:
     """Routes that need no credential of ours: the probes, the API
     description, the endpoints that hand credentials out, the metrics unless
     ``OPENTACO_METRICS=auth``, Terraform's discovery and signed uploads, the S3
-    endpoint (SigV4 signs each request), and the internal API (it checks its
-    own webhook secret)."""
+    endpoint (SigV4 signs each request), the internal API (it checks its
+    own webhook secret), and the web UI (it authenticates its sessions)."""
     path: str = scope["path"]
     if path in PUBLIC_PATHS or is_public_tfe(scope["method"], path) or _signed(path):
         return True
     if path == "/metrics":
         return settings.metrics != "auth"
+    if is_ui(path):
+        return True
     return bool(settings.internal_endpoints_secret) and path.startswith(INTERNAL_PREFIX)
 
 

@@ -13,13 +13,16 @@ on the machine must not decide which version the tests exercise.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
+import select
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -213,3 +216,39 @@ def write_config(directory: Path, *parts: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "main.tf").write_text("\n".join(parts))
     return directory
+
+
+@contextlib.contextmanager
+def terraform_waiting_for_approval(
+    tf: Terraform, work: Path, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``terraform apply`` (no auto-approve) stopped at its "Enter a value:" prompt,
+    that is, a real Terraform holding its own state lock. Yields the process;
+    answer on its stdin. Killed on the way out if still running."""
+    env = {k: v for k, v in tf.env.items() if k != "TF_INPUT"}  # TF_INPUT=0 forbids prompts
+    proc = subprocess.Popen(
+        [*tf.command, "apply", "-no-color", *args],
+        cwd=work,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"Enter a value:" not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no approval prompt:\n{seen.decode(errors='replace')}"
+            ready, _, _ = select.select([proc.stdout], [], [], left)
+            chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
+            assert chunk or proc.poll() is None, (
+                f"terraform exited {proc.wait()}:\n{seen.decode(errors='replace')}"
+            )
+            seen += chunk
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from tests.e2e.terraform import (
     TerraformMissing,
     backend_block,
     locate,
+    terraform_waiting_for_approval,
     write_config,
 )
 from tests.e2e.test_concurrency import fire
@@ -118,42 +118,6 @@ def history(url: str, unit: str = UNIT) -> list[dict[str, Any]]:
 
 def greeting(data: bytes) -> Any:
     return json.loads(data)["outputs"]["greeting"]["value"]
-
-
-@contextlib.contextmanager
-def terraform_waiting_for_approval(
-    tf: Terraform, work: Path, *args: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``terraform apply`` (no auto-approve) stopped at its "Enter a value:" prompt,
-    that is, a real Terraform holding its own state lock. Yields the process;
-    answer on its stdin. Killed on the way out if still running."""
-    env = {k: v for k, v in tf.env.items() if k != "TF_INPUT"}  # TF_INPUT=0 forbids prompts
-    proc = subprocess.Popen(
-        [*tf.command, "apply", "-no-color", *args],
-        cwd=work,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert proc.stdout is not None
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"Enter a value:" not in seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no approval prompt:\n{seen.decode(errors='replace')}"
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
-            assert chunk or proc.poll() is None, (
-                f"terraform exited {proc.wait()}:\n{seen.decode(errors='replace')}"
-            )
-            seen += chunk
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 # -- replicas ------------------------------------------------------------------

@@ -73,3 +73,37 @@ def test_against_nothing_everything_is_added() -> None:
     d = diff_states({}, after)
     assert d.resources_added == ("null_resource.a",)
     assert [o.name for o in d.outputs_added] == ["o"]
+
+
+def sensitive(*names: str) -> list[list[dict[str, str]]]:
+    return [[{"type": "get_attr", "value": n}, {"type": "get_attr", "value": "x"}] for n in names]
+
+
+def test_values_show_changed_attributes_and_mask_the_sensitive_ones() -> None:
+    """With values, a changed resource carries its changed attributes before
+    and after, masked where either version marks them sensitive."""
+    before = state(1, [res("terraform_data", "a", [{
+        "attributes": {"id": "1", "input": "old", "pw": "hunter2", "same": 1},
+        "sensitive_attributes": sensitive("pw"),
+    }])], {})  # fmt: skip
+    after = state(2, [res("terraform_data", "a", [{
+        "attributes": {"id": "1", "input": "new", "pw": "hunter3", "same": 1, "tag": "t"},
+        "sensitive_attributes": [],
+    }])], {})  # fmt: skip
+    (change,) = diff_states(before, after, values=True).resources_changed
+    assert change.changed_attributes == ("input", "pw", "tag")
+    assert [(a.name, a.before, a.after, a.sensitive) for a in change.attributes] == [
+        ("input", "old", "new", False),
+        ("pw", MASK, MASK, True),
+        ("tag", None, "t", False),
+    ]
+    (plain,) = diff_states(before, after).resources_changed
+    assert plain.attributes == ()
+
+
+def test_unreadable_sensitive_marks_mask_every_value() -> None:
+    """An instance whose sensitive_attributes cannot be read has all its values masked."""
+    before = state(1, [res("t", "a", [{"attributes": {"v": 1}, "sensitive_attributes": "?"}])], {})
+    after = state(2, [res("t", "a", [{"attributes": {"v": 2}}])], {})
+    (change,) = diff_states(before, after, values=True).resources_changed
+    assert [(a.name, a.before, a.after) for a in change.attributes] == [("v", MASK, MASK)]

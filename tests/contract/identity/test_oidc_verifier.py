@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -195,3 +196,56 @@ def test_workos_defaults() -> None:
     assert s.jwks_url == "https://api.workos.com/sso/jwks/client_123"
     assert s.authorization_endpoint == "https://api.workos.com/user_management/authorize"
     assert "https://api.workos.com/user_management/client_123" in s.accepted_issuers
+
+
+# -- redeeming an authorization code (the web UI's and terraform login's) ------------------
+
+
+def challenge(verifier: str) -> str:
+    return b64(hashlib.sha256(verifier.encode()).digest())
+
+
+async def test_redeem_code_sends_the_pkce_verifier_and_returns_the_id_token(
+    provider: FakeProvider, verifier: OidcIdTokenVerifier
+) -> None:
+    """The token request is a public client's: code, redirect URI, client ID
+    and PKCE verifier, no secret; the answer's ID token verifies."""
+    provider.grant("the-code", challenge("v" * 43), nonce="n-1")
+    found = await verifier.redeem_code(
+        "the-code", redirect_uri="http://x/cb", code_verifier="v" * 43
+    )
+    assert (await verifier.verify(found, now=now()))["nonce"] == "n-1"
+    assert provider.redeemed == [
+        {
+            "grant_type": "authorization_code",
+            "code": "the-code",
+            "redirect_uri": "http://x/cb",
+            "client_id": CLIENT_ID,
+            "code_verifier": "v" * 43,
+        }
+    ]
+
+
+async def test_redeem_code_refuses_an_unknown_code_or_another_verifier(
+    provider: FakeProvider, verifier: OidcIdTokenVerifier
+) -> None:
+    """A code the provider does not know, or redeemed with another PKCE
+    verifier, is Unauthenticated with the provider's reason."""
+    with pytest.raises(Unauthenticated, match="invalid_grant"):
+        await verifier.redeem_code("nope", redirect_uri="http://x/cb", code_verifier="v")
+    provider.grant("c", challenge("right"))
+    with pytest.raises(Unauthenticated, match="PKCE mismatch"):
+        await verifier.redeem_code("c", redirect_uri="http://x/cb", code_verifier="wrong")
+
+
+async def test_redeem_code_with_the_provider_gone(provider: FakeProvider) -> None:
+    """An unreachable token endpoint is IdentityProviderUnavailable naming it."""
+    settings = provider_settings(
+        provider.issuer, CLIENT_ID, token_url="http://127.0.0.1:9/token", auth_url="http://a"
+    )
+    verifier = OidcIdTokenVerifier(settings, timeout=2)
+    try:
+        with pytest.raises(IdentityProviderUnavailable, match=re.escape("127.0.0.1:9/token")):
+            await verifier.redeem_code("c", redirect_uri="http://x/cb", code_verifier="v")
+    finally:
+        await verifier.aclose()
