@@ -269,7 +269,10 @@ def test_oidc_login_through_the_real_provider(world: World, context: BrowserCont
     assert page.locator(".who .subject").inner_text() == "alice"
     # alice is an admin through OPENTACO_RBAC_SUBJECT_ROLES: the roles page is hers.
     page.get_by_role("link", name="Roles").click()
-    assert page.get_by_role("heading", name="Who has which roles").is_visible()
+    page.wait_for_url(f"{world.taco.url}/ui/rbac")
+    heading = page.get_by_role("heading", name="Who has which roles")
+    heading.wait_for()
+    assert heading.is_visible()
     shot(world, page, "rbac")
     page.get_by_role("button", name="Log out").click()
     assert page.url.startswith(f"{world.taco.url}/ui/login")
