@@ -2,21 +2,15 @@
 ``<prefix>/__opentaco/directory/directory.json``, holding the directory
 document (``taco_adapters.wire.directory``).
 
-Compare-and-swap is S3's conditional write: the first document is created
-with ``If-None-Match: *``, and every later one replaces the object with
-``If-Match: <the ETag of the version expected>``, so of several replicas
-saving at once exactly one wins and the others get 412 (the service then
-re-reads and re-applies its edit). Each write carries a random ``write``
-nonce, so a write botocore retried after a lost response, answered 412
-because it had in fact landed, is recognised as ours.
+Saved by compare-and-swap on S3's conditional writes
+(``taco_adapters.s3.versioned_document``).
 """
 
 from __future__ import annotations
 
-import secrets
-
-from taco_adapters.s3.bucket import BucketStore, PreconditionFailed, S3Bucket
+from taco_adapters.s3.bucket import BucketStore, S3Bucket
 from taco_adapters.s3.layout import Layout
+from taco_adapters.s3.versioned_document import VersionedDocument
 from taco_adapters.wire.directory import directory_bytes, directory_from_bytes
 from taco_core.directory import Directory
 
@@ -27,33 +21,14 @@ class S3DirectoryStore(BucketStore):
 
     def __init__(self, bucket: S3Bucket, *, prefix: str = "") -> None:
         super().__init__(bucket, prefix=prefix)
-        self.key = Layout(prefix).directory()
-
-    def _where(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        key = Layout(prefix).directory()
+        self._document = VersionedDocument[Directory](
+            bucket, f"s3://{self.bucket}/{key}", key, directory_bytes, directory_from_bytes
+        )
+        self.key = key
 
     async def load(self) -> Directory | None:
-        found = await self._s3.get(self.key)
-        if found is None:
-            return None
-        return directory_from_bytes(found.body or b"", self._where())
+        return await self._document.load()
 
     async def save(self, directory: Directory, expected_version: int | None) -> bool:
-        body = directory_bytes(directory, write=secrets.token_hex(8))
-        if expected_version is None:
-            return await self._put(body, if_match=None)
-        found = await self._s3.get(self.key)
-        if found is None:
-            return False
-        stored = directory_from_bytes(found.body or b"", self._where())
-        if stored.version != expected_version:
-            return False
-        return await self._put(body, if_match=found.etag)
-
-    async def _put(self, body: bytes, *, if_match: str | None) -> bool:
-        try:
-            await self._s3.put(self.key, body, if_match=if_match, if_absent=if_match is None)
-        except PreconditionFailed:
-            now = await self._s3.get(self.key)
-            return now is not None and now.body == body
-        return True
+        return await self._document.save(directory, expected_version)
