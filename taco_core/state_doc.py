@@ -3,11 +3,14 @@
 The payload stays opaque bytes: it is parsed once to check that it is a JSON
 object and to read ``serial`` and ``lineage``, and is never re-serialised.
 
-A state is parsed through a window of its text (``_Windowed``): the
-standard library's JSON scanner (C) parses each value that fits in the
-window, and the containers that do not (a large state's ``resources`` array)
-are walked element by element, so validating a 100 MB state holds a few
-megabytes of text rather than a second, decoded copy of the whole.
+A state up to ``WINDOW`` bytes is decoded and handed to the standard
+library's JSON scanner (C) in one call. A larger one is parsed through a
+window of its text (``_Windowed``): the scanner parses each value that fits
+in the window, and the containers that do not (a large state's
+``resources`` array) are walked element by element, so validating a 100 MB
+state holds a few megabytes of text rather than a second, decoded copy of
+the whole. Either way no object tree is built: each object is replaced by a
+marker of its depth as soon as it is parsed.
 
 That parse also refuses what later steps could not handle: arrays and objects
 nested deeper than ``MAX_NESTING`` (a diff or a restore walks a stored state
@@ -61,9 +64,13 @@ def _parse(data: Payload, hook: Callable[[list[tuple[str, Any]]], Any] | None = 
     if _blank(data):
         raise InvalidState("state is empty: expected a JSON object")
     try:
-        text = data.decode("utf-8")
+        text = codecs.decode(data, "utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidState(f"state is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    return _parse_text(text, hook)
+
+
+def _parse_text(text: str, hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     try:
         return json.loads(text, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
@@ -152,12 +159,9 @@ def outer_fields(data: Payload, *, window: int = WINDOW) -> dict[str, Any]:
     would; ``InvalidState`` saying why not."""
     if _blank(data):
         raise InvalidState("state is empty: expected a JSON object")
-    try:
-        return _Windowed(data, window).outer_fields()
-    except InvalidState:
-        if len(data) <= window:
-            _parse(data)  # the standard parser's message: line and column
-        raise
+    if len(data) <= window:
+        return _whole_outer_fields(data)
+    return _Windowed(data, window).outer_fields()
 
 
 class _Nested:
@@ -167,6 +171,11 @@ class _Nested:
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
+
+
+# One shared marker per depth: the parse of a large state meets thousands of
+# objects, and allocating none for them is measurably cheaper.
+_MARKERS = tuple(_Nested(depth) for depth in range(MAX_NESTING + 1))
 
 
 def _depth(value: Any) -> int:
@@ -194,15 +203,45 @@ def _depth(value: Any) -> int:
 
 def _nested(pairs: list[tuple[str, Any]]) -> _Nested:
     """The ``object_pairs_hook``: an object becomes the marker of its depth;
-    one deeper than ``MAX_NESTING`` stops the parse at once."""
+    one deeper than ``MAX_NESTING`` stops the parse at once. It runs once per
+    object of the state, so it is written for speed."""
     inner = 0
     for _, value in pairs:
         kind = type(value)
-        if kind is _Nested or kind is list:
-            inner = max(inner, _depth(value))
+        if kind is _Nested:
+            if value.depth > inner:
+                inner = value.depth
+        elif kind is list:
+            depth = _depth(value)
+            if depth > inner:
+                inner = depth
     if inner >= MAX_NESTING:
         raise too_deep()
-    return _Nested(inner + 1)
+    return _MARKERS[inner + 1]
+
+
+def _whole_outer_fields(data: Payload) -> dict[str, Any]:
+    """``outer_fields`` of a state small enough to decode at once: one call
+    of the standard C scanner over the whole text. Objects become markers as
+    they complete, innermost first, so the last one completed is the
+    top-level object: its fields are what the hook saw last."""
+    try:
+        text = codecs.decode(data, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidState(f"state is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    last: list[list[tuple[str, Any]]] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> _Nested:
+        marker = _nested(pairs)
+        last[:] = (pairs,)
+        return marker
+
+    doc = _parse_text(text, hook)
+    if type(doc) is not _Nested:
+        if _depth(doc) > MAX_NESTING:
+            raise too_deep()
+        raise _not_an_object(doc)
+    return dict(last[0])
 
 
 _NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*\Z")
