@@ -100,7 +100,17 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
                 yield {STATE_KEY: services, ui.SESSIONS_KEY: ui.SessionStore()}
                 tg.cancel_scope.cancel()
 
+    # The router tries routes in order: the ones every Terraform run calls
+    # come first (no other route's path overlaps theirs).
     routes: list[BaseRoute] = [
+        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
+        Route(
+            "/v1/units",
+            by_method({"GET": units.list_units, "POST": units.create_unit}),
+            methods=["GET", "POST"],
+        ),
+        # Every method: which ones an ID's action serves is the action's to say (405).
+        Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_routes.metrics_endpoint, methods=["GET"]),
@@ -121,16 +131,8 @@ def create_app(settings: Settings | None = None, *, adapters: Adapters | None = 
         Route("/v1/auth/tokens/{token_id}", auth_routes.revoke_token, methods=["DELETE"]),
         *rbac_routes.ROUTES,
         Route("/v1/audit", audit_routes.audit, methods=["GET"]),
-        Route("/v1/backend/{unit_id:path}", backend.backend, methods=BACKEND_METHODS),
         Route("/v1/status", graph_routes.statuses, methods=["GET"]),
         Route("/v1/graph", graph_routes.graph, methods=["GET"]),
-        Route(
-            "/v1/units",
-            by_method({"GET": units.list_units, "POST": units.create_unit}),
-            methods=["GET", "POST"],
-        ),
-        # Every method: which ones an ID's action serves is the action's to say (405).
-        Route("/v1/units/{rest:path}", AnyMethod(units.unit_route)),
     ]
     return TacoApp(
         routes=[*routes, *other_protocols(settings)],

@@ -86,6 +86,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _over_limit: ClassVar[_Throttle] = _Throttle()
 
     _timer: asyncio.TimerHandle | None = None
+    _deadline: float | None = None
     _awaiting_headers = True
     _in_body = False
     _header_bytes = 0
@@ -110,7 +111,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_timer()
         CONNECTIONS.open -= 1
         super().connection_lost(exc)
 
@@ -132,7 +133,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._awaiting_headers = True
-        if self._timer is None:
+        if self._deadline is None:
             self._arm()
 
     def on_headers_complete(self) -> None:
@@ -149,17 +150,35 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     # -- the timer -----------------------------------------------------------------
+    #
+    # Every request moves the deadline twice (headers, then body), so moving it
+    # must not cost a timer: it only stores a time. One timer per connection
+    # fires at the earliest deadline set, and when the deadline has moved on
+    # meanwhile, sleeps again until it.
 
     def _arm(self, delay: float | None = None) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(
-            self.read_timeout if delay is None else delay, self._expired
-        )
+        self._deadline = self.loop.time() + (self.read_timeout if delay is None else delay)
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._wake)
 
     def _disarm(self) -> None:
+        self._deadline = None
+
+    def _stop_timer(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _wake(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._wake)
+            return
+        self._deadline = None
+        self._expired()
 
     def _expired(self) -> None:
         self._timer = None
@@ -198,7 +217,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """Answer ``status`` with a JSON error and close (no request is running);
         counted under ``reason``."""
         CONNECTIONS.dropped[reason] += 1
-        self._disarm()
+        self._stop_timer()
         body = json.dumps({"error": message}).encode()
         head = (
             f"HTTP/1.1 {status.value} {status.phrase}\r\n"

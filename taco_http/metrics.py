@@ -87,6 +87,8 @@ class Metrics:
             buckets=_HTTP_BUCKETS,
             registry=r,
         )
+        self._answered: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
         self.in_flight = Gauge(
             "opentaco_http_requests_in_flight", "Requests being served now.", registry=r
         )
@@ -157,6 +159,20 @@ class Metrics:
             registry=r,
         )
         r.register(ConnectionCollector(CONNECTIONS))
+
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP answer and its time. Called for every request, so
+        each series (route template, method, status: a bounded set) is
+        looked up in the registry once, then kept."""
+        counted = self._answered.get((route, method, status))
+        if counted is None:
+            counted = self.requests.labels(route, method, str(status))
+            self._answered[route, method, status] = counted
+        counted.inc()
+        timed = self._timed.get((route, method))
+        if timed is None:
+            timed = self._timed[route, method] = self.request_seconds.labels(route, method)
+        timed.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -16,15 +16,15 @@ and replaced by a fresh one otherwise. The ID is put
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taco_http.auth import REQUEST_ID_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 MAX_LENGTH = 128
 _ACCEPTED = re.compile(rf"[A-Za-z0-9._:+=@/-]{{1,{MAX_LENGTH}}}")
 
@@ -35,7 +35,7 @@ def request_id_for(sent: str | None) -> str:
     """``sent`` when it is an acceptable ID, else a fresh one."""
     if sent is not None and _ACCEPTED.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class RequestIdMiddleware:
@@ -43,6 +43,8 @@ class RequestIdMiddleware:
 
     It must wrap everything else, Starlette's own error middleware included,
     so a 500 carries the ID too (``taco_http.app.TacoApp`` puts it there).
+    It runs for every request, so it reads and writes the raw ASGI header
+    lists rather than building header objects.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -52,17 +54,24 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_for(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        sent = None
+        for key, value in scope["headers"]:
+            if key == _HEADER_KEY:
+                sent = value.decode("latin-1")
+                break
+        request_id = request_id_for(sent)
         scope[REQUEST_ID_KEY] = request_id
         # Set for the rest of this request's task, on purpose never reset: the
         # server logs an unhandled error after the app has returned, and that
         # line must name the request too. Each request runs in its own task,
         # whose context ends with it.
         current_request_id.set(request_id)
+        echoed = (_HEADER_KEY, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                # No handler sets this header: appending cannot duplicate it.
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

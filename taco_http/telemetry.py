@@ -103,11 +103,20 @@ def _joined(route: BaseRoute, scope: Scope) -> str | None:
 
 
 class RequestTelemetry:
-    """Times each HTTP request, then logs it and counts it (see the module docstring)."""
+    """Times each HTTP request, then logs it and counts it (see the module docstring).
+
+    It runs for every request, so the template of each of the app's own
+    routes is worked out once, up front."""
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.routes = routes
+        # id() of each of the app's own routes outside mounts -> its template.
+        self._own = {
+            id(route): _path_of(route) or UNMATCHED
+            for route in routes
+            if not isinstance(route, Mount)
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,22 +134,19 @@ class RequestTelemetry:
 
         # Routing rewrites the scope (a Mount moves its prefix to root_path):
         # what the request looked like on arrival, to find its route again.
-        arrived = {
-            "type": "http",
-            "method": scope["method"],
-            "path": scope["path"],
-            "root_path": scope.get("root_path", ""),
-        }
+        method = scope["method"]
+        path = scope["path"]
+        root_path = scope.get("root_path", "")
         metrics.in_flight.inc()
         try:
             await self.app(scope, receive, observed)
         finally:
             metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
-            route = self._template(scope, arrived)
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            metrics.requests.labels(route, method, str(status)).inc()
-            metrics.request_seconds.labels(route, method).observe(elapsed)
+            route = self._template(scope, method, path, root_path)
+            if method not in _METHODS:
+                method = "other"
+            metrics.answered(route, method, status, elapsed)
             refused = scope.get(AUTH_FAILURE_KEY)
             if isinstance(refused, str):
                 metrics.auth_failures.labels(refused).inc()
@@ -153,16 +159,16 @@ class RequestTelemetry:
                 metrics.auth_failures.labels("forbidden").inc()
             self._log(scope, route, status, elapsed)
 
-    def _template(self, scope: Scope, arrived: Scope) -> str:
+    def _template(self, scope: Scope, method: str, path: str, root_path: str) -> str:
         chosen = scope.get(ROUTE_TEMPLATE_KEY)
         if isinstance(chosen, str):
             return chosen
-        route = scope.get("route")
         # A route of the app's own is its template; one inside a mount (or
         # none: refused before routing) is found again from the top.
-        own = any(route is top for top in self.routes)
-        if own and isinstance(route, BaseRoute) and not isinstance(route, Mount):
-            return _path_of(route) or UNMATCHED
+        own = self._own.get(id(scope.get("route")))
+        if own is not None:
+            return own
+        arrived = {"type": "http", "method": method, "path": path, "root_path": root_path}
         return _matched(self.routes, arrived) or UNMATCHED
 
     def _log(self, scope: Scope, route: str, status: int, elapsed: float) -> None:
