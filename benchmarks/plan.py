@@ -43,7 +43,7 @@ class Plan:
     history_reads: int = 20
     scale_small: int = 1_000
     scale_large: int = 1_000_000
-    scale_requests: int = 200
+    scale_requests: int = 1000
     sqlite_count: dict[int, int] = field(default_factory=dict)
     # Bytes of distinct POST bodies prepared per state size.
     body_budget: int = 400 * MB
