@@ -2,10 +2,11 @@
 connections, each call one transaction in a worker thread, sqlite3 errors
 translated at this edge.
 
-Why it is built this way: a write is one ``BEGIN IMMEDIATE`` transaction,
-which SQLite grants to a single connection at a time across every process
-sharing the file, so check-then-write rules run inside it hold between
-processes. WAL with ``synchronous=FULL`` makes every acknowledged commit
+Why it is built this way: a write runs inside one ``BEGIN IMMEDIATE``
+transaction, which SQLite grants to a single connection at a time across
+every process sharing the file, so check-then-write rules run inside it hold
+between processes (writes of this process that queue at the same moment share
+the transaction and its fsync: ``group_commit``). WAL with ``synchronous=FULL`` makes every acknowledged commit
 survive a crash of the process or the machine. Blocking SQLite calls run in
 worker threads (``anyio.to_thread``) on a small pool of connections, so the
 event loop never waits on disk or on another process's lock.
@@ -37,6 +38,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from taco_adapters.sqlite.group_commit import GroupCommit
 from taco_core.errors import StorageUnavailable
 
 T = TypeVar("T")
@@ -79,6 +81,10 @@ class SqliteDatabase:
         # which backs off in 1-100 ms sleeps and made concurrent writers slower
         # than one. The busy timeout still arbitrates between processes.
         self.write_lock = threading.Lock()
+        # Writers that queue for it meanwhile share the next transaction.
+        self._group = GroupCommit(
+            self.write_lock, acquire=self._pool.get, release=self._pool.put, alone=_write_alone
+        )
         self._inline: sqlite3.Connection | None = None
         self._inline_lock = threading.Lock()
 
@@ -99,29 +105,18 @@ class SqliteDatabase:
         result: ``BEGIN IMMEDIATE`` for a ``write`` (the database's write lock
         is held from the start, so what ``fn`` reads cannot change before it
         writes), plain ``BEGIN`` for a read. Any exception from ``fn`` rolls
-        the transaction back and propagates; sqlite3 errors become
-        ``StorageUnavailable``."""
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            with _vendor_errors():
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
+        its writes back and propagates; sqlite3 errors become
+        ``StorageUnavailable``. Writes queued at the same moment share one
+        transaction (``taco_adapters.sqlite.group_commit``)."""
+        if write:
+            return await anyio.to_thread.run_sync(self._group.run, fn, limiter=self._limiter)
 
         def work() -> T:
             # The limiter admits as many threads as there are connections, so
             # the pool always has one to hand out.
             conn = self._pool.get()
             try:
-                if write:
-                    with self.write_lock:
-                        return transaction(conn)
-                return transaction(conn)
+                return _transaction(conn, fn, write=False)
             finally:
                 self._pool.put(conn)
 
@@ -225,6 +220,25 @@ class SqliteDatabase:
             self._inline = inline
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
+
+
+def _transaction(
+    conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], *, write: bool
+) -> T:
+    """``fn`` in a transaction of its own on ``conn``: rolled back if it raises."""
+    with _vendor_errors():
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+
+def _write_alone(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    return _transaction(conn, fn, write=True)
 
 
 def _is_busy(exc: BaseException | None) -> bool:
