@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taco_core.errors import InvalidState
-from taco_core.state_doc import MAX_NESTING, facts_of, load_object, read_facts
+from taco_core.state_doc import MAX_NESTING, WINDOW, facts_of, load_object, read_facts
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
@@ -190,3 +190,28 @@ def test_a_lineage_with_a_lone_surrogate_is_invalid_state() -> None:
     """JSON can spell text no store can encode; such a lineage is refused."""
     with pytest.raises(InvalidState, match="'lineage'"):
         read_facts(b'{"serial": 1, "lineage": "a\\ud800"}')
+
+
+@pytest.mark.parametrize("window", [8, WINDOW])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("serial", {"a": 1}, "got a JSON object"),
+        ("serial", [1, 2], "got a JSON array"),
+        ("serial", True, "got true"),
+        ("serial", -(10**80), "got -1000000000"),
+        ("lineage", {"a": [1]}, "got a JSON object"),
+        ("lineage", 7, "got 7"),
+    ],
+)
+def test_a_mistyped_field_is_named_by_its_json_kind(
+    field: str, value: object, named: str, window: int
+) -> None:
+    """The message says what the field holds in JSON terms, short, whatever
+    stand-in the parse kept for it (never a Python object's repr)."""
+    data = json.dumps({"version": 4, field: value, "resources": []}).encode()
+    with pytest.raises(InvalidState) as caught:
+        read_facts(data, window=window)
+    assert f"state field '{field}' must be" in caught.value.message
+    assert named in caught.value.message
+    assert "object at 0x" not in caught.value.message and len(caught.value.message) < 140
