@@ -200,7 +200,9 @@ def py_spy(pid: int, out: Path | None, rate: int = 250) -> Iterator[None]:
         return
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--threads"]
+    # Non-blocking: py-spy reads the stacks without pausing the service, so
+    # the profiled run's figures stay close to an unprofiled one's.
+    cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--threads", "--nonblocking"]
     cmd += ["--format", "raw", "--output", str(out)]
     recorder = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # let py-spy attach before the load starts

@@ -6,8 +6,9 @@ Why it is built this way: a write runs inside one ``BEGIN IMMEDIATE``
 transaction, which SQLite grants to a single connection at a time across
 every process sharing the file, so check-then-write rules run inside it hold
 between processes (writes of this process that queue at the same moment share
-the transaction and its fsync: ``group_commit``). WAL with ``synchronous=FULL`` makes every acknowledged commit
-survive a crash of the process or the machine. Blocking SQLite calls run in
+the transaction and its fsync: ``group_commit``). WAL with
+``synchronous=FULL`` makes every acknowledged commit survive a crash of the
+process or the machine. Blocking SQLite calls run in
 worker threads (``anyio.to_thread``) on a small pool of connections, so the
 event loop never waits on disk or on another process's lock.
 
