@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import functools
 import hashlib
 import json
 import json.decoder
@@ -47,8 +48,10 @@ def fingerprint(data: Payload, md5: str | None = None) -> tuple[str, str]:
     return hashlib.sha256(data).hexdigest(), md5
 
 
+@functools.lru_cache(maxsize=4096)
 def md5_base64(md5_hex: str) -> str:
-    """The ``Content-MD5`` header form of a hex MD5."""
+    """The ``Content-MD5`` header form of a hex MD5 (every GET of a state
+    sends it, mostly for the same few heads: remembered)."""
     return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 

@@ -89,9 +89,13 @@ class Metrics:
         )
         self._answered: dict[tuple[str, str, int], Counter] = {}
         self._timed: dict[tuple[str, str], Histogram] = {}
+        # Counted as a plain int on every request (one event loop, so no lock)
+        # and read by the gauge only when scraped.
+        self.requests_in_flight = 0
         self.in_flight = Gauge(
             "opentaco_http_requests_in_flight", "Requests being served now.", registry=r
         )
+        self.in_flight.set_function(lambda: self.requests_in_flight)
         self.auth_failures = Counter(
             "opentaco_auth_failures",
             "Requests refused for their credential (401, by the kind of credential sent; "

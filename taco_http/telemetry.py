@@ -137,11 +137,11 @@ class RequestTelemetry:
         method = scope["method"]
         path = scope["path"]
         root_path = scope.get("root_path", "")
-        metrics.in_flight.inc()
+        metrics.requests_in_flight += 1
         try:
             await self.app(scope, receive, observed)
         finally:
-            metrics.in_flight.dec()
+            metrics.requests_in_flight -= 1
             elapsed = time.perf_counter() - started
             route = self._template(scope, method, path, root_path)
             if method not in _METHODS:
