@@ -58,7 +58,7 @@ class Plan:
 FULL = Plan(
     name="full",
     io={
-        10 * KB: (Cell(1, 10_000, 3.0, 3), Cell(8, 2000, 3.0, 3), Cell(64, 250, 3.0, 3)),
+        10 * KB: (Cell(1, 10_000, 3.0, 6), Cell(8, 2000, 3.0, 6), Cell(64, 250, 3.0, 3)),
         1 * MB: (Cell(1, 3000, 4.0, 4), Cell(8, 400, 4.0, 4), Cell(64, 50, 5.0, 2)),
         # 64 in-flight 50 MB states would measure memory pressure, not the service.
         50 * MB: (Cell(1, 8, 6.0), Cell(8, 2, 12.0)),
