@@ -32,6 +32,19 @@ class InvalidState(InvalidInput):
     """A state payload is not a Terraform state (a JSON object)."""
 
 
+class DamagedPayload(InvalidInput):
+    """The bytes do not have the MD5 digest their sender computed for them
+    (HTTP's and S3's ``Content-MD5``): they were damaged on their way."""
+
+    def __init__(self, expected_md5: str, actual_md5: str) -> None:
+        super().__init__(
+            "the state does not match the MD5 digest sent with it (Content-MD5): "
+            "it was damaged on its way; nothing was stored"
+        )
+        self.expected_md5 = expected_md5
+        self.actual_md5 = actual_md5
+
+
 class BodyTooLarge(InvalidInput):
     """A request body exceeds its size limit; ``what`` names the body (a lock
     request, a token request ...), so the caller knows which limit it met."""

@@ -23,7 +23,13 @@ from taco_core.model import LockInfo, Surface, UnitId
 from taco_core.state_doc import md5_base64
 from taco_core.unit_id import parse_unit_id
 from taco_http.auth import caller_of
-from taco_http.body import SMALL_BODY, parse_json_object, read_body, read_json_object, verified_md5
+from taco_http.body import (
+    SMALL_BODY,
+    claimed_md5,
+    parse_json_object,
+    read_body,
+    read_json_object,
+)
 from taco_http.context import services_of
 from taco_http.methods import pick
 from taco_http.operations import STATE, Json, Operation, Param, Reply, errors, unit_id_param
@@ -67,14 +73,14 @@ async def _get(request: Request, unit_id: UnitId) -> Response:
 
 async def _put(request: Request, unit_id: UnitId) -> Response:
     service = services_of(request).states
-    data = await read_body(request, service.policy.max_state_bytes)
+    data = await read_body(request, service.policy.max_state_bytes, check_md5=False)
     await service.upload(
         _caller(request),
         unit_id,
         data,
         lock_id=_lock_id_of(request),
         create_missing=True,
-        known_md5=verified_md5(request),
+        expected_md5=claimed_md5(request),
     )
     return Response(status_code=200)
 

@@ -25,9 +25,12 @@ def _too_large(what: str, limit: int) -> BodyTooLarge:
     return StateTooLarge(limit) if what == "state" else BodyTooLarge(what, limit)
 
 
-async def read_body(request: Request, limit: int, what: str = "state") -> Payload:
+async def read_body(
+    request: Request, limit: int, what: str = "state", *, check_md5: bool = True
+) -> Payload:
     """The whole body, refused early when over ``limit`` (``BodyTooLarge``
-    naming ``what``).
+    naming ``what``), checked against ``Content-MD5`` unless the caller hands
+    the claim to the use case instead (``check_md5=False``, ``claimed_md5``).
 
     The bytes grow one buffer as they arrive (a large realloc moves pages
     rather than copying them), so a large state is held once rather than as
@@ -50,36 +53,42 @@ async def read_body(request: Request, limit: int, what: str = "state") -> Payloa
             raise InvalidInput("request body is longer than its Content-Length header")
     if length is not None and len(body) != length:
         raise InvalidInput("request body is shorter than its Content-Length header")
-    check_content_md5(request, body)
+    if check_md5:
+        check_content_md5(request, body)
     return body  # a bytearray: every consumer reads it through the buffer protocol
+
+
+def claimed_md5(request: Request) -> str | None:
+    """The hex MD5 the client's ``Content-MD5`` claims for the body (Terraform
+    always sends one), for a use case that checks it while it hashes the
+    state anyway (``StateService.upload``'s ``expected_md5``: beside the
+    parse, off the event loop); ``InvalidInput`` when it is no MD5."""
+    expected = _content_md5(request)
+    return expected.hex() if expected is not None else None
+
+
+def _content_md5(request: Request) -> bytes | None:
+    sent = request.headers.get("content-md5")
+    if not sent:
+        return None
+    try:
+        expected = base64.b64decode(sent, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"invalid Content-MD5 header {sent!r}") from None
+    if len(expected) != 16:
+        raise InvalidInput(f"invalid Content-MD5 header {sent!r}: not an MD5 digest")
+    return expected
 
 
 def check_content_md5(request: Request, body: Payload) -> None:
     """Verify ``Content-MD5`` when the client sent one (Terraform always does),
     so a body damaged in transit is refused instead of stored."""
-    sent = request.headers.get("content-md5")
-    if not sent:
+    expected = _content_md5(request)
+    if expected is None:
         return
-    try:
-        expected = base64.b64decode(sent, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(f"invalid Content-MD5 header {sent!r}") from None
     digest = hashlib.md5(body, usedforsecurity=False).digest()
     if digest != expected:
         raise InvalidInput("request body does not match its Content-MD5 header")
-    request.scope[_VERIFIED_MD5] = digest.hex()
-
-
-# Where ``check_content_md5`` leaves the MD5 it verified, for ``verified_md5``.
-_VERIFIED_MD5 = "taco.verified_md5"
-
-
-def verified_md5(request: Request) -> str | None:
-    """The hex MD5 of the body ``read_body`` returned, when it was computed to
-    check ``Content-MD5``: the version record takes it instead of hashing the
-    state a second time."""
-    found = request.scope.get(_VERIFIED_MD5)
-    return found if isinstance(found, str) else None
 
 
 # Request bodies other than states (lock requests, token requests ...) are

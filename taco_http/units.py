@@ -53,7 +53,7 @@ from taco_core.model import MAX_NUMBER, LockInfo, Surface, UnitId
 from taco_core.unit_id import decode_path_id
 from taco_http import graph_routes
 from taco_http.auth import SURFACE_KEY, caller_of
-from taco_http.body import read_body, read_json_object, verified_md5
+from taco_http.body import claimed_md5, read_body, read_json_object
 from taco_http.context import services_of
 from taco_http.methods import pick
 from taco_http.operations import (
@@ -189,7 +189,7 @@ async def _download(request: Request, unit_id: UnitId, _: str | None) -> Respons
 
 async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
     service = services_of(request).states
-    data = await read_body(request, service.policy.max_state_bytes)
+    data = await read_body(request, service.policy.max_state_bytes, check_md5=False)
     force = _flag(request, "force")
     result = await service.upload(
         _caller(request),
@@ -197,7 +197,7 @@ async def _upload(request: Request, unit_id: UnitId, _: str | None) -> Response:
         data,
         lock_id=request.query_params.get("if_locked_by") or None,
         force=force,
-        known_md5=verified_md5(request),
+        expected_md5=claimed_md5(request),
     )
     return JSONResponse(upload_json(result, forced=force))
 

@@ -39,6 +39,7 @@ ERROR_CLASSES: tuple[type[TacoError], ...] = (
     core.InvalidInput,
     core.InvalidUnitId,
     core.InvalidState,
+    core.DamagedPayload,
     core.BodyTooLarge,
     core.StateTooLarge,
     core.ReservedUnitId,
@@ -106,6 +107,8 @@ _DATA: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any], Any]] = 
     "referrers": ("referrers", list, tuple, ()),
     "organization": ("organization", str, str, ""),
     "subject": ("subject", str, str, ""),
+    "expected_md5": ("expected_md5", str, str, ""),
+    "actual_md5": ("actual_md5", str, str, ""),
 }
 
 

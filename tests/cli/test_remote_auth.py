@@ -213,6 +213,7 @@ def _core_errors() -> Iterator[TacoError]:
         core_errors.StillReferenced: core_errors.StillReferenced("role", "ops", ("alice", "bob")),
         core_errors.ConcurrentPolicyUpdate: core_errors.ConcurrentPolicyUpdate(),
         core_errors.ConcurrentDirectoryUpdate: core_errors.ConcurrentDirectoryUpdate(),
+        core_errors.DamagedPayload: core_errors.DamagedPayload("0" * 32, "f" * 32),
     }
     for _, cls in inspect.getmembers(core_errors, inspect.isclass):
         if not issubclass(cls, TacoError):
@@ -246,7 +247,7 @@ async def test_every_core_error_comes_back_as_itself(error: TacoError) -> None:
     for name in (
         "unit_id", "number", "token_id", "limit", "what", "holder", "reason", "quarantined",
         "action", "resource", "role_id", "permission_id", "item_kind", "item", "item_id",
-        "assignee", "referrers", "organization", "subject",
+        "assignee", "referrers", "organization", "subject", "expected_md5", "actual_md5",
     ):  # fmt: skip
         assert getattr(got, name, None) == getattr(error, name, None), name
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from taco_adapters.memory import MemoryStateStore
 from taco_core.auth import Principal, PrincipalKind
 from taco_core.caller import Caller
 from taco_core.errors import (
+    DamagedPayload,
     InvalidState,
     LockConflict,
     ReservedUnitId,
@@ -89,6 +91,29 @@ async def test_size_limit(svc: StateService) -> None:
     with pytest.raises(StateTooLarge):
         await svc.upload(ME, U, big)
     assert await svc.download(ME, U) is None
+
+
+@pytest.mark.parametrize("size", [1_000, 400_000])
+async def test_a_state_not_matching_its_sent_md5_is_refused_first(
+    clock: ManualClock, size: int
+) -> None:
+    """A body whose MD5 is not the one sent with it is DamagedPayload, before
+    any other fault it has is reported, small (hashed inline) or large (hashed
+    beside the parse); nothing is stored. The right MD5 is accepted."""
+    svc = StateService(MemoryStateStore(), clock, Policy(max_state_bytes=1_000_000))
+    await svc.upload(ME, U, tfstate(1), create_missing=True)
+    good = json.dumps({"serial": 2, "lineage": "L1", "pad": "x" * size}).encode()
+    md5 = hashlib.md5(good).hexdigest()
+    damaged = good[:-2]  # also no longer JSON
+    with pytest.raises(DamagedPayload) as caught:
+        await svc.upload(ME, U, damaged, expected_md5=md5)
+    assert caught.value.expected_md5 == md5
+    assert "Content-MD5" in caught.value.message
+    with pytest.raises(InvalidState):
+        await svc.upload(ME, U, damaged, expected_md5=hashlib.md5(damaged).hexdigest())
+    assert (await svc.download(ME, U))[1] == tfstate(1)  # type: ignore[index]
+    written = await svc.upload(ME, U, good, expected_md5=md5.upper())
+    assert written.version.md5 == md5
 
 
 async def test_locked_write_needs_holder_id(svc: StateService) -> None:
