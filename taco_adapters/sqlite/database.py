@@ -80,8 +80,10 @@ class SqliteDatabase:
         self._limiter = anyio.CapacityLimiter(connections)
         # Writers of this process queue here instead of in SQLite's busy handler,
         # which backs off in 1-100 ms sleeps and made concurrent writers slower
-        # than one. The busy timeout still arbitrates between processes.
-        self.write_lock = threading.Lock()
+        # than one: every store on the file (states, audit trail, credentials
+        # ...) shares the one lock. The busy timeout still arbitrates between
+        # processes.
+        self.write_lock = write_lock_of(self.path)
         # Writers that queue for it meanwhile share the next transaction.
         self._group = GroupCommit(
             self.write_lock, acquire=self._pool.get, release=self._pool.put, alone=_write_alone
@@ -221,6 +223,18 @@ class SqliteDatabase:
             self._inline = inline
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock_of(path: Path) -> threading.Lock:
+    """This process's write lock of the database file at ``path`` (one per
+    file, whatever path names it)."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _transaction(

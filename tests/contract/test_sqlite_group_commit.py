@@ -192,3 +192,15 @@ async def test_the_database_translates_errors_of_grouped_writes(tmp_path: Path) 
         assert await db.run(count, write=False) == 20
     finally:
         await db.aclose()
+
+
+def test_every_database_object_on_one_file_shares_its_write_lock(tmp_path: Path) -> None:
+    """Stores on the same file (states, audit trail ...) queue on one lock in
+    this process, whatever path names the file; another file has its own."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "sub")
+    states = SqliteDatabase(tmp_path / "sub" / "t.db", connections=1, busy_timeout=1)
+    audit = SqliteDatabase(tmp_path / "link" / "t.db", connections=1, busy_timeout=1)
+    other = SqliteDatabase(tmp_path / "sub" / "u.db", connections=1, busy_timeout=1)
+    assert states.write_lock is audit.write_lock
+    assert other.write_lock is not states.write_lock
