@@ -122,9 +122,11 @@ class StateStore(Protocol):
         ``LockConflict`` carries the holder; ``UnitNotFound`` if absent."""
         ...
 
-    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> LockInfo | None:
         """Release the lock (``taco_core.locks.check_unlock``); ``None`` forces.
-        Idempotent on an unlocked unit."""
+        Idempotent on an unlocked unit. Returns the lock it released, read
+        in the same step (``None``: there was none), for the event that
+        names the holder."""
         ...
 
     async def head(self, unit_id: UnitId) -> StateVersion | None:

@@ -337,9 +337,8 @@ class StateService:
     async def unlock(self, caller: Caller, unit_id: UnitId, lock_id: str | None) -> None:
         """Release the lock; ``lock_id=None`` forces it open."""
         await self._authorize(caller, Action.UNIT_LOCK, unit_id)
-        holder = (await self.store.get_unit(unit_id)).lock
         try:
-            await self.store.unlock(unit_id, lock_id)
+            holder = await self.store.unlock(unit_id, lock_id)
         except LockConflict as exc:
             await self._lock_refused(caller, unit_id, "unlock", exc)
             raise

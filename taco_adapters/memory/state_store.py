@@ -121,10 +121,12 @@ class MemoryStateStore:
         record.unit = attrs.evolve(record.unit, lock=held)
         return held
 
-    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> LockInfo | None:
         record = self._record(unit_id)
-        locks.check_unlock(unit_id, record.unit.lock, lock_id)
+        held = record.unit.lock
+        locks.check_unlock(unit_id, held, lock_id)
         record.unit = attrs.evolve(record.unit, lock=None)
+        return held
 
     async def head(self, unit_id: UnitId) -> StateVersion | None:
         record = self._record(unit_id)

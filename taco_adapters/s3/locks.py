@@ -76,9 +76,7 @@ class LockObjects:
 
     async def holder(self, unit_id: str) -> LockInfo | None:
         """Who holds the unit's lock (``.tflock`` first, then ``.lock``)."""
-        tflock, legacy = await self.pair(unit_id)
-        held = tflock or legacy
-        return held.lock if held else None
+        return _released(await self.pair(unit_id))
 
     async def acquire(
         self, unit_id: str, wanted: LockInfo, *, unit: Callable[[], Awaitable[object]]
@@ -106,14 +104,16 @@ class LockObjects:
                 return locks.check_lock(unit_id, winner.lock, wanted)
         raise StorageUnavailable(f"the lock of unit {unit_id!r} kept changing; try again")
 
-    async def release(self, unit_id: str, lock_id: str | None) -> None:
+    async def release(self, unit_id: str, lock_id: str | None) -> LockInfo | None:
         """Check the holder's ID (``locks.check_unlock``), then delete with
-        ``If-Match`` on the ETag checked. ``None`` forces: both names go."""
+        ``If-Match`` on the ETag checked. ``None`` forces: both names go.
+        Returns the lock released (``.tflock``'s first), ``None`` if none was."""
         keys = (self._layout.key(unit_id, TFLOCK), self._layout.key(unit_id, LEGACY_LOCK))
         if lock_id is None:
+            held = await self.pair(unit_id)
             for key in keys:
                 await self._s3.delete(key)
-            return
+            return _released(held)
         for _ in range(self._attempts):
             held = await self.pair(unit_id)
             for found in held:
@@ -125,5 +125,12 @@ class LockObjects:
                         await self._s3.delete(key, if_match=found.etag)
             except PreconditionFailed:
                 continue
-            return
+            return _released(held)
         raise StorageUnavailable(f"the lock of unit {unit_id!r} kept changing; try again")
+
+
+def _released(pair: tuple[Held | None, Held | None]) -> LockInfo | None:
+    """The lock a pair of lock objects stands for (``.tflock`` first)."""
+    tflock, legacy = pair
+    held = tflock or legacy
+    return held.lock if held else None

@@ -556,11 +556,11 @@ class S3StateStore(BucketStore):
         """Create ``.tflock`` with ``If-None-Match: *`` (``LockObjects.acquire``)."""
         return await self._locks.acquire(unit_id, wanted, unit=lambda: self._view(unit_id))
 
-    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> LockInfo | None:
         """Delete the lock with ``If-Match`` on the holder checked
         (``LockObjects.release``); ``None`` forces."""
         await self._view(unit_id)
-        await self._locks.release(unit_id, lock_id)
+        return await self._locks.release(unit_id, lock_id)
 
     # -- history -------------------------------------------------------------
 

@@ -423,14 +423,15 @@ class SqliteStateStore:
 
         return await self._db.run(op, write=True)
 
-    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> None:
-        def op(conn: sqlite3.Connection) -> None:
+    async def unlock(self, unit_id: UnitId, lock_id: str | None) -> LockInfo | None:
+        def op(conn: sqlite3.Connection) -> LockInfo | None:
             key, unit = _live(conn, unit_id)
             locks.check_unlock(unit_id, unit.lock, lock_id)
             if unit.lock is not None:
                 conn.execute("UPDATE units SET lock = NULL, rev = rev + 1 WHERE key = ?", (key,))
+            return unit.lock
 
-        await self._db.run(op, write=True)
+        return await self._db.run(op, write=True)
 
     # -- history -------------------------------------------------------------
 

@@ -111,17 +111,19 @@ async def test_relock_with_same_id_is_idempotent(store: StateStore) -> None:
 
 
 async def test_unlock_rules(store: StateStore) -> None:
-    """Unlock needs the holder's ID; None forces; an unlocked unit unlocks fine."""
+    """Unlock needs the holder's ID; None forces; an unlocked unit unlocks fine.
+    Each unlock returns the lock it released (None when there was none)."""
     await store.create_unit(unit())
-    await store.unlock(U, "whatever")
-    await store.lock(U, LockInfo(id="one"))
+    assert await store.unlock(U, "whatever") is None
+    one = await store.lock(U, LockInfo(id="one", who="alice"))
     with pytest.raises(LockConflict):
         await store.unlock(U, "two")
-    await store.unlock(U, "one")
+    assert await store.unlock(U, "one") == one
     assert (await store.get_unit(U)).lock is None
-    await store.lock(U, LockInfo(id="three"))
-    await store.unlock(U, None)
+    three = await store.lock(U, LockInfo(id="three"))
+    assert await store.unlock(U, None) == three
     assert (await store.get_unit(U)).lock is None
+    assert await store.unlock(U, None) is None
 
 
 async def test_concurrent_locks_have_exactly_one_winner(store: StateStore) -> None:
