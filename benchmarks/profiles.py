@@ -5,8 +5,9 @@ time went, by thread and by part of the stack.
 this reads them. A sample belongs to the innermost frame of the stack that
 one of ``PARTS`` claims (so time in ``json.loads`` called from the state
 parser counts as the parse, and time in SQLite called from a store as the
-store). Samples of a thread waiting (in ``select``, on a lock or a queue)
-are ``waiting``; the shares are of the busy samples.
+store). Samples of a thread waiting (in ``select``, on a queue, on a lock,
+this process's SQLite write lock included) are ``waiting``; the shares are
+of the busy samples.
 
 The service's threads: the event loop (``MainThread``), the worker threads
 that run SQLite transactions (``AnyIO worker thread``) and the history
@@ -25,7 +26,11 @@ WAITING = "waiting"
 
 # (part, substrings of a frame that belong to it), most specific first.
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (WAITING, ("EpollSelector.select", "Condition.wait", "Event.wait", "Queue.get")),
+    # GroupCommit.run is innermost only while it waits for the write lock.
+    (
+        WAITING,
+        ("EpollSelector.select", "Condition.wait", "Event.wait", "Queue.get", "GroupCommit.run"),
+    ),
     ("state parse (JSON)", ("taco_core/state_doc.py",)),
     ("hashing (MD5, SHA-256)", ("check_content_md5", "fingerprint")),
     ("history compaction (zstd)", ("compaction.py", "compression.py")),
