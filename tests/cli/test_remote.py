@@ -51,10 +51,18 @@ class Scripted:
         self.respond = respond
         self.requests: list[tuple[str, str, bytes]] = []
         self.url = ""
+        self._arrived = anyio.Event()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.raw_path, await request.read()))
+        self._arrived.set()
         return await self.respond(request)
+
+    async def received(self, count: int) -> None:
+        """Wait until ``count`` requests have arrived."""
+        while len(self.requests) < count:
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
 
 
 @contextlib.asynccontextmanager
@@ -306,8 +314,7 @@ async def test_every_call_has_a_timeout_and_writes_are_not_resent() -> None:
         # The read was sent twice; on a loaded machine the client can give up
         # on the retry before the server (same event loop) has taken it in.
         with anyio.fail_after(3):
-            while len(server.requests) < 3:
-                await anyio.sleep(0.01)
+            await server.received(3)
         assert [method for method, _, _ in server.requests] == ["POST", "GET", "GET"]
 
 
