@@ -8,6 +8,7 @@ flags and environment), on a free loopback port, and stopped with SIGTERM
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
+
+_STARTS = itertools.count(1)
 
 
 def free_port() -> int:
@@ -104,7 +107,9 @@ def start_server(
     service (resource limits)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / f"opentacosvc-{port}.log"
+    # One log per start: a restart may get the same port, and its log must
+    # not begin with the previous run's lines.
+    log = workdir / f"opentacosvc-{port}-{next(_STARTS)}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTACO_")}
     if auth_disable:
         full_env["OPENTACO_AUTH_DISABLE"] = "true"
