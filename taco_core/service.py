@@ -415,7 +415,6 @@ class StateService:
         force: bool = False,
         create_missing: bool = False,
         owned_lock: bool = False,
-        known_md5: str | None = None,
         expected_md5: str | None = None,
         expected_head: int | None = None,
     ) -> WriteResult:
@@ -424,12 +423,10 @@ class StateService:
         Order of checks: permission, size and shape (``InvalidInput``), the
         lock (``LockConflict``; nothing is stored), then the clobber guard: a
         refused write is kept as a quarantined version and ``StateRejected``
-        names it. ``known_md5`` is the hex MD5 of ``data`` when the caller has
-        computed it already (the HTTP edge checks ``Content-MD5`` with it), so
-        a state is hashed with MD5 once. ``expected_md5`` is the hex MD5 the
-        sender says ``data`` has (``Content-MD5``): the bytes are checked
-        against it before anything else about them (``DamagedPayload``),
-        hashed beside the parse for a large state rather than before it.
+        names it. ``expected_md5`` is the hex MD5 the sender says ``data``
+        has (``Content-MD5``): the bytes are checked against it before
+        anything else about them (``DamagedPayload``), with the MD5 the
+        version records anyway, computed beside the parse for a large state.
 
         ``owned_lock`` is for protocols whose writes cannot carry a lock ID
         (Terraform's s3 and remote backends): with no ``lock_id``, a unit
@@ -445,7 +442,7 @@ class StateService:
         """
         await self._authorize(caller, Action.UNIT_WRITE, unit_id)
         self.check_size(len(data))
-        facts = await _read_facts(data, known_md5, expected_md5)
+        facts = await _read_facts(data, expected_md5)
 
         async def attempt(current: StateVersion | None, lock_id: str | None) -> WriteResult:
             if expected_head is not None and (current is None or current.number != expected_head):
@@ -763,13 +760,11 @@ async def _visible(
 _INLINE_PARSE_LIMIT = 256 * 1024
 
 
-async def _read_facts(
-    data: Payload, md5: str | None = None, expected_md5: str | None = None
-) -> StateFacts:
+async def _read_facts(data: Payload, expected_md5: str | None = None) -> StateFacts:
     """The facts of ``data``; ``DamagedPayload`` first when its MD5 is not
     ``expected_md5`` (a damaged body explains any other fault it has)."""
     if len(data) <= _INLINE_PARSE_LIMIT:
-        sha256, md5_hex = fingerprint(data, md5)
+        sha256, md5_hex = fingerprint(data)
         _check_md5(md5_hex, expected_md5)
         return facts_with(outer_fields(data), len(data), sha256, md5_hex)
     # Hashing releases the GIL: it runs on another core beside the parse.
@@ -783,7 +778,7 @@ async def _read_facts(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(parse)
-        sha256, md5_hex = await anyio.to_thread.run_sync(fingerprint, data, md5)
+        sha256, md5_hex = await anyio.to_thread.run_sync(fingerprint, data)
     _check_md5(md5_hex, expected_md5)
     if isinstance(parsed[0], InvalidState):
         raise parsed[0]

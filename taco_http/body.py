@@ -74,9 +74,9 @@ def _content_md5(request: Request) -> bytes | None:
     try:
         expected = base64.b64decode(sent, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput(f"invalid Content-MD5 header {sent!r}") from None
+        raise InvalidInput(f"invalid Content-MD5 header {sent[:40]!r}: not base64") from None
     if len(expected) != 16:
-        raise InvalidInput(f"invalid Content-MD5 header {sent!r}: not an MD5 digest")
+        raise InvalidInput(f"invalid Content-MD5 header {sent[:40]!r}: not an MD5 digest")
     return expected
 
 
